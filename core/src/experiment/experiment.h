@@ -1,0 +1,64 @@
+/* Running one experiment: dataset -> encoder -> scorers -> metrics -> outputs.
+ * Private to the core; the Lua module builds the spec and calls the runner. */
+#ifndef ADVGNN_EXPERIMENT_H
+#define ADVGNN_EXPERIMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "advgnn/context.h"
+#include "options/options_internal.h"
+#include "plugin/registry.h"
+
+/* A plugin chosen by the script, with its validated options. */
+typedef struct advgnn_plugin_choice {
+    const advgnn_plugin *plugin;
+    const advgnn_options *options; /* borrowed, complete (defaults filled) */
+    const char *label;   /* name used in results and metric keys; NULL = plugin name */
+    double weight;       /* scorers: fusion weight (default 1) */
+} advgnn_plugin_choice;
+
+/* Everything one run needs. Strings and choices are borrowed for the call. */
+typedef struct advgnn_experiment_spec {
+    const char *name;            /* used in the output folder name and results */
+    const char *script_path;     /* the Lua script, copied into the output folder; may be NULL */
+    advgnn_plugin_choice dataset;
+    advgnn_plugin_choice encoder;
+    const advgnn_plugin_choice *scorers;
+    size_t scorer_count;
+    const char *const *categories; /* run only these; NULL = every category the dataset lists */
+    size_t category_count;
+    int image_size;              /* resize to image_size x image_size */
+    int crop_size;               /* then center-crop; 0 = none */
+    int batch_size;              /* images per encoder call */
+    uint64_t seed;
+    const char *output_dir;      /* the run's folder; created if missing */
+    int heatmaps;                /* overlay PNGs written per category (0 = none, -1 = all) */
+    int threads;                 /* 0 = every core */
+    int progress;                /* nonzero: draw progress bars (only on a terminal) */
+} advgnn_experiment_spec;
+
+/* Runs the experiment and returns its results as a JSON tree (*results, free
+ * with cJSON_Delete), the same content as the results.json it writes:
+ *
+ *   { "experiment", "advgnn_version", "seed", "output_dir", "seconds",
+ *     "image": {"size", "crop"},
+ *     "plugins": {"dataset": {name, version, options}, "encoder": {...},
+ *                 "scorers": [{name, label, weight, version, options}]},
+ *     "categories": { "<category>": {
+ *         "counts": {"train", "validation", "test_normal", "test_anomalous"},
+ *         "timings": {"fit_seconds", "score_seconds", "images_per_second"},
+ *         "metrics": { "<scorer label>" | "fused": {"image_auroc", "pixel_auroc",
+ *                      "aupro", "f1_max", "f1_threshold"} },
+ *         "undefined": { "<label>.<metric>": "<reason>" } } },
+ *     "mean": { "<label>": {...metric means over categories...} } }
+ *
+ * A metric that is undefined appears under "undefined" with its reason, never
+ * as a number. Files are written atomically, so a failure mid-run leaves every
+ * file either complete or absent; results of categories finished before a
+ * failure stay in the output folder. */
+int advgnn_experiment_run(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, cJSON **results);
+
+#endif
