@@ -1,6 +1,6 @@
 /* Heatmap overlays: an anomaly map drawn over its input image. Private. */
-#ifndef ADVGNN_REPORT_OVERLAY_H
-#define ADVGNN_REPORT_OVERLAY_H
+#ifndef ADVGNN_IMAGE_OVERLAY_H
+#define ADVGNN_IMAGE_OVERLAY_H
 
 #include <stdint.h>
 
