@@ -1,0 +1,227 @@
+/* Decoding and preprocessing the samples of one category. */
+#include <string.h>
+
+#include "advgnn/status.h"
+#include "data/category_data.h"
+
+advgnn_preprocess advgnn_run_preprocess(int image_size, int crop_size)
+{
+    advgnn_preprocess pp = advgnn_preprocess_default(image_size);
+
+    pp.channels = 3;
+    if (crop_size > 0) {
+        pp.crop_height = crop_size;
+        pp.crop_width = crop_size;
+    }
+    return pp;
+}
+
+/* ---- one sample -------------------------------------------------------- */
+
+/* The file (or, for plugin-made pixels, the name) that messages cite. */
+static const char *sample_label(const advgnn_sample *s)
+{
+    return s->image_path ? s->image_path : s->name;
+}
+
+/* Produces the 8-bit image and mask of one sample; *mask stays empty when the
+ * sample has none. */
+static int read_sample(advgnn_ctx *ctx, const advgnn_sample_loader *loader, const advgnn_sample *s,
+                       advgnn_image *image, advgnn_image *mask)
+{
+    int rc;
+
+    if (loader->fn && loader->fn->load) {
+        advgnn_sample_info info;
+        advgnn_sample_to_info(s, &info);
+        rc = loader->fn->load(loader->state, ctx, &info, image, mask);
+        if (rc != ADVGNN_OK && advgnn_ctx_error(ctx)[0] == '\0')
+            advgnn_failf(ctx, rc, "dataset '%s' failed to load sample '%s' (%s)", loader->dataset_name, s->name,
+                         advgnn_status_name(rc));
+        return rc;
+    }
+
+    rc = advgnn_image_load_file(ctx, s->image_path, loader->max_pixels, image);
+    if (rc != ADVGNN_OK)
+        return rc;
+    if (s->mask_path)
+        rc = advgnn_image_load_file(ctx, s->mask_path, loader->max_pixels, mask);
+    return rc;
+}
+
+static int check_mask_size(advgnn_ctx *ctx, const advgnn_sample *s, const advgnn_image *image,
+                           const advgnn_image *mask)
+{
+    if (mask->width == image->width && mask->height == image->height)
+        return ADVGNN_OK;
+    return advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
+                        "mask '%s' is %d x %d pixels but its image '%s' is %d x %d; a mask must have the size of "
+                        "its image",
+                        s->mask_path ? s->mask_path : "(from the dataset plugin)", mask->width, mask->height,
+                        sample_label(s), image->width, image->height);
+}
+
+/* Decodes, converts to RGB and preprocesses sample `i` of `out`. */
+static int load_one(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split_data *out, size_t i)
+{
+    const advgnn_sample *s = &out->samples[i];
+    size_t pixels = (size_t)out->height * (size_t)out->width;
+    advgnn_image image = {0};
+    advgnn_image mask = {0};
+    advgnn_image rgb = {0};
+    int rc;
+
+    rc = read_sample(ctx, loader, s, &image, &mask);
+    if (rc == ADVGNN_OK && mask.data)
+        rc = check_mask_size(ctx, s, &image, &mask);
+
+    /* Gray and RGBA inputs become RGB, so every encoder sees 3 channels. */
+    const advgnn_image *src = &image;
+    if (rc == ADVGNN_OK && image.channels != 3) {
+        rc = advgnn_image_convert_channels(ctx, &image, 3, &rgb);
+        src = &rgb;
+    }
+    if (rc == ADVGNN_OK)
+        rc = advgnn_image_to_tensor(ctx, src, &loader->pp, out->images + i * 3 * pixels);
+
+    if (rc == ADVGNN_OK && out->masks) {
+        out->has_mask[i] = !s->anomalous || mask.data != NULL;
+        if (mask.data)
+            rc = advgnn_mask_to_binary(ctx, &mask, s->mask_threshold, &loader->pp, out->masks + i * pixels);
+    }
+
+    if (rc != ADVGNN_OK)
+        advgnn_error_prefixf(ctx, "sample '%s' (%s)", s->name, sample_label(s));
+    advgnn_image_release(&image);
+    advgnn_image_release(&mask);
+    advgnn_image_release(&rgb);
+    return rc;
+}
+
+/* ---- one split --------------------------------------------------------- */
+
+void advgnn_split_data_release(advgnn_split_data *data)
+{
+    if (!data)
+        return;
+    advgnn_aligned_free(data->images);
+    advgnn_free(data->labels);
+    advgnn_free(data->masks);
+    advgnn_free(data->has_mask);
+    memset(data, 0, sizeof(*data));
+}
+
+static int allocate_split(advgnn_ctx *ctx, advgnn_split_data *out)
+{
+    size_t pixels = (size_t)out->height * (size_t)out->width;
+    size_t n = out->count ? out->count : 1;
+
+    if (pixels == 0 || n > SIZE_MAX / (3 * sizeof(float) * pixels))
+        return advgnn_failf(ctx, ADVGNN_ERR_LIMIT, "%zu images of %d x %d pixels do not fit in memory", out->count,
+                            out->height, out->width);
+    out->images = advgnn_aligned_alloc(n * 3 * pixels * sizeof(float));
+    out->labels = advgnn_calloc(n, 1);
+    if (out->split == ADVGNN_SPLIT_TEST) {
+        out->masks = advgnn_calloc(n, pixels);
+        out->has_mask = advgnn_calloc(n, 1);
+    }
+    if (!out->images || !out->labels || (out->split == ADVGNN_SPLIT_TEST && (!out->masks || !out->has_mask)))
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory for %zu preprocessed images of %d x %d pixels",
+                            out->count, out->height, out->width);
+    return ADVGNN_OK;
+}
+
+int advgnn_split_data_load(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split split,
+                           const advgnn_sample *samples, size_t count, advgnn_split_data *out)
+{
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->split = split;
+    out->count = count;
+    out->samples = samples;
+    out->height = loader->height;
+    out->width = loader->width;
+    rc = allocate_split(ctx, out);
+
+    for (size_t i = 0; rc == ADVGNN_OK && i < count; i++) {
+        if (advgnn_interrupted()) {
+            rc = advgnn_failf(ctx, ADVGNN_ERR_INTERRUPTED, "interrupted while loading the %s images",
+                              advgnn_split_name(split));
+            break;
+        }
+        out->labels[i] = (uint8_t)samples[i].anomalous;
+        rc = load_one(ctx, loader, out, i);
+        if (rc == ADVGNN_OK && out->masks && !out->has_mask[i])
+            out->missing_masks++;
+    }
+
+    if (rc != ADVGNN_OK)
+        advgnn_split_data_release(out);
+    return rc;
+}
+
+/* ---- one category ------------------------------------------------------ */
+
+void advgnn_category_data_release(advgnn_category_data *data)
+{
+    if (!data)
+        return;
+    advgnn_split_data_release(&data->train);
+    advgnn_split_data_release(&data->validation);
+    advgnn_split_data_release(&data->test);
+    data->category = NULL;
+}
+
+static int load_split(advgnn_ctx *ctx, const advgnn_sample_loader *loader, const advgnn_sample_store *store,
+                      size_t category_index, advgnn_split split, advgnn_split_data *out)
+{
+    const char *category = advgnn_sample_store_category(store, category_index);
+    const advgnn_sample *samples;
+    size_t count;
+    int rc;
+
+    advgnn_sample_store_split(store, category_index, split, &samples, &count);
+    rc = advgnn_split_data_load(ctx, loader, split, samples, count, out);
+    if (rc != ADVGNN_OK)
+        advgnn_error_prefixf(ctx, "dataset '%s', category '%s', %s split", loader->dataset_name, category,
+                             advgnn_split_name(split));
+    return rc;
+}
+
+int advgnn_category_data_load(advgnn_ctx *ctx, const advgnn_sample_loader *loader,
+                              const advgnn_sample_store *store, size_t category_index, advgnn_category_data *out)
+{
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->category = advgnn_sample_store_category(store, category_index);
+
+    /* Check that train and test exist before decoding anything. */
+    const advgnn_sample *unused;
+    size_t train_count, test_count;
+    advgnn_sample_store_split(store, category_index, ADVGNN_SPLIT_TRAIN, &unused, &train_count);
+    advgnn_sample_store_split(store, category_index, ADVGNN_SPLIT_TEST, &unused, &test_count);
+    if (train_count == 0 || test_count == 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
+                            "dataset '%s', category '%s': the %s split has no images; check the dataset's root "
+                            "folder and layout options",
+                            loader->dataset_name, out->category, train_count == 0 ? "train" : "test");
+
+    rc = load_split(ctx, loader, store, category_index, ADVGNN_SPLIT_TRAIN, &out->train);
+    if (rc == ADVGNN_OK)
+        rc = load_split(ctx, loader, store, category_index, ADVGNN_SPLIT_VALIDATION, &out->validation);
+    if (rc == ADVGNN_OK)
+        rc = load_split(ctx, loader, store, category_index, ADVGNN_SPLIT_TEST, &out->test);
+    if (rc != ADVGNN_OK) {
+        advgnn_category_data_release(out);
+        return rc;
+    }
+
+    if (out->test.missing_masks > 0)
+        advgnn_log(ctx, ADVGNN_LOG_WARN,
+                   "dataset '%s', category '%s': %zu defective test image(s) have no mask; pixel metrics leave them "
+                   "out, image metrics include them",
+                   loader->dataset_name, out->category, out->test.missing_masks);
+    return ADVGNN_OK;
+}

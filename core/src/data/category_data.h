@@ -1,0 +1,75 @@
+/* Decoding and preprocessing the samples of one category into tensors, the
+ * decoded-sample cache of a run. Private.
+ *
+ * Each file is decoded once per category: the preprocessed images stay in
+ * memory while the encoder trains, the scorers fit and the test images are
+ * scored, and are freed before the next category. The cost is
+ * 12 * H * W bytes per image (3 float channels), e.g. 768 KiB at 256 x 256. */
+#ifndef ADVGNN_DATA_CATEGORY_DATA_H
+#define ADVGNN_DATA_CATEGORY_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "advgnn/context.h"
+#include "advgnn/dataset.h"
+#include "advgnn/image.h"
+#include "data/sample_store.h"
+
+/* Where the pixels come from and how they are preprocessed. */
+typedef struct advgnn_sample_loader {
+    const char *dataset_name;          /* for messages */
+    const advgnn_dataset_functions *fn; /* fn->load is used when non-NULL */
+    void *state;                       /* the dataset plugin's state */
+    advgnn_preprocess pp;              /* 3 channels */
+    int height;                        /* output of pp */
+    int width;
+    uint64_t max_pixels;               /* decode limit; 0 = the default */
+} advgnn_sample_loader;
+
+/* The preprocessed samples of one split of a category. */
+typedef struct advgnn_split_data {
+    advgnn_split split;
+    size_t count;
+    int height; /* pixels */
+    int width;
+    float *images;    /* (count, 3, H, W), normalized; 64-byte aligned (advgnn_aligned_free) */
+    uint8_t *labels;  /* (count) 0 normal, 1 defective */
+    uint8_t *masks;   /* (count, H, W) 0/1, test split only (else NULL); zeros where unknown */
+    uint8_t *has_mask; /* (count) 1 when the pixel truth is known, test split only */
+    size_t missing_masks; /* defective test images without a mask */
+    const advgnn_sample *samples; /* (count) borrowed from the store */
+} advgnn_split_data;
+
+/* The three splits of one category. */
+typedef struct advgnn_category_data {
+    const char *category; /* borrowed from the store */
+    advgnn_split_data train;
+    advgnn_split_data validation; /* count 0 when the dataset has none */
+    advgnn_split_data test;
+} advgnn_category_data;
+
+/* Loads and preprocesses `count` samples into *out. Pixels come from the
+ * plugin's load() when present, else from decoding image_path and mask_path.
+ * A mask whose size differs from its image fails naming both files and sizes.
+ * A defective test sample without a mask gets has_mask = 0 and an all-zero
+ * mask: pixel metrics leave such images out. Every failure names the sample's
+ * file (or name). On failure *out is empty. */
+int advgnn_split_data_load(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split split,
+                           const advgnn_sample *samples, size_t count, advgnn_split_data *out);
+void advgnn_split_data_release(advgnn_split_data *data);
+
+/* Loads every split of category `category_index` of the store. An empty train
+ * or test split fails naming the dataset, category and split; an empty
+ * validation split is allowed. Defective test images without masks are
+ * counted in a warning. */
+int advgnn_category_data_load(advgnn_ctx *ctx, const advgnn_sample_loader *loader,
+                              const advgnn_sample_store *store, size_t category_index, advgnn_category_data *out);
+void advgnn_category_data_release(advgnn_category_data *data);
+
+/* Returns the preprocessing of a run: ImageNet mean and standard deviation,
+ * resize to image_size x image_size, then a centered crop_size square when
+ * crop_size > 0. */
+advgnn_preprocess advgnn_run_preprocess(int image_size, int crop_size);
+
+#endif

@@ -1,0 +1,784 @@
+/* The steps of one category: load, encoder, training, scorer fitting,
+ * scoring, fusion, metrics and outputs. */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "advgnn/metrics.h"
+#include "advgnn/status.h"
+#include "experiment/run_internal.h"
+#include "util/fsutil.h"
+
+#define AUPRO_FPR_LIMIT 0.3 /* false-positive rate up to which the PRO curve is integrated */
+
+/* One scorer's state and outputs within a category. */
+typedef struct scorer_run {
+    const advgnn_plugin_choice *choice;
+    const advgnn_scorer_functions *fn;
+    const char *label;
+    void *state;
+    advgnn_fusion_stats stats; /* outputs on held-out normal images */
+    float *test_scores;        /* (test count) */
+    float *test_maps;          /* (test count, H, W) */
+} scorer_run;
+
+typedef struct category_run {
+    advgnn_run *run;
+    advgnn_ctx *ctx;
+    const char *name;
+    advgnn_category_data data;
+    int height; /* pixels of the preprocessed images and of the maps */
+    int width;
+
+    const advgnn_encoder_functions *encoder_fn;
+    void *encoder;
+    char *work_dir;
+    int feature_channels;
+    int feature_height;
+    int feature_width;
+    int has_reconstruction;
+
+    /* Encoder outputs of one batch, reused for every batch. */
+    advgnn_tensor features;       /* (batch, C, h, w) */
+    advgnn_tensor reconstruction; /* (batch, 3, H, W), or empty */
+    float *batch_maps;            /* (batch, H, W) scratch for held-out scoring */
+    float *batch_scores;          /* (batch) */
+
+    scorer_run *scorers;
+    size_t scorer_count;
+    const char *fusion_split; /* "validation" or "train"; NULL with one scorer */
+    float *fused_scores;      /* (test count), with two or more scorers */
+    float *fused_maps;        /* (test count, H, W) */
+
+    double fit_seconds;
+    double score_seconds;
+    cJSON *json; /* the category's entry of results.json */
+} category_run;
+
+/* A function applied to each encoded batch of a split. */
+typedef int (*batch_fn)(category_run *cr, const advgnn_split_data *split, size_t first, const advgnn_score_batch *batch);
+
+static size_t map_pixels(const category_run *cr)
+{
+    return (size_t)cr->height * (size_t)cr->width;
+}
+
+/* ---- encoder ------------------------------------------------------------- */
+
+static int create_encoder(category_run *cr)
+{
+    const advgnn_experiment_spec *spec = cr->run->spec;
+    advgnn_encoder_config config;
+    char *encoder_root;
+    int rc;
+
+    /* Weights and checkpoints go to <output>/encoder/<category>. */
+    encoder_root = advgnn_fs_join(spec->output_dir, "encoder");
+    cr->work_dir = encoder_root ? advgnn_fs_join(encoder_root, cr->name) : NULL;
+    advgnn_free(encoder_root);
+    if (!cr->work_dir)
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    rc = advgnn_fs_mkdir_p(cr->ctx, cr->work_dir);
+    if (rc != ADVGNN_OK)
+        return rc;
+
+    memset(&config, 0, sizeof(config));
+    config.struct_size = sizeof(config);
+    config.image_height = cr->height;
+    config.image_width = cr->width;
+    config.channels = 3;
+    config.seed = spec->seed;
+    config.work_dir = cr->work_dir;
+    cr->encoder_fn = &spec->encoder.plugin->fn.encoder;
+    cr->has_reconstruction = (cr->encoder_fn->flags & ADVGNN_ENCODER_RECONSTRUCTS) != 0;
+    rc = cr->encoder_fn->create(cr->ctx, spec->encoder.options, &config, &cr->encoder);
+    if (rc != ADVGNN_OK) {
+        cr->encoder = NULL;
+        advgnn_error_prefixf(cr->ctx, "encoder '%s'", spec->encoder.plugin->name);
+    }
+    return rc;
+}
+
+/* Reads preprocessed images of a split for the encoder's train(). */
+static int read_split_images(void *user, advgnn_ctx *ctx, size_t first, size_t n, float *out)
+{
+    const advgnn_split_data *split = user;
+    size_t floats = 3 * (size_t)split->height * (size_t)split->width;
+
+    if (first > split->count || n > split->count - first)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "encoder asked for images %zu..%zu of %zu %s images", first,
+                            first + n, split->count, advgnn_split_name(split->split));
+    memcpy(out, split->images + first * floats, n * floats * sizeof(float));
+    return ADVGNN_OK;
+}
+
+static int train_encoder(category_run *cr)
+{
+    advgnn_image_source train = {cr->data.train.count, read_split_images, &cr->data.train};
+    advgnn_image_source validation = {cr->data.validation.count, read_split_images, &cr->data.validation};
+    int rc;
+
+    if (!cr->encoder_fn->train)
+        return ADVGNN_OK;
+    advgnn_progress_begin(&cr->run->progress, "train encoder", cr->name, cr->data.train.count);
+    rc = cr->encoder_fn->train(cr->encoder, cr->ctx, &train, &validation);
+    advgnn_progress_end(&cr->run->progress);
+    if (rc != ADVGNN_OK)
+        advgnn_error_prefixf(cr->ctx, "training encoder '%s'", cr->run->spec->encoder.plugin->name);
+    return rc;
+}
+
+/* Asks the encoder for its feature shape and allocates the batch buffers. */
+static int prepare_batches(category_run *cr)
+{
+    size_t batch = cr->run->batch_size;
+    int rc;
+
+    rc = cr->encoder_fn->feature_shape(cr->encoder, &cr->feature_channels, &cr->feature_height,
+                                       &cr->feature_width);
+    if (rc != ADVGNN_OK)
+        return rc;
+    if (cr->feature_channels <= 0 || cr->feature_height <= 0 || cr->feature_width <= 0)
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_PLUGIN, "encoder '%s' returned an invalid feature shape %d x %d x %d",
+                            cr->run->spec->encoder.plugin->name, cr->feature_channels, cr->feature_height,
+                            cr->feature_width);
+
+    int64_t feature_shape[4] = {(int64_t)batch, cr->feature_channels, cr->feature_height, cr->feature_width};
+    rc = advgnn_tensor_alloc(cr->ctx, &cr->features, ADVGNN_DTYPE_F32, 4, feature_shape);
+    if (rc == ADVGNN_OK && cr->has_reconstruction) {
+        int64_t image_shape[4] = {(int64_t)batch, 3, cr->height, cr->width};
+        rc = advgnn_tensor_alloc(cr->ctx, &cr->reconstruction, ADVGNN_DTYPE_F32, 4, image_shape);
+    }
+    if (rc != ADVGNN_OK)
+        return rc;
+
+    cr->batch_maps = advgnn_malloc(batch * map_pixels(cr) * sizeof(float));
+    cr->batch_scores = advgnn_malloc(batch * sizeof(float));
+    if (!cr->batch_maps || !cr->batch_scores)
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory for batch buffers");
+    return ADVGNN_OK;
+}
+
+/* Encodes a split batch by batch and hands each batch to `apply`. Polls for
+ * interruption between batches. */
+static int for_each_batch(category_run *cr, const advgnn_split_data *split, const char *stage, batch_fn apply)
+{
+    size_t batch = cr->run->batch_size;
+    int rc = ADVGNN_OK;
+
+    advgnn_progress_begin(&cr->run->progress, stage, cr->name, split->count);
+    for (size_t first = 0; first < split->count; first += batch) {
+        size_t n = split->count - first < batch ? split->count - first : batch;
+        if (advgnn_interrupted()) {
+            rc = advgnn_failf(cr->ctx, ADVGNN_ERR_INTERRUPTED, "interrupted during '%s'", stage);
+            break;
+        }
+
+        /* Views of the first n images of the batch buffers. */
+        int64_t image_shape[4] = {(int64_t)n, 3, cr->height, cr->width};
+        int64_t feature_shape[4] = {(int64_t)n, cr->feature_channels, cr->feature_height, cr->feature_width};
+        advgnn_tensor images = advgnn_tensor_view(split->images + first * 3 * map_pixels(cr), ADVGNN_DTYPE_F32, 4,
+                                                  image_shape);
+        advgnn_tensor features = advgnn_tensor_view(cr->features.data, ADVGNN_DTYPE_F32, 4, feature_shape);
+        advgnn_tensor reconstruction = advgnn_tensor_view(cr->reconstruction.data, ADVGNN_DTYPE_F32, 4, image_shape);
+        advgnn_tensor *recon = cr->has_reconstruction ? &reconstruction : NULL;
+
+        rc = cr->encoder_fn->encode(cr->encoder, cr->ctx, &images, &features, recon);
+        if (rc != ADVGNN_OK) {
+            advgnn_error_prefixf(cr->ctx, "encoder '%s'", cr->run->spec->encoder.plugin->name);
+            break;
+        }
+        advgnn_score_batch sb = {n, &images, &features, recon};
+        rc = apply(cr, split, first, &sb);
+        if (rc != ADVGNN_OK)
+            break;
+        advgnn_progress_update(&cr->run->progress, first + n);
+    }
+    advgnn_progress_end(&cr->run->progress);
+    return rc;
+}
+
+/* ---- scorers ------------------------------------------------------------- */
+
+static int create_scorers(category_run *cr)
+{
+    const advgnn_experiment_spec *spec = cr->run->spec;
+    advgnn_scorer_config config;
+    size_t test_count = cr->data.test.count;
+
+    memset(&config, 0, sizeof(config));
+    config.struct_size = sizeof(config);
+    config.image_height = cr->height;
+    config.image_width = cr->width;
+    config.feature_channels = cr->feature_channels;
+    config.feature_height = cr->feature_height;
+    config.feature_width = cr->feature_width;
+    config.has_reconstruction = cr->has_reconstruction;
+    config.seed = spec->seed;
+
+    cr->scorer_count = spec->scorer_count;
+    cr->scorers = advgnn_calloc(cr->scorer_count, sizeof(*cr->scorers));
+    if (!cr->scorers)
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    for (size_t s = 0; s < cr->scorer_count; s++) {
+        scorer_run *sr = &cr->scorers[s];
+        sr->choice = &spec->scorers[s];
+        sr->fn = &sr->choice->plugin->fn.scorer;
+        sr->label = cr->run->labels[s];
+        sr->test_scores = advgnn_calloc(test_count, sizeof(float));
+        sr->test_maps = advgnn_calloc(test_count * map_pixels(cr), sizeof(float));
+        if (!sr->test_scores || !sr->test_maps)
+            return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory for the maps of %zu test images",
+                                test_count);
+        int rc = sr->fn->create(cr->ctx, sr->choice->options, &config, &sr->state);
+        if (rc != ADVGNN_OK) {
+            sr->state = NULL;
+            advgnn_error_prefixf(cr->ctx, "scorer '%s'", sr->label);
+            return rc;
+        }
+    }
+    return ADVGNN_OK;
+}
+
+static void destroy_scorers(category_run *cr)
+{
+    for (size_t s = 0; s < cr->scorer_count && cr->scorers; s++) {
+        scorer_run *sr = &cr->scorers[s];
+        if (sr->state)
+            sr->fn->destroy(sr->state);
+        advgnn_free(sr->test_scores);
+        advgnn_free(sr->test_maps);
+    }
+    advgnn_free(cr->scorers);
+    cr->scorers = NULL;
+}
+
+static int fit_batch(category_run *cr, const advgnn_split_data *split, size_t first, const advgnn_score_batch *batch)
+{
+    for (size_t s = 0; s < cr->scorer_count; s++) {
+        int rc = cr->scorers[s].fn->fit_add(cr->scorers[s].state, cr->ctx, batch);
+        if (rc != ADVGNN_OK) {
+            advgnn_error_prefixf(cr->ctx, "scorer '%s', fitting", cr->scorers[s].label);
+            return rc;
+        }
+    }
+    return ADVGNN_OK;
+}
+
+static int fit_scorers(category_run *cr)
+{
+    double start = advgnn_now_seconds();
+    int rc = for_each_batch(cr, &cr->data.train, "fit", fit_batch);
+
+    for (size_t s = 0; rc == ADVGNN_OK && s < cr->scorer_count; s++) {
+        scorer_run *sr = &cr->scorers[s];
+        if (!sr->fn->fit_end)
+            continue;
+        rc = sr->fn->fit_end(sr->state, cr->ctx);
+        if (rc != ADVGNN_OK)
+            advgnn_error_prefixf(cr->ctx, "scorer '%s', finishing the fit", sr->label);
+    }
+    cr->fit_seconds = advgnn_now_seconds() - start;
+    return rc;
+}
+
+/* Checks that a scorer wrote finite values. */
+static int check_finite(category_run *cr, const scorer_run *sr, const float *maps, const float *scores, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(scores[i]))
+            return advgnn_failf(cr->ctx, ADVGNN_ERR_NUMERIC, "scorer '%s' returned a non-finite image score %g",
+                                sr->label, (double)scores[i]);
+    for (size_t i = 0; i < n * map_pixels(cr); i++)
+        if (!isfinite(maps[i]))
+            return advgnn_failf(cr->ctx, ADVGNN_ERR_NUMERIC, "scorer '%s' returned a non-finite map value %g",
+                                sr->label, (double)maps[i]);
+    return ADVGNN_OK;
+}
+
+/* Scores held-out normal images into each scorer's fusion statistics. */
+static int score_held_out_batch(category_run *cr, const advgnn_split_data *split, size_t first,
+                                const advgnn_score_batch *batch)
+{
+    for (size_t s = 0; s < cr->scorer_count; s++) {
+        scorer_run *sr = &cr->scorers[s];
+        int rc = sr->fn->score(sr->state, cr->ctx, batch, cr->batch_maps, cr->batch_scores);
+        if (rc == ADVGNN_OK)
+            rc = check_finite(cr, sr, cr->batch_maps, cr->batch_scores, batch->count);
+        if (rc != ADVGNN_OK) {
+            advgnn_error_prefixf(cr->ctx, "scorer '%s', scoring %s images", sr->label, advgnn_split_name(split->split));
+            return rc;
+        }
+        advgnn_moments_add(&sr->stats.scores, cr->batch_scores, batch->count);
+        advgnn_moments_add(&sr->stats.maps, cr->batch_maps, batch->count * map_pixels(cr));
+    }
+    return ADVGNN_OK;
+}
+
+static int score_test_batch(category_run *cr, const advgnn_split_data *split, size_t first,
+                            const advgnn_score_batch *batch)
+{
+    for (size_t s = 0; s < cr->scorer_count; s++) {
+        scorer_run *sr = &cr->scorers[s];
+        float *maps = sr->test_maps + first * map_pixels(cr);
+        float *scores = sr->test_scores + first;
+        int rc = sr->fn->score(sr->state, cr->ctx, batch, maps, scores);
+        if (rc == ADVGNN_OK)
+            rc = check_finite(cr, sr, maps, scores, batch->count);
+        if (rc != ADVGNN_OK) {
+            advgnn_error_prefixf(cr->ctx, "scorer '%s', scoring test images", sr->label);
+            return rc;
+        }
+    }
+    return ADVGNN_OK;
+}
+
+/* Scores the held-out normal images for fusion (two or more scorers only):
+ * the validation split when the dataset has one, else the training images. */
+static int score_held_out(category_run *cr)
+{
+    const advgnn_split_data *held_out = &cr->data.validation;
+
+    if (cr->scorer_count < 2)
+        return ADVGNN_OK;
+    cr->fusion_split = "validation";
+    if (held_out->count == 0) {
+        /* NOTE: scorers fitted on the training images score them lower than
+         * unseen normal images (a memory bank finds each patch itself), so
+         * these statistics understate the normal spread. results.json says
+         * which split was used. */
+        held_out = &cr->data.train;
+        cr->fusion_split = "train";
+        advgnn_log(cr->ctx, ADVGNN_LOG_WARN,
+                   "category %s has no validation images; fusion statistics come from the training images", cr->name);
+    }
+    return for_each_batch(cr, held_out, cr->fusion_split[0] == 'v' ? "score validation" : "score train",
+                          score_held_out_batch);
+}
+
+static int score_test(category_run *cr)
+{
+    double start = advgnn_now_seconds();
+    int rc = for_each_batch(cr, &cr->data.test, "score test", score_test_batch);
+
+    cr->score_seconds = advgnn_now_seconds() - start;
+    return rc;
+}
+
+/* ---- fusion -------------------------------------------------------------- */
+
+static int fuse(category_run *cr)
+{
+    size_t n = cr->data.test.count;
+
+    if (cr->scorer_count < 2)
+        return ADVGNN_OK;
+    cr->fused_scores = advgnn_calloc(n, sizeof(float));
+    cr->fused_maps = advgnn_calloc(n * map_pixels(cr), sizeof(float));
+    if (!cr->fused_scores || !cr->fused_maps)
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory for the fused maps of %zu test images", n);
+
+    for (size_t s = 0; s < cr->scorer_count; s++) {
+        scorer_run *sr = &cr->scorers[s];
+        advgnn_fusion_accumulate(sr->test_scores, n, &sr->stats.scores, sr->choice->weight, cr->fused_scores);
+        advgnn_fusion_accumulate(sr->test_maps, n * map_pixels(cr), &sr->stats.maps, sr->choice->weight,
+                                 cr->fused_maps);
+    }
+    return ADVGNN_OK;
+}
+
+/* The scores and maps of results column `i` (scorers, then fused). */
+static void column_outputs(const category_run *cr, size_t i, const float **scores, const float **maps)
+{
+    if (i < cr->scorer_count) {
+        *scores = cr->scorers[i].test_scores;
+        *maps = cr->scorers[i].test_maps;
+    } else {
+        *scores = cr->fused_scores;
+        *maps = cr->fused_maps;
+    }
+}
+
+/* ---- metrics ------------------------------------------------------------- */
+
+/* Records one metric: a number, or its reason under "undefined". */
+static int record_metric(category_run *cr, int rc, double value, cJSON *metrics, cJSON *undefined, const char *label,
+                         const char *metric)
+{
+    char key[256];
+
+    if (rc == ADVGNN_OK) {
+        if (!cJSON_AddNumberToObject(metrics, metric, value))
+            return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory recording %s", metric);
+        return ADVGNN_OK;
+    }
+    if (rc != ADVGNN_ERR_UNDEFINED)
+        return rc;
+
+    /* The metric's message is the reason; it is not an error of the run. */
+    snprintf(key, sizeof(key), "%s.%s", label, metric);
+    cJSON *reason = cJSON_AddStringToObject(undefined, key, advgnn_ctx_error(cr->ctx));
+    advgnn_ctx_clear_error(cr->ctx);
+    if (!reason)
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory recording %s", metric);
+    return ADVGNN_OK;
+}
+
+/* Test maps and masks of the images whose pixel truth is known. Points into
+ * the full arrays when every image has it, else into compacted copies. */
+typedef struct pixel_set {
+    const float *maps;
+    const uint8_t *masks;
+    size_t images;
+    float *owned_maps;
+} pixel_set;
+
+static int select_pixels(category_run *cr, const float *maps, pixel_set *out)
+{
+    const advgnn_split_data *test = &cr->data.test;
+    size_t pixels = map_pixels(cr);
+
+    memset(out, 0, sizeof(*out));
+    if (test->missing_masks == 0) {
+        out->maps = maps;
+        out->masks = test->masks;
+        out->images = test->count;
+        return ADVGNN_OK;
+    }
+
+    /* Move the images with known truth to the front of a copy; the masks of
+     * the others are all zero and are compacted once per category in
+     * compact_masks. */
+    out->owned_maps = advgnn_malloc((test->count - test->missing_masks) * pixels * sizeof(float) + 1);
+    if (!out->owned_maps)
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory for pixel metrics");
+    for (size_t i = 0; i < test->count; i++)
+        if (test->has_mask[i])
+            memcpy(out->owned_maps + out->images++ * pixels, maps + i * pixels, pixels * sizeof(float));
+    out->maps = out->owned_maps;
+    return ADVGNN_OK;
+}
+
+/* Masks of the test images with known truth, compacted like select_pixels. */
+static uint8_t *compact_masks(const category_run *cr)
+{
+    const advgnn_split_data *test = &cr->data.test;
+    size_t pixels = map_pixels(cr);
+    size_t n = 0;
+    uint8_t *masks = advgnn_malloc((test->count - test->missing_masks) * pixels + 1);
+
+    if (!masks)
+        return NULL;
+    for (size_t i = 0; i < test->count; i++)
+        if (test->has_mask[i])
+            memcpy(masks + n++ * pixels, test->masks + i * pixels, pixels);
+    return masks;
+}
+
+static int column_metrics(category_run *cr, size_t column, const uint8_t *known_masks, cJSON *metrics_json,
+                          cJSON *undefined)
+{
+    const advgnn_split_data *test = &cr->data.test;
+    const char *label = advgnn_run_label(cr->run, column);
+    const float *scores, *maps;
+    double value = 0.0, threshold = 0.0;
+    pixel_set px;
+    int rc;
+
+    column_outputs(cr, column, &scores, &maps);
+    cJSON *metrics = cJSON_AddObjectToObject(metrics_json, label);
+    if (!metrics)
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+
+    /* Image level: one score per test image against its label. */
+    rc = advgnn_metric_auroc(cr->ctx, scores, test->labels, test->count, &value);
+    rc = record_metric(cr, rc, value, metrics, undefined, label, "image_auroc");
+    if (rc == ADVGNN_OK) {
+        rc = advgnn_metric_f1_max(cr->ctx, scores, test->labels, test->count, &value, &threshold);
+        rc = record_metric(cr, rc, value, metrics, undefined, label, "f1_max");
+    }
+    if (rc == ADVGNN_OK && cJSON_GetObjectItemCaseSensitive(metrics, "f1_max"))
+        rc = record_metric(cr, ADVGNN_OK, threshold, metrics, undefined, label, "f1_threshold");
+    if (rc != ADVGNN_OK)
+        return rc;
+
+    /* Pixel level: every pixel of the test images whose truth is known. */
+    rc = select_pixels(cr, maps, &px);
+    if (rc != ADVGNN_OK)
+        return rc;
+    const uint8_t *masks = known_masks ? known_masks : px.masks;
+    size_t total = px.images * map_pixels(cr);
+    if (px.images == 0) {
+        rc = advgnn_failf(cr->ctx, ADVGNN_ERR_UNDEFINED, "no test image has a defect mask");
+        rc = record_metric(cr, rc, 0.0, metrics, undefined, label, "pixel_auroc");
+        rc = advgnn_failf(cr->ctx, ADVGNN_ERR_UNDEFINED, "no test image has a defect mask");
+        rc = record_metric(cr, rc, 0.0, metrics, undefined, label, "aupro");
+        advgnn_free(px.owned_maps);
+        return rc;
+    }
+    rc = advgnn_metric_auroc(cr->ctx, px.maps, masks, total, &value);
+    rc = record_metric(cr, rc, value, metrics, undefined, label, "pixel_auroc");
+    if (rc == ADVGNN_OK) {
+        rc = advgnn_metric_aupro(cr->ctx, px.maps, masks, px.images, cr->height, cr->width, AUPRO_FPR_LIMIT, &value);
+        rc = record_metric(cr, rc, value, metrics, undefined, label, "aupro");
+    }
+    advgnn_free(px.owned_maps);
+    return rc;
+}
+
+static int compute_metrics(category_run *cr)
+{
+    uint8_t *known_masks = NULL;
+    int rc = ADVGNN_OK;
+
+    cJSON *metrics = cJSON_AddObjectToObject(cr->json, "metrics");
+    cJSON *undefined = cJSON_AddObjectToObject(cr->json, "undefined");
+    if (!metrics || !undefined)
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    if (cr->data.test.missing_masks > 0 && !(known_masks = compact_masks(cr)))
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory for pixel metrics");
+
+    for (size_t i = 0; rc == ADVGNN_OK && i < advgnn_run_label_count(cr->run); i++) {
+        rc = column_metrics(cr, i, known_masks, metrics, undefined);
+        if (rc != ADVGNN_OK)
+            advgnn_error_prefixf(cr->ctx, "metrics of '%s'", advgnn_run_label(cr->run, i));
+    }
+    advgnn_free(known_masks);
+    return rc;
+}
+
+/* ---- outputs ------------------------------------------------------------- */
+
+static int add_counts_and_timings(category_run *cr)
+{
+    const advgnn_split_data *test = &cr->data.test;
+    size_t anomalous = 0;
+
+    for (size_t i = 0; i < test->count; i++)
+        anomalous += test->labels[i];
+
+    cJSON *counts = cJSON_AddObjectToObject(cr->json, "counts");
+    cJSON *timings = cJSON_AddObjectToObject(cr->json, "timings");
+    double scored_per_second = cr->score_seconds > 0.0 ? (double)test->count / cr->score_seconds : 0.0;
+    if (!counts || !timings || !cJSON_AddNumberToObject(counts, "train", (double)cr->data.train.count) ||
+        !cJSON_AddNumberToObject(counts, "validation", (double)cr->data.validation.count) ||
+        !cJSON_AddNumberToObject(counts, "test_normal", (double)(test->count - anomalous)) ||
+        !cJSON_AddNumberToObject(counts, "test_anomalous", (double)anomalous) ||
+        !cJSON_AddNumberToObject(counts, "test_without_mask", (double)test->missing_masks) ||
+        !cJSON_AddNumberToObject(timings, "fit_seconds", cr->fit_seconds) ||
+        !cJSON_AddNumberToObject(timings, "score_seconds", cr->score_seconds) ||
+        !cJSON_AddNumberToObject(timings, "images_per_second", scored_per_second))
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    return ADVGNN_OK;
+}
+
+/* Records the standardization that fusion used, per scorer. */
+static int add_fusion_json(category_run *cr)
+{
+    if (cr->scorer_count < 2)
+        return ADVGNN_OK;
+    cJSON *fusion = cJSON_AddObjectToObject(cr->json, "fusion");
+    cJSON *scorers = fusion ? cJSON_AddObjectToObject(fusion, "scorers") : NULL;
+    if (!scorers || !cJSON_AddStringToObject(fusion, "statistics_split", cr->fusion_split))
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    if (strcmp(cr->fusion_split, "train") == 0 &&
+        !cJSON_AddStringToObject(fusion, "note",
+                                 "no validation images: statistics come from the training images, which the "
+                                 "scorers were fitted on"))
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+
+    for (size_t s = 0; s < cr->scorer_count; s++) {
+        const scorer_run *sr = &cr->scorers[s];
+        cJSON *entry = cJSON_AddObjectToObject(scorers, sr->label);
+        if (!entry || !cJSON_AddNumberToObject(entry, "weight", sr->choice->weight) ||
+            !cJSON_AddNumberToObject(entry, "score_mean", sr->stats.scores.mean) ||
+            !cJSON_AddNumberToObject(entry, "score_std", advgnn_moments_std(&sr->stats.scores)) ||
+            !cJSON_AddNumberToObject(entry, "map_mean", sr->stats.maps.mean) ||
+            !cJSON_AddNumberToObject(entry, "map_std", advgnn_moments_std(&sr->stats.maps)))
+            return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    }
+    return ADVGNN_OK;
+}
+
+/* Appends one scores.csv row per test image. */
+static int append_score_rows(category_run *cr)
+{
+    const advgnn_split_data *test = &cr->data.test;
+    advgnn_text *csv = &cr->run->csv;
+    size_t columns = advgnn_run_label_count(cr->run);
+
+    for (size_t i = 0; i < test->count; i++) {
+        const advgnn_sample *s = &test->samples[i];
+        advgnn_text_append_csv_field(csv, cr->name);
+        advgnn_text_appendf(csv, ",");
+        advgnn_text_append_csv_field(csv, s->name);
+        advgnn_text_appendf(csv, ",");
+        advgnn_text_append_csv_field(csv, s->defect_type);
+        advgnn_text_appendf(csv, ",%d", s->anomalous);
+        for (size_t c = 0; c < columns; c++) {
+            const float *scores, *maps;
+            column_outputs(cr, c, &scores, &maps);
+            advgnn_text_appendf(csv, ",%.9g", (double)scores[i]);
+        }
+        advgnn_text_appendf(csv, "\n");
+    }
+    if (csv->failed)
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory formatting scores.csv");
+    return ADVGNN_OK;
+}
+
+/* Writes heatmaps/<category>/<name>.png for the chosen test images: the fused
+ * map with two or more scorers, else the scorer's map, on one color scale per
+ * category (the minimum and maximum over its test maps). */
+static int write_heatmaps(category_run *cr)
+{
+    const advgnn_experiment_spec *spec = cr->run->spec;
+    const advgnn_split_data *test = &cr->data.test;
+    const advgnn_preprocess *pp = &cr->run->loader.pp;
+    size_t pixels = map_pixels(cr);
+    const float *scores, *maps;
+    int rc = ADVGNN_OK;
+
+    if (spec->heatmaps == 0)
+        return ADVGNN_OK;
+    column_outputs(cr, advgnn_run_label_count(cr->run) - 1, &scores, &maps);
+
+    float vmin = FLT_MAX, vmax = -FLT_MAX;
+    for (size_t i = 0; i < test->count * pixels; i++) {
+        vmin = maps[i] < vmin ? maps[i] : vmin;
+        vmax = maps[i] > vmax ? maps[i] : vmax;
+    }
+
+    size_t *chosen = advgnn_malloc(test->count * sizeof(size_t));
+    char *root = advgnn_fs_join(spec->output_dir, "heatmaps");
+    char *folder = root ? advgnn_fs_join(root, cr->name) : NULL;
+    if (!chosen || !folder)
+        rc = advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    if (rc == ADVGNN_OK)
+        rc = advgnn_fs_mkdir_p(cr->ctx, folder);
+
+    size_t count = rc == ADVGNN_OK ? advgnn_report_select_heatmaps(test->samples, test->count, spec->heatmaps, chosen)
+                                   : 0;
+    for (size_t k = 0; rc == ADVGNN_OK && k < count; k++) {
+        size_t i = chosen[k];
+        char *file = advgnn_report_heatmap_file_name(test->samples[i].name);
+        char *path = file ? advgnn_fs_join(folder, file) : NULL;
+        const uint8_t *mask = test->has_mask[i] && test->labels[i] ? test->masks + i * pixels : NULL;
+        if (!path)
+            rc = advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+        else
+            rc = advgnn_report_write_heatmap(cr->ctx, path, test->images + i * 3 * pixels, cr->height, cr->width,
+                                             pp->mean, pp->std, maps + i * pixels, vmin, vmax, mask);
+        advgnn_free(file);
+        advgnn_free(path);
+    }
+    advgnn_free(chosen);
+    advgnn_free(root);
+    advgnn_free(folder);
+    return rc;
+}
+
+/* ---- the category -------------------------------------------------------- */
+
+static int load_category(category_run *cr, size_t category_index)
+{
+    advgnn_run *run = cr->run;
+    size_t listed = 0;
+
+    for (advgnn_split s = ADVGNN_SPLIT_TRAIN; s <= ADVGNN_SPLIT_TEST; s++) {
+        const advgnn_sample *unused;
+        size_t n;
+        advgnn_sample_store_split(run->store, category_index, s, &unused, &n);
+        listed += n;
+    }
+    advgnn_progress_begin(&run->progress, "load", cr->name, listed);
+    int rc = advgnn_category_data_load(cr->ctx, &run->loader, run->store, category_index, &cr->data);
+    advgnn_progress_update(&run->progress, listed);
+    advgnn_progress_end(&run->progress);
+    return rc;
+}
+
+static int run_steps(category_run *cr, size_t category_index)
+{
+    int rc = load_category(cr, category_index);
+
+    if (rc == ADVGNN_OK)
+        rc = create_encoder(cr);
+    if (rc == ADVGNN_OK)
+        rc = train_encoder(cr);
+    if (rc == ADVGNN_OK)
+        rc = prepare_batches(cr);
+    if (rc == ADVGNN_OK)
+        rc = create_scorers(cr);
+    if (rc == ADVGNN_OK)
+        rc = fit_scorers(cr);
+    if (rc == ADVGNN_OK)
+        rc = score_held_out(cr);
+    if (rc == ADVGNN_OK)
+        rc = score_test(cr);
+    if (rc == ADVGNN_OK)
+        rc = fuse(cr);
+    if (rc == ADVGNN_OK)
+        rc = compute_metrics(cr);
+    if (rc == ADVGNN_OK)
+        rc = add_counts_and_timings(cr);
+    if (rc == ADVGNN_OK)
+        rc = add_fusion_json(cr);
+    if (rc == ADVGNN_OK)
+        rc = append_score_rows(cr);
+    if (rc == ADVGNN_OK)
+        rc = write_heatmaps(cr);
+    return rc;
+}
+
+static void release_category(category_run *cr)
+{
+    destroy_scorers(cr);
+    if (cr->encoder)
+        cr->encoder_fn->destroy(cr->encoder);
+    advgnn_tensor_release(&cr->features);
+    advgnn_tensor_release(&cr->reconstruction);
+    advgnn_free(cr->batch_maps);
+    advgnn_free(cr->batch_scores);
+    advgnn_free(cr->fused_scores);
+    advgnn_free(cr->fused_maps);
+    advgnn_free(cr->work_dir);
+    advgnn_category_data_release(&cr->data);
+    cJSON_Delete(cr->json);
+}
+
+int advgnn_run_category(advgnn_run *run, size_t category_index)
+{
+    category_run cr;
+    size_t csv_length = run->csv.length;
+    int rc;
+
+    memset(&cr, 0, sizeof(cr));
+    cr.run = run;
+    cr.ctx = run->ctx;
+    cr.name = advgnn_sample_store_category(run->store, category_index);
+    cr.height = run->loader.height;
+    cr.width = run->loader.width;
+    cr.json = cJSON_CreateObject();
+    if (!cr.json)
+        return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+
+    rc = run_steps(&cr, category_index);
+
+    /* Publish the category only when every step succeeded. */
+    if (rc == ADVGNN_OK) {
+        if (cJSON_AddItemToObject(run->categories, cr.name, cr.json))
+            cr.json = NULL;
+        else
+            rc = advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    }
+    if (rc != ADVGNN_OK) {
+        /* Drop rows of the failed category, so scores.csv matches results.json. */
+        run->csv.length = csv_length;
+        if (run->csv.data)
+            run->csv.data[csv_length] = '\0';
+        advgnn_error_prefixf(run->ctx, "category %s", cr.name);
+    }
+    release_category(&cr);
+    return rc;
+}

@@ -1,0 +1,464 @@
+/* advgnn_experiment_run: checks the spec, prepares the output folder, lists
+ * the dataset, runs each category and keeps results.json current. */
+#include <string.h>
+
+#include "advgnn/status.h"
+#include "advgnn/version.h"
+#include "experiment/run_internal.h"
+#include "util/fsutil.h"
+
+#define SCRIPT_MAX_BYTES (16u << 20) /* a Lua script larger than this is not copied */
+
+/* ---- labels -------------------------------------------------------------- */
+
+size_t advgnn_run_label_count(const advgnn_run *run)
+{
+    return run->spec->scorer_count + (run->spec->scorer_count > 1 ? 1 : 0);
+}
+
+const char *advgnn_run_label(const advgnn_run *run, size_t i)
+{
+    return i < run->spec->scorer_count ? run->labels[i] : ADVGNN_FUSED_LABEL;
+}
+
+/* ---- checking the spec --------------------------------------------------- */
+
+static int check_choice(advgnn_ctx *ctx, const advgnn_plugin_choice *choice, advgnn_plugin_kind kind,
+                        const char *role)
+{
+    if (!choice->plugin)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "the experiment has no %s", role);
+    if (choice->plugin->kind != kind)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "plugin '%s' is a %s, not a %s", choice->plugin->name,
+                            advgnn_plugin_kind_name(choice->plugin->kind), advgnn_plugin_kind_name(kind));
+    return ADVGNN_OK;
+}
+
+static int check_scorers(advgnn_run *run)
+{
+    const advgnn_experiment_spec *spec = run->spec;
+    const advgnn_plugin *encoder = spec->encoder.plugin;
+    int encoder_reconstructs = (encoder->fn.encoder.flags & ADVGNN_ENCODER_RECONSTRUCTS) != 0;
+
+    if (spec->scorer_count == 0 || !spec->scorers)
+        return advgnn_failf(run->ctx, ADVGNN_ERR_INVALID_ARG, "the experiment has no scorer; add at least one");
+
+    run->labels = advgnn_calloc(spec->scorer_count, sizeof(*run->labels));
+    if (!run->labels)
+        return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    for (size_t s = 0; s < spec->scorer_count; s++) {
+        const advgnn_plugin_choice *choice = &spec->scorers[s];
+        int rc = check_choice(run->ctx, choice, ADVGNN_PLUGIN_SCORER, "scorer");
+        if (rc != ADVGNN_OK)
+            return rc;
+        if ((choice->plugin->fn.scorer.flags & ADVGNN_SCORER_NEEDS_RECONSTRUCTION) && !encoder_reconstructs)
+            return advgnn_failf(run->ctx, ADVGNN_ERR_INVALID_ARG,
+                                "scorer '%s' needs a reconstruction, but encoder '%s' does not reconstruct its "
+                                "input; choose an encoder that does, or another scorer",
+                                choice->plugin->name, encoder->name);
+
+        /* Labels name metric keys and CSV columns, so they must be unique. */
+        run->labels[s] = choice->label && choice->label[0] ? choice->label : choice->plugin->name;
+        if (strcmp(run->labels[s], ADVGNN_FUSED_LABEL) == 0)
+            return advgnn_failf(run->ctx, ADVGNN_ERR_INVALID_ARG,
+                                "scorer label '%s' is reserved for the fused score; choose another label",
+                                ADVGNN_FUSED_LABEL);
+        for (size_t t = 0; t < s; t++)
+            if (strcmp(run->labels[t], run->labels[s]) == 0)
+                return advgnn_failf(run->ctx, ADVGNN_ERR_INVALID_ARG,
+                                    "two scorers have the label '%s'; give each a distinct label", run->labels[s]);
+    }
+    return ADVGNN_OK;
+}
+
+static int check_spec(advgnn_run *run)
+{
+    const advgnn_experiment_spec *spec = run->spec;
+    int rc;
+
+    rc = check_choice(run->ctx, &spec->dataset, ADVGNN_PLUGIN_DATASET, "dataset");
+    if (rc == ADVGNN_OK)
+        rc = check_choice(run->ctx, &spec->encoder, ADVGNN_PLUGIN_ENCODER, "encoder");
+    if (rc == ADVGNN_OK)
+        rc = check_scorers(run);
+    if (rc != ADVGNN_OK)
+        return rc;
+
+    if (!spec->output_dir || !spec->output_dir[0])
+        return advgnn_failf(run->ctx, ADVGNN_ERR_INVALID_ARG, "the experiment has no output folder");
+    if (spec->image_size <= 0)
+        return advgnn_failf(run->ctx, ADVGNN_ERR_INVALID_ARG, "invalid image_size %d; it must be > 0 pixels",
+                            spec->image_size);
+    if (spec->crop_size < 0 || spec->crop_size > spec->image_size)
+        return advgnn_failf(run->ctx, ADVGNN_ERR_INVALID_ARG,
+                            "invalid crop_size %d; it must be between 0 (no crop) and image_size %d", spec->crop_size,
+                            spec->image_size);
+    if (spec->batch_size < 0)
+        return advgnn_failf(run->ctx, ADVGNN_ERR_INVALID_ARG, "invalid batch_size %d; it must be > 0",
+                            spec->batch_size);
+    run->batch_size = spec->batch_size > 0 ? (size_t)spec->batch_size : ADVGNN_DEFAULT_BATCH_SIZE;
+    return ADVGNN_OK;
+}
+
+/* ---- results.json -------------------------------------------------------- */
+
+static cJSON *plugin_json(const advgnn_plugin_choice *choice, const char *label)
+{
+    cJSON *object = cJSON_CreateObject();
+    cJSON *options = advgnn_report_options_json(choice->options);
+
+    if (!object || !options || !cJSON_AddStringToObject(object, "name", choice->plugin->name) ||
+        (label && !cJSON_AddStringToObject(object, "label", label)) ||
+        (label && !cJSON_AddNumberToObject(object, "weight", choice->weight)) ||
+        !cJSON_AddStringToObject(object, "version", choice->plugin->version ? choice->plugin->version : "") ||
+        !cJSON_AddItemToObject(object, "options", options)) {
+        /* Options are attached last, so they are still ours unless attached. */
+        if (!object || !cJSON_GetObjectItemCaseSensitive(object, "options"))
+            cJSON_Delete(options);
+        cJSON_Delete(object);
+        return NULL;
+    }
+    return object;
+}
+
+static int add_plugins_json(advgnn_run *run)
+{
+    const advgnn_experiment_spec *spec = run->spec;
+    cJSON *plugins = cJSON_AddObjectToObject(run->results, "plugins");
+    cJSON *scorers = plugins ? cJSON_AddArrayToObject(plugins, "scorers") : NULL;
+
+    if (!scorers || !cJSON_AddItemToObject(plugins, "dataset", plugin_json(&spec->dataset, NULL)) ||
+        !cJSON_AddItemToObject(plugins, "encoder", plugin_json(&spec->encoder, NULL)))
+        return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    for (size_t s = 0; s < spec->scorer_count; s++)
+        if (!cJSON_AddItemToArray(scorers, plugin_json(&spec->scorers[s], run->labels[s])))
+            return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    return ADVGNN_OK;
+}
+
+static int create_results(advgnn_run *run)
+{
+    const advgnn_experiment_spec *spec = run->spec;
+    cJSON *image;
+
+    run->results = cJSON_CreateObject();
+    if (!run->results)
+        return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    image = cJSON_AddObjectToObject(run->results, "image");
+    if (!cJSON_AddStringToObject(run->results, "experiment", spec->name ? spec->name : "") ||
+        !cJSON_AddStringToObject(run->results, "advgnn_version", advgnn_version_string()) ||
+        !cJSON_AddStringToObject(run->results, "status", "running") ||
+        !cJSON_AddNumberToObject(run->results, "seed", (double)spec->seed) ||
+        !cJSON_AddStringToObject(run->results, "output_dir", spec->output_dir) ||
+        !cJSON_AddNumberToObject(run->results, "seconds", 0.0) ||
+        !cJSON_AddNumberToObject(run->results, "batch_size", (double)run->batch_size) || !image ||
+        !cJSON_AddNumberToObject(image, "size", spec->image_size) ||
+        !cJSON_AddNumberToObject(image, "crop", spec->crop_size) ||
+        !cJSON_AddNumberToObject(image, "height", run->loader.height) ||
+        !cJSON_AddNumberToObject(image, "width", run->loader.width))
+        return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    if (add_plugins_json(run) != ADVGNN_OK)
+        return ADVGNN_ERR_NOMEM;
+    run->categories = cJSON_AddObjectToObject(run->results, "categories");
+    if (!run->categories)
+        return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    return ADVGNN_OK;
+}
+
+static void replace_item(cJSON *object, const char *key, cJSON *item)
+{
+    if (cJSON_GetObjectItemCaseSensitive(object, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(object, key, item);
+    else
+        cJSON_AddItemToObject(object, key, item);
+}
+
+/* Builds "mean": for each label and metric, the mean over the categories
+ * where the metric is defined. */
+static cJSON *mean_json(const advgnn_run *run)
+{
+    static const char *const metric_names[] = {"image_auroc", "pixel_auroc", "aupro", "f1_max"};
+    cJSON *mean = cJSON_CreateObject();
+
+    for (size_t i = 0; mean && i < advgnn_run_label_count(run); i++) {
+        const char *label = advgnn_run_label(run, i);
+        cJSON *entry = cJSON_AddObjectToObject(mean, label);
+        for (size_t m = 0; entry && m < ADVGNN_ARRAY_LEN(metric_names); m++) {
+            double sum = 0.0;
+            size_t n = 0;
+            const cJSON *category;
+            cJSON_ArrayForEach(category, run->categories)
+            {
+                const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(category, "metrics");
+                const cJSON *values = cJSON_GetObjectItemCaseSensitive(metrics, label);
+                const cJSON *value = cJSON_GetObjectItemCaseSensitive(values, metric_names[m]);
+                if (cJSON_IsNumber(value)) {
+                    sum += value->valuedouble;
+                    n++;
+                }
+            }
+            if (n > 0 && !cJSON_AddNumberToObject(entry, metric_names[m], sum / (double)n))
+                entry = NULL;
+        }
+        if (!entry) {
+            cJSON_Delete(mean);
+            mean = NULL;
+        }
+    }
+    return mean;
+}
+
+/* Updates status, error, seconds and mean, and rewrites results.json. */
+static int write_results(advgnn_run *run, const char *status, const char *error)
+{
+    cJSON *mean = mean_json(run);
+    cJSON *status_json = cJSON_CreateString(status);
+    cJSON *seconds = cJSON_CreateNumber(advgnn_now_seconds() - run->start_seconds);
+
+    if (!mean || !status_json || !seconds) {
+        cJSON_Delete(mean);
+        cJSON_Delete(status_json);
+        cJSON_Delete(seconds);
+        return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    }
+    replace_item(run->results, "mean", mean);
+    replace_item(run->results, "status", status_json);
+    replace_item(run->results, "seconds", seconds);
+    if (error) {
+        cJSON *error_json = cJSON_CreateString(error);
+        if (!error_json)
+            return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+        replace_item(run->results, "error", error_json);
+    }
+    return advgnn_report_write_json(run->ctx, run->results_path, run->results);
+}
+
+/* ---- output folder ------------------------------------------------------- */
+
+static int write_csv(advgnn_run *run)
+{
+    return advgnn_fs_write_atomic(run->ctx, run->csv_path, run->csv.data, run->csv.length);
+}
+
+static int start_csv(advgnn_run *run)
+{
+    advgnn_text_appendf(&run->csv, "category,name,defect_type,label");
+    for (size_t i = 0; i < advgnn_run_label_count(run); i++) {
+        advgnn_text_appendf(&run->csv, ",");
+        advgnn_text_append_csv_field(&run->csv, advgnn_run_label(run, i));
+    }
+    advgnn_text_appendf(&run->csv, "\n");
+    if (run->csv.failed)
+        return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    return ADVGNN_OK;
+}
+
+/* Copies the Lua script into the output folder under its own file name. */
+static int copy_script(advgnn_run *run)
+{
+    const char *script = run->spec->script_path;
+    char *data = NULL;
+    size_t size = 0;
+    int rc;
+
+    if (!script || !script[0])
+        return ADVGNN_OK;
+    const char *slash = strrchr(script, '/');
+    char *target = advgnn_fs_join(run->spec->output_dir, slash ? slash + 1 : script);
+    if (!target)
+        return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    rc = advgnn_fs_read_file(run->ctx, script, SCRIPT_MAX_BYTES, &data, &size);
+    if (rc == ADVGNN_OK)
+        rc = advgnn_fs_write_atomic(run->ctx, target, data, size);
+    if (rc != ADVGNN_OK)
+        advgnn_error_prefixf(run->ctx, "copying the script into the output folder");
+    advgnn_free(data);
+    advgnn_free(target);
+    return rc;
+}
+
+static int prepare_output(advgnn_run *run)
+{
+    const char *dir = run->spec->output_dir;
+    int rc = advgnn_fs_mkdir_p(run->ctx, dir);
+
+    if (rc != ADVGNN_OK)
+        return rc;
+    run->results_path = advgnn_fs_join(dir, "results.json");
+    run->csv_path = advgnn_fs_join(dir, "scores.csv");
+    if (!run->results_path || !run->csv_path)
+        return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    rc = copy_script(run);
+    if (rc == ADVGNN_OK)
+        rc = start_csv(run);
+    return rc;
+}
+
+/* ---- dataset ------------------------------------------------------------- */
+
+static int open_dataset(advgnn_run *run)
+{
+    const advgnn_plugin *plugin = run->spec->dataset.plugin;
+    const advgnn_dataset_functions *fn = &plugin->fn.dataset;
+    int rc;
+
+    rc = fn->open(run->ctx, run->spec->dataset.options, &run->dataset_state);
+    if (rc != ADVGNN_OK) {
+        advgnn_error_prefixf(run->ctx, "dataset '%s'", plugin->name);
+        return rc;
+    }
+    run->dataset_open = 1;
+
+    rc = advgnn_sample_store_new(run->ctx, plugin->name, fn->load == NULL, &run->store);
+    if (rc == ADVGNN_OK)
+        rc = fn->list(run->dataset_state, run->ctx, run->store);
+    if (rc == ADVGNN_OK)
+        rc = advgnn_sample_store_finish(run->store, run->ctx);
+    if (rc != ADVGNN_OK) {
+        advgnn_error_prefixf(run->ctx, "listing dataset '%s'", plugin->name);
+        return rc;
+    }
+    if (advgnn_sample_store_count(run->store) == 0)
+        return advgnn_failf(run->ctx, ADVGNN_ERR_NOT_FOUND,
+                            "dataset '%s' listed no samples; check its root folder and layout options", plugin->name);
+
+    run->loader.fn = fn;
+    run->loader.state = run->dataset_state;
+    return ADVGNN_OK;
+}
+
+/* Fails with the list of the dataset's categories. */
+static int unknown_category(advgnn_run *run, const char *name)
+{
+    advgnn_text list = {0};
+
+    for (size_t i = 0; i < advgnn_sample_store_category_count(run->store); i++)
+        advgnn_text_appendf(&list, "%s%s", i ? ", " : "", advgnn_sample_store_category(run->store, i));
+    int rc = advgnn_failf(run->ctx, ADVGNN_ERR_NOT_FOUND, "dataset '%s' has no category '%s'; its categories are: %s",
+                          run->spec->dataset.plugin->name, name, list.failed || !list.data ? "?" : list.data);
+    advgnn_text_release(&list);
+    return rc;
+}
+
+/* Resolves the categories to run: the requested ones in the requested order,
+ * or all of the dataset's in byte order. */
+static int choose_categories(advgnn_run *run)
+{
+    const advgnn_experiment_spec *spec = run->spec;
+    size_t available = advgnn_sample_store_category_count(run->store);
+    size_t count = spec->categories ? spec->category_count : available;
+
+    run->category_indices = advgnn_calloc(count ? count : 1, sizeof(size_t));
+    if (!run->category_indices)
+        return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        if (!spec->categories) {
+            run->category_indices[i] = i;
+            continue;
+        }
+        long index = advgnn_sample_store_find_category(run->store, spec->categories[i]);
+        if (index < 0)
+            return unknown_category(run, spec->categories[i]);
+        for (size_t j = 0; j < i; j++)
+            if (run->category_indices[j] == (size_t)index)
+                return advgnn_failf(run->ctx, ADVGNN_ERR_INVALID_ARG, "category '%s' is requested twice",
+                                    spec->categories[i]);
+        run->category_indices[i] = (size_t)index;
+    }
+    run->category_count = count;
+    if (count == 0)
+        return advgnn_failf(run->ctx, ADVGNN_ERR_INVALID_ARG, "no category to run");
+    return ADVGNN_OK;
+}
+
+/* ---- the run ------------------------------------------------------------- */
+
+static int init_run(advgnn_run *run, advgnn_ctx *ctx, const advgnn_experiment_spec *spec)
+{
+    memset(run, 0, sizeof(*run));
+    run->ctx = ctx;
+    run->spec = spec;
+    run->start_seconds = advgnn_now_seconds();
+    advgnn_progress_init(&run->progress, ctx, spec->progress);
+
+    run->loader.dataset_name = spec->dataset.plugin ? spec->dataset.plugin->name : "?";
+    run->loader.pp = advgnn_run_preprocess(spec->image_size, spec->crop_size);
+    advgnn_preprocess_output_size(&run->loader.pp, spec->image_size, spec->image_size, &run->loader.height,
+                                  &run->loader.width);
+    return ADVGNN_OK;
+}
+
+static void release_run(advgnn_run *run)
+{
+    if (run->dataset_open)
+        run->spec->dataset.plugin->fn.dataset.close(run->dataset_state);
+    advgnn_sample_store_free(run->store);
+    advgnn_free(run->category_indices);
+    advgnn_free(run->labels);
+    advgnn_free(run->results_path);
+    advgnn_free(run->csv_path);
+    advgnn_text_release(&run->csv);
+    cJSON_Delete(run->results);
+}
+
+static int run_categories(advgnn_run *run)
+{
+    for (size_t i = 0; i < run->category_count; i++) {
+        int rc = advgnn_run_category(run, run->category_indices[i]);
+        if (rc == ADVGNN_OK)
+            rc = write_csv(run);
+        if (rc == ADVGNN_OK)
+            rc = write_results(run, "running", NULL);
+        if (rc != ADVGNN_OK)
+            return rc;
+    }
+    return ADVGNN_OK;
+}
+
+/* Marks the run failed in results.json, keeping the finished categories. The
+ * context's message stays the first error, the one that failed the run. */
+static void record_failure(advgnn_run *run)
+{
+    if (!run->results || !run->results_path)
+        return;
+    if (write_results(run, "failed", advgnn_ctx_error(run->ctx)) != ADVGNN_OK)
+        advgnn_log(run->ctx, ADVGNN_LOG_WARN, "could not mark '%s' as failed", run->results_path);
+}
+
+int advgnn_experiment_run(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, cJSON **results)
+{
+    advgnn_run run;
+    int rc;
+
+    *results = NULL;
+    init_run(&run, ctx, spec);
+    if (spec->threads > 0)
+        advgnn_ctx_set_threads(ctx, spec->threads);
+
+    rc = check_spec(&run);
+    if (rc == ADVGNN_OK)
+        rc = prepare_output(&run);
+    if (rc == ADVGNN_OK)
+        rc = create_results(&run);
+    if (rc == ADVGNN_OK)
+        rc = write_results(&run, "running", NULL);
+    if (rc == ADVGNN_OK)
+        rc = open_dataset(&run);
+    if (rc == ADVGNN_OK)
+        rc = choose_categories(&run);
+    if (rc == ADVGNN_OK)
+        rc = run_categories(&run);
+    if (rc == ADVGNN_OK)
+        rc = write_results(&run, "finished", NULL);
+
+    if (rc == ADVGNN_OK) {
+        *results = run.results;
+        run.results = NULL;
+        advgnn_log(ctx, ADVGNN_LOG_INFO, "experiment '%s' finished; results in %s", spec->name ? spec->name : "",
+                   run.results_path);
+    } else {
+        record_failure(&run);
+    }
+    release_run(&run);
+    return rc;
+}

@@ -1,0 +1,71 @@
+/* The state of one experiment run, shared by the files of the experiment
+ * module. Private.
+ *
+ * advgnn_experiment_run (experiment.c) owns the run: it validates the spec,
+ * prepares the output folder, lists the dataset and loops over categories.
+ * Each category goes through the steps of category.c: load, create the
+ * encoder, train, fit the scorers, score, fuse, compute metrics, write
+ * outputs. Each step is its own function, so tracking calls can be added
+ * between them. */
+#ifndef ADVGNN_EXPERIMENT_RUN_INTERNAL_H
+#define ADVGNN_EXPERIMENT_RUN_INTERNAL_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "data/category_data.h"
+#include "data/sample_store.h"
+#include "experiment/experiment.h"
+#include "experiment/fusion.h"
+#include "report/progress.h"
+#include "report/results.h"
+#include "util/internal.h"
+
+#define ADVGNN_DEFAULT_BATCH_SIZE 16 /* images per encoder call when the spec says 0 */
+#define ADVGNN_FUSED_LABEL "fused"
+
+/* One run, from start to the final results.json. */
+typedef struct advgnn_run {
+    advgnn_ctx *ctx;
+    const advgnn_experiment_spec *spec;
+    advgnn_progress progress;
+    double start_seconds;
+    size_t batch_size;
+
+    /* Scorer labels (borrowed from the spec or the plugins), one per scorer. */
+    const char **labels;
+
+    /* The dataset: open from open_dataset until the end of the run, because
+     * its load() may be needed for every category. */
+    void *dataset_state;
+    int dataset_open;
+    advgnn_sample_store *store;
+    advgnn_sample_loader loader;
+
+    /* Categories to run, as indices into the store, in run order. */
+    size_t *category_indices;
+    size_t category_count;
+
+    /* Outputs. `results` is the tree written to results.json; `categories`
+     * is borrowed from it. scores.csv is rewritten from `csv` after each
+     * category. */
+    char *results_path;
+    char *csv_path;
+    cJSON *results;
+    cJSON *categories;
+    advgnn_text csv;
+} advgnn_run;
+
+/* Runs every step for one category and records its results in run->results
+ * and run->csv. */
+ADVGNN_INTERNAL int advgnn_run_category(advgnn_run *run, size_t category_index);
+
+/* Returns the number of labels the results carry: the scorers, plus "fused"
+ * when there are two or more. */
+ADVGNN_INTERNAL size_t advgnn_run_label_count(const advgnn_run *run);
+
+/* Returns the label of column `i`: scorer labels, then "fused". */
+ADVGNN_INTERNAL const char *advgnn_run_label(const advgnn_run *run, size_t i);
+
+#endif
