@@ -77,7 +77,8 @@ typedef struct advgnn_options advgnn_options;
 int64_t advgnn_options_int(const advgnn_options *opts, const char *name);
 double advgnn_options_number(const advgnn_options *opts, const char *name);
 int advgnn_options_bool(const advgnn_options *opts, const char *name);
-/* Returns a borrowed string (STRING or ENUM), valid as long as the option set. */
+/* Returns a borrowed string (STRING or ENUM), valid as long as the option set,
+ * or NULL for a STRING option whose default is NULL and that the user did not set. */
 const char *advgnn_options_string(const advgnn_options *opts, const char *name);
 advgnn_number_list advgnn_options_numbers(const advgnn_options *opts, const char *name);
 advgnn_string_list advgnn_options_strings(const advgnn_options *opts, const char *name);
@@ -92,9 +93,10 @@ const char *advgnn_options_plugin(const advgnn_options *opts);
 size_t advgnn_options_count(const advgnn_options *opts);
 const advgnn_option_spec *advgnn_options_spec_at(const advgnn_options *opts, size_t i);
 
-/* Writes the value of the i-th option as text into buf (numbers with %.17g,
- * lists as "[1, 2]", booleans as true/false). Returns the length that the full
- * text needs, like snprintf. */
+/* Writes the value of the i-th option as text into buf (numbers with the
+ * fewest digits, at most 17, that read back exactly, lists as "[1, 2]" and
+ * ["a", "b"], booleans as true/false, an unset required option as
+ * "(required)"). Returns the length that the full text needs, like snprintf. */
 size_t advgnn_options_format_value(const advgnn_options *opts, size_t i, char *buf, size_t size);
 
 /* Returns the printable name of an option type ("integer", "number", ...). */

@@ -71,6 +71,10 @@ typedef const advgnn_plugin_descriptor *(*advgnn_plugin_entry_fn)(void);
 #define ADVGNN_PLUGIN_EXPORT
 #endif
 
+/* The entry point that each plugin defines, declared here so that a plugin
+ * compiles cleanly with -Wmissing-prototypes. The core never defines it. */
+ADVGNN_PLUGIN_EXPORT const advgnn_plugin_descriptor *advgnn_plugin_describe(void);
+
 #ifdef __cplusplus
 }
 #endif
