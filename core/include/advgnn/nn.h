@@ -1,0 +1,305 @@
+/* The training engine: layers with forward and backward on oneDNN (CPU, f32
+ * and bf16), optimizers, learning-rate schedules, losses and safetensors I/O.
+ *
+ * Life of a network:
+ *   1. advgnn_nn_new creates the engine (oneDNN engine and stream).
+ *   2. Layers are created with their input shapes (advgnn_nn_conv2d, ...).
+ *      Creating a layer builds its oneDNN primitives and reserves the memory it
+ *      needs, but allocates no numeric buffer.
+ *   3. advgnn_nn_commit sizes one arena per category (parameters, gradients,
+ *      activations, scratch) and carves every tensor from them. After commit no
+ *      layer can be added, and no step allocates memory.
+ *   4. advgnn_nn_init_params fills the parameters from a seed.
+ *   5. Each step calls advgnn_layer_forward on the layers in order and
+ *      advgnn_layer_backward in reverse order, then an optimizer step.
+ *
+ * Data layout: activations passed between layers are contiguous (N, C, H, W)
+ * tensors of the layer's dtype. Inside a layer oneDNN picks the memory format
+ * (format_tag any); the reorders between the two are created once, with the
+ * layer. Parameters and gradients are always f32 (bf16 layers keep an f32
+ * master copy and convert it for each forward).
+ *
+ * Threads: oneDNN and the custom kernels share GCC's OpenMP runtime; the
+ * thread count is the context's (advgnn_ctx_set_threads).
+ *
+ * Ownership: the network owns its layers and every tensor they expose. A
+ * pointer returned by an accessor stays valid until advgnn_nn_free. Inputs are
+ * borrowed: a tensor passed to forward must keep its data unchanged until the
+ * matching backward returns. */
+#ifndef ADVGNN_NN_H
+#define ADVGNN_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "advgnn/context.h"
+#include "advgnn/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct advgnn_nn advgnn_nn;
+typedef struct advgnn_layer advgnn_layer;
+
+typedef enum advgnn_nn_mode {
+    ADVGNN_NN_MODE_INVALID = 0,
+    ADVGNN_NN_MODE_TRAINING = 1,  /* batch statistics; saves what backward needs */
+    ADVGNN_NN_MODE_INFERENCE = 2  /* running statistics; backward is not allowed */
+} advgnn_nn_mode;
+
+/* Memory categories, one arena each. */
+typedef enum advgnn_nn_arena {
+    ADVGNN_NN_ARENA_PARAMS = 0,      /* parameters and buffers (batch-norm statistics) */
+    ADVGNN_NN_ARENA_GRADS = 1,       /* gradients of the parameters */
+    ADVGNN_NN_ARENA_ACTIVATIONS = 2, /* outputs, input gradients, saved statistics */
+    ADVGNN_NN_ARENA_SCRATCH = 3,     /* reorder buffers and oneDNN scratchpads, reused by every layer */
+    ADVGNN_NN_ARENA_COUNT = 4
+} advgnn_nn_arena;
+
+/* A named parameter or buffer. `grad` is NULL for buffers, which are saved
+ * and loaded with the weights but not trained (batch-norm running statistics). */
+typedef struct advgnn_nn_param {
+    const char *name;     /* "<layer>.<param>", e.g. "enc.conv1.weight" */
+    advgnn_tensor *value; /* f32, PyTorch's shape for the same parameter */
+    advgnn_tensor *grad;  /* f32, same shape; NULL for buffers */
+} advgnn_nn_param;
+
+/* ---- engine ------------------------------------------------------------ */
+
+/* Creates an empty network with a oneDNN CPU engine and stream. Free it with
+ * advgnn_nn_free. */
+int advgnn_nn_new(advgnn_ctx *ctx, advgnn_nn **out);
+
+/* Frees the network, its layers and arenas. advgnn_nn_free(NULL) does nothing. */
+void advgnn_nn_free(advgnn_nn *nn);
+
+/* Allocates the arenas and binds every tensor of every layer. Call once, after
+ * the last layer is created. Parameters and gradients start at zero. */
+int advgnn_nn_commit(advgnn_nn *nn, advgnn_ctx *ctx);
+
+/* Returns the size in bytes of one arena (0 before commit). */
+size_t advgnn_nn_arena_bytes(const advgnn_nn *nn, advgnn_nn_arena arena);
+
+/* Initializes parameters from `seed`: convolution weights and biases uniform
+ * in +-1/sqrt(fan_in) (PyTorch's default), batch-norm scale 1, shift 0, running
+ * mean 0, running variance 1. The same seed gives the same values. */
+int advgnn_nn_init_params(advgnn_nn *nn, advgnn_ctx *ctx, uint64_t seed);
+
+/* Parameters and buffers of every layer, in creation order. */
+size_t advgnn_nn_param_count(const advgnn_nn *nn);
+const advgnn_nn_param *advgnn_nn_param_at(const advgnn_nn *nn, size_t index);
+/* Returns the parameter named `name`, or NULL. */
+const advgnn_nn_param *advgnn_nn_param_find(const advgnn_nn *nn, const char *name);
+
+/* Sets every gradient to zero. */
+void advgnn_nn_zero_grads(advgnn_nn *nn);
+
+/* ---- layers ------------------------------------------------------------ */
+
+/* Runs the layer on `inputs` (advgnn_layer_input_count of them, each
+ * contiguous (N, C, H, W) of the layer's dtype and creation shape). The output
+ * is advgnn_layer_output. */
+int advgnn_layer_forward(advgnn_layer *layer, advgnn_ctx *ctx, const advgnn_tensor *const *inputs,
+                         advgnn_nn_mode mode);
+
+/* Convenience for layers with one input. */
+int advgnn_layer_forward1(advgnn_layer *layer, advgnn_ctx *ctx, const advgnn_tensor *input, advgnn_nn_mode mode);
+
+/* Back-propagates `grad_output` (shape and dtype of the output) through the
+ * last training-mode forward. Writes the input gradients (advgnn_layer_input_grad)
+ * and overwrites the parameter gradients of this layer (no accumulation). */
+int advgnn_layer_backward(advgnn_layer *layer, advgnn_ctx *ctx, const advgnn_tensor *grad_output);
+
+/* Disables the gradient of the inputs (the first layer, which sees the image,
+ * needs none). Call before advgnn_nn_commit. */
+void advgnn_layer_set_input_grad(advgnn_layer *layer, int enabled);
+
+const char *advgnn_layer_name(const advgnn_layer *layer);
+int advgnn_layer_input_count(const advgnn_layer *layer);
+const advgnn_tensor *advgnn_layer_output(const advgnn_layer *layer);
+/* Returns the gradient of input `index`, or NULL when disabled. */
+const advgnn_tensor *advgnn_layer_input_grad(const advgnn_layer *layer, int index);
+/* Returns this layer's parameter `name` ("weight", "bias", "running_mean"), or NULL. */
+const advgnn_nn_param *advgnn_layer_param(const advgnn_layer *layer, const char *name);
+
+/* Convolution (PyTorch's Conv2d). Weight (C_out, C_in / groups, KH, KW), bias (C_out). */
+typedef struct advgnn_conv2d_desc {
+    int out_channels;
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;     /* 0 means 1 */
+    int pad_h, pad_w;           /* zero padding on both sides */
+    int dilation_h, dilation_w; /* 0 means 1 (PyTorch's dilation, not oneDNN's dilation - 1) */
+    int groups;                 /* 0 means 1; must divide both channel counts */
+    int bias;                   /* nonzero: add a bias */
+    int output_pad_h, output_pad_w; /* transposed convolution only: extra rows and columns at the end */
+} advgnn_conv2d_desc;
+
+/* Creates a convolution for inputs of `input_shape` (N, C, H, W). `name`
+ * prefixes its parameter names; it is copied. */
+int advgnn_nn_conv2d(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
+                     const int64_t input_shape[4], const advgnn_conv2d_desc *desc, advgnn_layer **out);
+
+/* Transposed convolution (PyTorch's ConvTranspose2d). Weight (C_in, C_out / groups,
+ * KH, KW); output size (H - 1) * stride - 2 * pad + dilation * (K - 1) + output_pad + 1. */
+int advgnn_nn_conv_transpose2d(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
+                               const int64_t input_shape[4], const advgnn_conv2d_desc *desc, advgnn_layer **out);
+
+/* Batch normalization over (N, H, W) per channel, with scale ("weight") and
+ * shift ("bias"). Training uses batch statistics and updates the running ones:
+ * running = (1 - momentum) * running + momentum * batch, with the unbiased
+ * variance, as PyTorch does. Inference uses the running statistics. */
+int advgnn_nn_batch_norm(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
+                         const int64_t input_shape[4], double epsilon, double momentum, advgnn_layer **out);
+
+typedef enum advgnn_activation {
+    ADVGNN_ACTIVATION_INVALID = 0,
+    ADVGNN_ACTIVATION_RELU = 1,
+    ADVGNN_ACTIVATION_GELU = 2,  /* exact form x * Phi(x), PyTorch's default */
+    ADVGNN_ACTIVATION_TANH = 3,
+    ADVGNN_ACTIVATION_SIGMOID = 4
+} advgnn_activation;
+
+int advgnn_nn_activation(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
+                         const int64_t input_shape[4], advgnn_activation kind, advgnn_layer **out);
+
+typedef enum advgnn_pool_kind {
+    ADVGNN_POOL_INVALID = 0,
+    ADVGNN_POOL_MAX = 1,
+    ADVGNN_POOL_AVG = 2 /* padded cells count in the divisor (PyTorch's count_include_pad=True) */
+} advgnn_pool_kind;
+
+typedef struct advgnn_pool_desc {
+    advgnn_pool_kind kind;
+    int kernel_h, kernel_w;
+    int stride_h, stride_w; /* 0 means the kernel size */
+    int pad_h, pad_w;
+} advgnn_pool_desc;
+
+int advgnn_nn_pool2d(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
+                     const int64_t input_shape[4], const advgnn_pool_desc *desc, advgnn_layer **out);
+
+typedef enum advgnn_nn_resize_kind {
+    ADVGNN_NN_RESIZE_INVALID = 0,
+    ADVGNN_NN_RESIZE_NEAREST = 1,
+    ADVGNN_NN_RESIZE_BILINEAR = 2 /* half-pixel centers (PyTorch's align_corners=False) */
+} advgnn_nn_resize_kind;
+
+int advgnn_nn_resize(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
+                     const int64_t input_shape[4], int out_h, int out_w, advgnn_nn_resize_kind kind,
+                     advgnn_layer **out);
+
+/* Elementwise sum of two inputs of the same shape. */
+int advgnn_nn_add(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
+                  const int64_t input_shape[4], advgnn_layer **out);
+
+/* Concatenation along channels of `count` inputs with equal N, H, W. */
+int advgnn_nn_concat(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype, int count,
+                     const int64_t (*input_shapes)[4], advgnn_layer **out);
+
+/* ---- bf16 -------------------------------------------------------------- */
+
+/* Converts with round-to-nearest-even (NaN stays NaN). */
+void advgnn_f32_to_bf16(const float *src, uint16_t *dst, size_t count);
+void advgnn_bf16_to_f32(const uint16_t *src, float *dst, size_t count);
+
+/* ---- optimizers -------------------------------------------------------- */
+
+typedef enum advgnn_optim_kind {
+    ADVGNN_OPTIM_INVALID = 0,
+    ADVGNN_OPTIM_SGD = 1,     /* momentum buffer b = momentum * b + g; p -= lr * b */
+    ADVGNN_OPTIM_ADAM = 2,    /* weight decay added to the gradient (L2) */
+    ADVGNN_OPTIM_ADAMW = 3,   /* decoupled weight decay: p -= lr * wd * p */
+    ADVGNN_OPTIM_RMSPROP = 4  /* v = alpha * v + (1 - alpha) * g^2; p -= lr * g / (sqrt(v) + eps) */
+} advgnn_optim_kind;
+
+typedef struct advgnn_optim_config {
+    advgnn_optim_kind kind;
+    double momentum;     /* SGD and RMSprop */
+    double beta1, beta2; /* Adam, AdamW; 0 means 0.9 and 0.999 */
+    double alpha;        /* RMSprop smoothing; 0 means 0.99 */
+    double eps;          /* 0 means 1e-8 */
+    double weight_decay;
+} advgnn_optim_config;
+
+typedef struct advgnn_optim advgnn_optim;
+
+/* Creates an optimizer for every trainable parameter of a committed network.
+ * Its state is one block sized from the parameter count. */
+int advgnn_optim_new(advgnn_ctx *ctx, advgnn_nn *nn, const advgnn_optim_config *config, advgnn_optim **out);
+void advgnn_optim_free(advgnn_optim *opt);
+
+/* Applies one update with learning rate `lr` from the current gradients. */
+int advgnn_optim_step(advgnn_optim *opt, advgnn_ctx *ctx, double lr);
+
+/* Scales all gradients so that their global L2 norm is at most `max_norm`;
+ * returns the norm before scaling (summed in a fixed order, so it is the same
+ * on every run). */
+double advgnn_nn_clip_grad_norm(advgnn_nn *nn, double max_norm);
+
+/* ---- learning-rate schedules ------------------------------------------- */
+
+typedef enum advgnn_lr_kind {
+    ADVGNN_LR_INVALID = 0,
+    ADVGNN_LR_CONSTANT = 1,
+    ADVGNN_LR_STEP = 2,      /* lr * gamma^(step / step_size) */
+    ADVGNN_LR_COSINE = 3,    /* linear warm-up, then cosine from lr to min_lr at total_steps */
+    ADVGNN_LR_PLATEAU = 4    /* lr * factor after `patience` observations without improvement */
+} advgnn_lr_kind;
+
+typedef struct advgnn_lr_schedule {
+    advgnn_lr_kind kind;
+    double lr;          /* base learning rate */
+    double min_lr;      /* cosine floor and plateau floor */
+    double gamma;       /* step decay factor */
+    int step_size;      /* steps between step decays */
+    int warmup_steps;   /* cosine: steps of linear warm-up from 0 */
+    int total_steps;    /* cosine: steps until min_lr */
+    double factor;      /* plateau: multiplier on each reduction; 0 means 0.1 */
+    int patience;       /* plateau: observations without improvement before a reduction */
+    double threshold;   /* plateau: relative improvement that counts (0 means 1e-4) */
+    /* State of the plateau schedule, set by advgnn_lr_observe; zero-initialize. */
+    double best;
+    int bad_count;
+    int observed;
+    double current;
+} advgnn_lr_schedule;
+
+/* Returns the learning rate for step `step` (counted from 0). */
+double advgnn_lr_at(const advgnn_lr_schedule *sched, int64_t step);
+
+/* Reports a validation loss to a plateau schedule (no effect on others). */
+void advgnn_lr_observe(advgnn_lr_schedule *sched, double loss);
+
+/* ---- losses ------------------------------------------------------------ */
+
+/* Each loss compares `pred` with `target` (f32, same shape), stores the mean
+ * loss in *loss and, when `grad` is non-NULL, d loss / d pred into `grad`
+ * (f32, same shape). */
+int advgnn_loss_mse(advgnn_ctx *ctx, const advgnn_tensor *pred, const advgnn_tensor *target, advgnn_tensor *grad,
+                    double *loss);
+int advgnn_loss_l1(advgnn_ctx *ctx, const advgnn_tensor *pred, const advgnn_tensor *target, advgnn_tensor *grad,
+                   double *loss);
+/* 1 - mean SSIM over channels and valid window positions, with an 11 x 11
+ * Gaussian window of sigma 1.5, C1 = (0.01 L)^2, C2 = (0.03 L)^2 and L =
+ * `data_range`; images must be at least 11 x 11. */
+int advgnn_loss_ssim(advgnn_ctx *ctx, const advgnn_tensor *pred, const advgnn_tensor *target, double data_range,
+                     advgnn_tensor *grad, double *loss);
+
+/* ---- weights files ----------------------------------------------------- */
+
+/* Writes every parameter and buffer as an F32 tensor of a safetensors file
+ * (8-byte header length, JSON header, little-endian data). The file is written
+ * to a temporary name and renamed, so it is either complete or absent. */
+int advgnn_nn_save(advgnn_nn *nn, advgnn_ctx *ctx, const char *path);
+
+/* Reads a safetensors file into the parameters and buffers. Every name of the
+ * network must be in the file with dtype F32 (or BF16, widened) and the same
+ * shape, and the file must hold no other tensor; a mismatch is an error that
+ * names the tensor. */
+int advgnn_nn_load(advgnn_nn *nn, advgnn_ctx *ctx, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

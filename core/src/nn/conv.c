@@ -1,0 +1,353 @@
+/* Convolution and transposed convolution on oneDNN: forward, backward-data and
+ * backward-weights, with the layouts picked by oneDNN and reorders built once. */
+#include <string.h>
+
+#include "nn/nn_internal.h"
+
+typedef struct conv_layer {
+    advgnn_layer base;
+    advgnn_conv2d_desc desc; /* with defaults filled */
+    int transposed;
+    nn_param *weight; /* conv (C_out, C_in / G, KH, KW); transposed (C_in, C_out / G, KH, KW) */
+    nn_param *bias;   /* (C_out) or NULL */
+} conv_layer;
+
+static const nn_layer_ops conv_ops = {NULL, NULL, NULL};
+
+static int fill_defaults(advgnn_ctx *ctx, const char *name, const advgnn_conv2d_desc *in, advgnn_conv2d_desc *d,
+                         int64_t in_channels, int transposed)
+{
+    *d = *in;
+    d->stride_h = d->stride_h ? d->stride_h : 1;
+    d->stride_w = d->stride_w ? d->stride_w : 1;
+    d->dilation_h = d->dilation_h ? d->dilation_h : 1;
+    d->dilation_w = d->dilation_w ? d->dilation_w : 1;
+    d->groups = d->groups ? d->groups : 1;
+
+    if (d->out_channels <= 0 || d->kernel_h <= 0 || d->kernel_w <= 0 || d->stride_h < 0 || d->stride_w < 0 ||
+        d->pad_h < 0 || d->pad_w < 0 || d->dilation_h < 0 || d->dilation_w < 0 || d->groups < 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                            "layer %s: invalid convolution: out_channels %d, kernel %dx%d, stride %dx%d, pad %dx%d, "
+                            "dilation %dx%d, groups %d",
+                            name, d->out_channels, d->kernel_h, d->kernel_w, d->stride_h, d->stride_w, d->pad_h,
+                            d->pad_w, d->dilation_h, d->dilation_w, d->groups);
+    if (in_channels % d->groups != 0 || d->out_channels % d->groups != 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                            "layer %s: groups %d must divide the input channels %lld and output channels %d", name,
+                            d->groups, (long long)in_channels, d->out_channels);
+    if (!transposed && (d->output_pad_h || d->output_pad_w))
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s: output padding is for transposed convolutions",
+                            name);
+    /* PyTorch's rule: output padding must be smaller than the stride or the dilation. */
+    if (d->output_pad_h < 0 || d->output_pad_w < 0 ||
+        (d->output_pad_h >= d->stride_h && d->output_pad_h >= d->dilation_h) ||
+        (d->output_pad_w >= d->stride_w && d->output_pad_w >= d->dilation_w))
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                            "layer %s: output padding %dx%d must be smaller than the stride or the dilation", name,
+                            d->output_pad_h, d->output_pad_w);
+    return ADVGNN_OK;
+}
+
+static int64_t out_size(int64_t in, int k, int s, int p, int dil, int out_pad, int transposed)
+{
+    int64_t span = (int64_t)dil * (k - 1) + 1;
+
+    if (transposed)
+        return (in - 1) * s - 2 * (int64_t)p + span + out_pad;
+    return (in + 2 * (int64_t)p - span) / s + 1;
+}
+
+/* The weights as PyTorch stores them, described in oneDNN's dimension order. */
+static int user_weights_md(conv_layer *c, advgnn_ctx *ctx, dnnl_memory_desc_t *md, int64_t in_channels)
+{
+    const advgnn_conv2d_desc *d = &c->desc;
+    int64_t g = d->groups, o = d->out_channels, i = in_channels;
+    dnnl_format_tag_t tag;
+    dnnl_dims_t dims;
+    int ndims;
+
+    if (g == 1) {
+        ndims = 4;
+        dims[0] = o, dims[1] = i, dims[2] = d->kernel_h, dims[3] = d->kernel_w;
+        tag = c->transposed ? dnnl_iohw : dnnl_oihw;
+    } else {
+        ndims = 5;
+        dims[0] = g, dims[1] = o / g, dims[2] = i / g, dims[3] = d->kernel_h, dims[4] = d->kernel_w;
+        tag = c->transposed ? dnnl_giohw : dnnl_goihw;
+    }
+    return nn_check(ctx, dnnl_memory_desc_init_by_tag(md, ndims, dims, dnnl_f32, tag), &c->base, "weights descriptor");
+}
+
+/* Makes `md` a format-any copy of `user` with `type`. */
+static int any_md(advgnn_layer *layer, advgnn_ctx *ctx, const dnnl_memory_desc_t *user, dnnl_data_type_t type,
+                  dnnl_memory_desc_t *md)
+{
+    return nn_check(ctx, dnnl_memory_desc_init_by_tag(md, user->ndims, user->dims, type, dnnl_format_tag_any), layer,
+                    "memory descriptor");
+}
+
+typedef struct conv_mds {
+    dnnl_memory_desc_t x, y, w, b;          /* user layouts */
+    dnnl_memory_desc_t x_any, y_any, w_any, dw_any;
+    dnnl_dims_t strides, dilates, pad_l, pad_r;
+} conv_mds;
+
+static int init_mds(conv_layer *c, advgnn_ctx *ctx, conv_mds *m)
+{
+    advgnn_layer *l = &c->base;
+    dnnl_data_type_t type = nn_dnnl_dtype(l->dtype);
+    int rc;
+
+    rc = nn_md_nchw(l, ctx, &m->x, l->input_shape[0], l->dtype, 0);
+    if (rc == ADVGNN_OK)
+        rc = nn_md_nchw(l, ctx, &m->y, l->output.shape, l->dtype, 0);
+    if (rc == ADVGNN_OK)
+        rc = user_weights_md(c, ctx, &m->w, l->input_shape[0][1]);
+    if (rc == ADVGNN_OK)
+        rc = nn_md_vector(l, ctx, &m->b, c->desc.out_channels);
+    if (rc == ADVGNN_OK)
+        rc = any_md(l, ctx, &m->x, type, &m->x_any);
+    if (rc == ADVGNN_OK)
+        rc = any_md(l, ctx, &m->y, type, &m->y_any);
+    if (rc == ADVGNN_OK)
+        rc = any_md(l, ctx, &m->w, type, &m->w_any);
+    if (rc == ADVGNN_OK)
+        rc = any_md(l, ctx, &m->w, dnnl_f32, &m->dw_any);
+
+    /* oneDNN counts dilation from 0 (no gap) where PyTorch counts from 1. */
+    m->strides[0] = c->desc.stride_h, m->strides[1] = c->desc.stride_w;
+    m->dilates[0] = c->desc.dilation_h - 1, m->dilates[1] = c->desc.dilation_w - 1;
+    m->pad_l[0] = m->pad_r[0] = c->desc.pad_h;
+    m->pad_l[1] = m->pad_r[1] = c->desc.pad_w;
+    return rc;
+}
+
+/* ---- primitive descriptors --------------------------------------------- */
+
+static int create_pds(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitive_desc_t pd[3])
+{
+    advgnn_layer *l = &c->base;
+    const dnnl_memory_desc_t *bias = c->bias ? &m->b : NULL;
+    dnnl_convolution_desc_t cd[3];
+    dnnl_deconvolution_desc_t dd[3];
+    dnnl_status_t st[3];
+    const void *op[3];
+    int rc;
+
+    if (c->transposed) {
+        st[0] = dnnl_dilated_deconvolution_forward_desc_init(&dd[0], dnnl_forward_training, dnnl_deconvolution_direct,
+                                                             &m->x_any, &m->w_any, bias, &m->y_any, m->strides,
+                                                             m->dilates, m->pad_l, m->pad_r);
+        st[1] = dnnl_dilated_deconvolution_backward_data_desc_init(&dd[1], dnnl_deconvolution_direct, &m->x_any,
+                                                                   &m->w_any, &m->y_any, m->strides, m->dilates,
+                                                                   m->pad_l, m->pad_r);
+        st[2] = dnnl_dilated_deconvolution_backward_weights_desc_init(&dd[2], dnnl_deconvolution_direct, &m->x_any,
+                                                                      &m->dw_any, bias, &m->y_any, m->strides,
+                                                                      m->dilates, m->pad_l, m->pad_r);
+        op[0] = &dd[0], op[1] = &dd[1], op[2] = &dd[2];
+    } else {
+        st[0] = dnnl_dilated_convolution_forward_desc_init(&cd[0], dnnl_forward_training, dnnl_convolution_direct,
+                                                           &m->x_any, &m->w_any, bias, &m->y_any, m->strides,
+                                                           m->dilates, m->pad_l, m->pad_r);
+        st[1] = dnnl_dilated_convolution_backward_data_desc_init(&cd[1], dnnl_convolution_direct, &m->x_any,
+                                                                 &m->w_any, &m->y_any, m->strides, m->dilates,
+                                                                 m->pad_l, m->pad_r);
+        st[2] = dnnl_dilated_convolution_backward_weights_desc_init(&cd[2], dnnl_convolution_direct, &m->x_any,
+                                                                    &m->dw_any, bias, &m->y_any, m->strides,
+                                                                    m->dilates, m->pad_l, m->pad_r);
+        op[0] = &cd[0], op[1] = &cd[1], op[2] = &cd[2];
+    }
+    for (int i = 0; i < 3; i++) {
+        rc = nn_check(ctx, st[i], l, "convolution descriptor");
+        if (rc != ADVGNN_OK)
+            return rc;
+    }
+
+    rc = nn_pd_create(l, ctx, &pd[0], op[0], NULL, "convolution forward");
+    if (rc == ADVGNN_OK)
+        rc = nn_pd_create(l, ctx, &pd[1], op[1], pd[0], "convolution backward-data");
+    if (rc == ADVGNN_OK)
+        rc = nn_pd_create(l, ctx, &pd[2], op[2], pd[0], "convolution backward-weights");
+    return rc;
+}
+
+/* ---- steps ------------------------------------------------------------- */
+
+static int build_forward(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitive_desc_t pd, void ***x_slot)
+{
+    advgnn_layer *l = &c->base;
+    const dnnl_memory_desc_t *src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *wei = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    nn_steps post = {0};
+    void **w_slot, **y_slot;
+    int index, rc;
+
+    /* The reordered input lives in the activation arena: backward-weights reuses it. */
+    rc = nn_connect(l, ctx, &l->fwd, &m->x, src, &l->input_data[0], 0, ADVGNN_NN_ARENA_ACTIVATIONS, x_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_connect(l, ctx, &l->fwd, &m->w, wei, &c->weight->value.data, 0, ADVGNN_NN_ARENA_SCRATCH, &w_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_connect(l, ctx, &post, &m->y, dst, &l->output.data, 1, ADVGNN_NN_ARENA_SCRATCH, &y_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_add(l, ctx, &l->fwd, pd, &index);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_arg(l, ctx, &l->fwd, index, DNNL_ARG_SRC, src, *x_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_arg(l, ctx, &l->fwd, index, DNNL_ARG_WEIGHTS, wei, w_slot);
+    if (rc == ADVGNN_OK && c->bias)
+        rc = nn_step_arg(l, ctx, &l->fwd, index, DNNL_ARG_BIAS, &m->b, &c->bias->value.data);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_arg(l, ctx, &l->fwd, index, DNNL_ARG_DST, dst, y_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_steps_append(ctx, &l->fwd, &post);
+    advgnn_free(post.items);
+    return rc;
+}
+
+static int build_backward_data(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitive_desc_t pd)
+{
+    advgnn_layer *l = &c->base;
+    const dnnl_memory_desc_t *dsrc = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_src_md, 0);
+    const dnnl_memory_desc_t *wei = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *ddst = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0);
+    nn_steps post = {0};
+    void **dy_slot, **w_slot, **dx_slot;
+    int index, rc;
+
+    rc = nn_connect(l, ctx, &l->bwd_data, &m->y, ddst, &l->grad_output_data, 0, ADVGNN_NN_ARENA_SCRATCH, &dy_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_connect(l, ctx, &l->bwd_data, &m->w, wei, &c->weight->value.data, 0, ADVGNN_NN_ARENA_SCRATCH,
+                        &w_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_connect(l, ctx, &post, &m->x, dsrc, &l->input_grad[0].data, 1, ADVGNN_NN_ARENA_SCRATCH, &dx_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_add(l, ctx, &l->bwd_data, pd, &index);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_arg(l, ctx, &l->bwd_data, index, DNNL_ARG_DIFF_DST, ddst, dy_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_arg(l, ctx, &l->bwd_data, index, DNNL_ARG_WEIGHTS, wei, w_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_arg(l, ctx, &l->bwd_data, index, DNNL_ARG_DIFF_SRC, dsrc, dx_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_steps_append(ctx, &l->bwd_data, &post);
+    advgnn_free(post.items);
+    return rc;
+}
+
+static int build_backward_weights(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitive_desc_t fwd_pd,
+                                  dnnl_primitive_desc_t pd, void **fwd_x_slot)
+{
+    advgnn_layer *l = &c->base;
+    const dnnl_memory_desc_t *fwd_src = dnnl_primitive_desc_query_md(fwd_pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *dwei = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
+    const dnnl_memory_desc_t *ddst = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0);
+    nn_steps post = {0};
+    void **x_slot = fwd_x_slot, **dy_slot, **dw_slot;
+    int index, rc = ADVGNN_OK;
+
+    if (!dnnl_memory_desc_equal(fwd_src, src))
+        rc = nn_connect(l, ctx, &l->bwd_weights, &m->x, src, &l->input_data[0], 0, ADVGNN_NN_ARENA_SCRATCH, &x_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_connect(l, ctx, &l->bwd_weights, &m->y, ddst, &l->grad_output_data, 0, ADVGNN_NN_ARENA_SCRATCH,
+                        &dy_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_connect(l, ctx, &post, &m->w, dwei, &c->weight->grad.data, 1, ADVGNN_NN_ARENA_SCRATCH, &dw_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_add(l, ctx, &l->bwd_weights, pd, &index);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_arg(l, ctx, &l->bwd_weights, index, DNNL_ARG_SRC, src, x_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_arg(l, ctx, &l->bwd_weights, index, DNNL_ARG_DIFF_DST, ddst, dy_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_arg(l, ctx, &l->bwd_weights, index, DNNL_ARG_DIFF_WEIGHTS, dwei, dw_slot);
+    if (rc == ADVGNN_OK && c->bias)
+        rc = nn_step_arg(l, ctx, &l->bwd_weights, index, DNNL_ARG_DIFF_BIAS, &m->b, &c->bias->grad.data);
+    if (rc == ADVGNN_OK)
+        rc = nn_steps_append(ctx, &l->bwd_weights, &post);
+    advgnn_free(post.items);
+    return rc;
+}
+
+/* ---- creation ---------------------------------------------------------- */
+
+static int conv_create(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
+                       const int64_t input_shape[4], const advgnn_conv2d_desc *desc, int transposed, advgnn_layer **out)
+{
+    const int64_t(*shapes)[4] = (const int64_t(*)[4])input_shape;
+    dnnl_primitive_desc_t pd[3] = {NULL, NULL, NULL};
+    advgnn_layer *l;
+    conv_layer *c;
+    conv_mds m;
+    advgnn_conv2d_desc d;
+    int64_t in_c = input_shape[1], wshape[4], out_shape[4];
+    void **x_slot = NULL;
+    double fan_in;
+    int rc;
+
+    *out = NULL;
+    if (!desc)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s: convolution description is missing", name);
+    rc = nn_layer_new(nn, ctx, sizeof(conv_layer), &conv_ops, name, dtype, 1, shapes, &l);
+    if (rc != ADVGNN_OK)
+        return rc;
+    c = (conv_layer *)l;
+    c->transposed = transposed;
+    rc = fill_defaults(ctx, name, desc, &d, in_c, transposed);
+    if (rc != ADVGNN_OK)
+        return rc;
+    c->desc = d;
+
+    out_shape[0] = input_shape[0];
+    out_shape[1] = d.out_channels;
+    out_shape[2] = out_size(input_shape[2], d.kernel_h, d.stride_h, d.pad_h, d.dilation_h, d.output_pad_h, transposed);
+    out_shape[3] = out_size(input_shape[3], d.kernel_w, d.stride_w, d.pad_w, d.dilation_w, d.output_pad_w, transposed);
+    if (out_shape[2] < 1 || out_shape[3] < 1)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                            "layer %s: the kernel does not fit the %lldx%lld input (output %lldx%lld)", name,
+                            (long long)input_shape[2], (long long)input_shape[3], (long long)out_shape[2],
+                            (long long)out_shape[3]);
+
+    /* PyTorch's fan-in: for a transposed convolution it is computed from
+     * weight dimension 1, which is C_out / G. */
+    wshape[0] = transposed ? in_c : d.out_channels;
+    wshape[1] = transposed ? d.out_channels / d.groups : in_c / d.groups;
+    wshape[2] = d.kernel_h;
+    wshape[3] = d.kernel_w;
+    fan_in = (double)wshape[1] * d.kernel_h * d.kernel_w;
+    rc = nn_reserve_tensor(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS, &l->output, dtype, 4, out_shape);
+    if (rc == ADVGNN_OK)
+        rc = nn_param_new(l, ctx, "weight", 4, wshape, 1, NN_INIT_FAN_IN, fan_in, &c->weight);
+    if (rc == ADVGNN_OK && d.bias)
+        rc = nn_param_new(l, ctx, "bias", 1, &out_shape[1], 1, NN_INIT_FAN_IN, fan_in, &c->bias);
+    if (rc == ADVGNN_OK)
+        rc = init_mds(c, ctx, &m);
+    if (rc == ADVGNN_OK)
+        rc = create_pds(c, ctx, &m, pd);
+    if (rc == ADVGNN_OK)
+        rc = build_forward(c, ctx, &m, pd[0], &x_slot);
+    if (rc == ADVGNN_OK)
+        rc = build_backward_data(c, ctx, &m, pd[1]);
+    if (rc == ADVGNN_OK)
+        rc = build_backward_weights(c, ctx, &m, pd[0], pd[2], x_slot);
+    for (int i = 0; i < 3; i++) {
+        if (pd[i])
+            dnnl_primitive_desc_destroy(pd[i]);
+    }
+    if (rc == ADVGNN_OK)
+        *out = l;
+    return rc;
+}
+
+int advgnn_nn_conv2d(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
+                     const int64_t input_shape[4], const advgnn_conv2d_desc *desc, advgnn_layer **out)
+{
+    return conv_create(nn, ctx, name, dtype, input_shape, desc, 0, out);
+}
+
+int advgnn_nn_conv_transpose2d(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
+                               const int64_t input_shape[4], const advgnn_conv2d_desc *desc, advgnn_layer **out)
+{
+    return conv_create(nn, ctx, name, dtype, input_shape, desc, 1, out);
+}

@@ -1,0 +1,174 @@
+/* Private structures of the nn engine, shared by the layer files and by the
+ * graph module's max-relative aggregation layer. */
+#ifndef ADVGNN_NN_INTERNAL_H
+#define ADVGNN_NN_INTERNAL_H
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "advgnn/nn.h"
+#include "util/internal.h"
+
+#define NN_MAX_ARGS 12   /* execution arguments of one primitive */
+#define NN_MAX_INPUTS 8  /* inputs of one layer (concat is the widest) */
+
+/* One primitive with its execution arguments. Each memory object is created
+ * without a buffer; `slots[i]` is where the data pointer lives at execution
+ * time (a tensor's data field, a borrowed input, a scratch buffer). */
+typedef struct nn_step {
+    dnnl_primitive_t prim;
+    int nargs;
+    dnnl_exec_arg_t args[NN_MAX_ARGS];
+    void **slots[NN_MAX_ARGS];
+} nn_step;
+
+/* An ordered list of steps run as one unit (a forward, a backward-data pass). */
+typedef struct nn_steps {
+    nn_step *items;
+    int count, capacity;
+} nn_steps;
+
+typedef enum nn_init {
+    NN_INIT_ZERO = 0,
+    NN_INIT_ONE = 1,
+    NN_INIT_FAN_IN = 2 /* uniform in +-1/sqrt(fan_in) */
+} nn_init;
+
+typedef struct nn_param {
+    advgnn_nn_param pub;   /* name, value, grad as the public API exposes them */
+    advgnn_tensor value;   /* f32, carved from the parameter arena */
+    advgnn_tensor grad;    /* f32, carved from the gradient arena; empty for buffers */
+    nn_init init;
+    double fan_in;
+} nn_param;
+
+typedef struct nn_layer_ops {
+    /* Optional: replaces "run fwd (or fwd_infer in inference)". */
+    int (*forward)(advgnn_layer *layer, advgnn_ctx *ctx, advgnn_nn_mode mode);
+    /* Optional: replaces "run bwd_data when input gradients are enabled, then bwd_weights". */
+    int (*backward)(advgnn_layer *layer, advgnn_ctx *ctx);
+    /* Optional: frees what the layer allocated beyond the base. */
+    void (*destroy)(advgnn_layer *layer);
+} nn_layer_ops;
+
+struct advgnn_layer {
+    advgnn_nn *nn;
+    const nn_layer_ops *ops;
+    char *name;
+    advgnn_dtype dtype;
+    int input_count;
+    int64_t input_shape[NN_MAX_INPUTS][4];
+    void *input_data[NN_MAX_INPUTS];     /* borrowed inputs of the last forward */
+    void *grad_output_data;              /* borrowed gradient of the running backward */
+    advgnn_tensor output;                /* (N, C, H, W), activation arena */
+    advgnn_tensor input_grad[NN_MAX_INPUTS]; /* input shapes; carved only when enabled */
+    int input_grad_enabled;
+    int trained;                         /* the last forward ran in training mode */
+    size_t first_param, param_count;     /* range in the network's parameter list */
+    size_t scratch_bytes;                /* this layer's share of the scratch arena */
+    nn_steps fwd, fwd_infer, bwd_data, bwd_weights;
+};
+
+typedef struct nn_reservation {
+    advgnn_nn_arena arena;
+    size_t offset; /* within the arena; scratch offsets are relative to the layer scratch region */
+    void **slot;   /* receives the address at commit */
+} nn_reservation;
+
+struct advgnn_nn {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    int committed;
+
+    advgnn_layer **layers;
+    size_t layer_count, layer_capacity;
+
+    nn_param **params;
+    size_t param_count, param_capacity;
+
+    nn_reservation *reservations;
+    size_t reservation_count, reservation_capacity;
+    size_t arena_used[ADVGNN_NN_ARENA_COUNT];  /* bytes reserved so far (scratch: the largest layer) */
+    void *arena[ADVGNN_NN_ARENA_COUNT];
+    size_t arena_size[ADVGNN_NN_ARENA_COUNT];
+
+    /* oneDNN scratchpads of all primitives share the start of the scratch
+     * arena, because steps run one at a time. */
+    size_t scratchpad_bytes;
+    void *scratchpad;
+
+    void ***cells; /* heap cells that hold the addresses of internal buffers */
+    size_t cell_count, cell_capacity;
+};
+
+/* ---- engine helpers (engine.c) ----------------------------------------- */
+
+/* Turns a oneDNN status into ADVGNN_ERR_BACKEND with `what` and the layer name. */
+ADVGNN_INTERNAL int nn_check(advgnn_ctx *ctx, dnnl_status_t st, const advgnn_layer *layer, const char *what);
+
+/* Allocates a zeroed layer of `size` bytes (a struct that starts with
+ * advgnn_layer), checks the dtype and input shapes and adds it to the network. */
+ADVGNN_INTERNAL int nn_layer_new(advgnn_nn *nn, advgnn_ctx *ctx, size_t size, const nn_layer_ops *ops,
+                                 const char *name, advgnn_dtype dtype, int input_count,
+                                 const int64_t (*input_shapes)[4], advgnn_layer **out);
+
+/* Reserves `bytes` of an arena; *slot receives the address at commit. Scratch
+ * reservations belong to `layer` and overlap those of other layers. */
+ADVGNN_INTERNAL int nn_reserve(advgnn_nn *nn, advgnn_ctx *ctx, advgnn_layer *layer, advgnn_nn_arena arena,
+                               size_t bytes, void **slot);
+
+/* Describes `t` as a contiguous tensor and reserves its data in `arena`. */
+ADVGNN_INTERNAL int nn_reserve_tensor(advgnn_nn *nn, advgnn_ctx *ctx, advgnn_layer *layer, advgnn_nn_arena arena,
+                                      advgnn_tensor *t, advgnn_dtype dtype, int ndim, const int64_t *shape);
+
+/* Returns a new heap cell that holds a buffer address (NULL on failure). */
+ADVGNN_INTERNAL void **nn_cell_new(advgnn_nn *nn, advgnn_ctx *ctx);
+
+/* Adds a parameter (with a gradient when `trainable`) named "<layer>.<suffix>". */
+ADVGNN_INTERNAL int nn_param_new(advgnn_layer *layer, advgnn_ctx *ctx, const char *suffix, int ndim,
+                                 const int64_t *shape, int trainable, nn_init init, double fan_in, nn_param **out);
+
+/* Creates the primitive of `pd` as a new step of `steps` and binds its
+ * scratchpad. *index receives the step's position. */
+ADVGNN_INTERNAL int nn_step_add(advgnn_layer *layer, advgnn_ctx *ctx, nn_steps *steps, dnnl_primitive_desc_t pd,
+                                int *index);
+
+/* Adds execution argument `arg` described by `md` to step `index`, read from *slot. */
+ADVGNN_INTERNAL int nn_step_arg(advgnn_layer *layer, advgnn_ctx *ctx, nn_steps *steps, int index, int arg,
+                                const dnnl_memory_desc_t *md, void **slot);
+
+/* Connects user memory (plain layout, *user_slot) with the layout a primitive
+ * chose. When they differ, reserves a buffer of the primitive's layout in
+ * `arena` and appends a reorder to `steps`: user to buffer for an input, buffer
+ * to user for an output (the caller then appends the reorder after the
+ * primitive by passing a separate list). *prim_slot receives the slot the
+ * primitive uses. */
+ADVGNN_INTERNAL int nn_connect(advgnn_layer *layer, advgnn_ctx *ctx, nn_steps *steps, const dnnl_memory_desc_t *user_md,
+                               const dnnl_memory_desc_t *prim_md, void **user_slot, int is_output,
+                               advgnn_nn_arena arena, void ***prim_slot);
+
+/* Appends the steps of `from` to `to` (moving them). */
+ADVGNN_INTERNAL int nn_steps_append(advgnn_ctx *ctx, nn_steps *to, nn_steps *from);
+
+/* Runs the steps in order and waits for the stream. */
+ADVGNN_INTERNAL int nn_steps_run(advgnn_layer *layer, advgnn_ctx *ctx, nn_steps *steps);
+
+/* Creates a primitive descriptor with a user-managed scratchpad. */
+ADVGNN_INTERNAL int nn_pd_create(advgnn_layer *layer, advgnn_ctx *ctx, dnnl_primitive_desc_t *pd, const void *op_desc,
+                                 const_dnnl_primitive_desc_t hint, const char *what);
+
+/* Describes a plain (N, C, H, W) tensor of `dtype` (format_tag any when `any`). */
+ADVGNN_INTERNAL int nn_md_nchw(advgnn_layer *layer, advgnn_ctx *ctx, dnnl_memory_desc_t *md, const int64_t shape[4],
+                               advgnn_dtype dtype, int any);
+
+/* Describes a 1-D f32 vector of `n` values. */
+ADVGNN_INTERNAL int nn_md_vector(advgnn_layer *layer, advgnn_ctx *ctx, dnnl_memory_desc_t *md, int64_t n);
+
+ADVGNN_INTERNAL dnnl_data_type_t nn_dnnl_dtype(advgnn_dtype dtype);
+
+/* Checks that `inputs` match the creation shapes and dtype of the layer. */
+ADVGNN_INTERNAL int nn_check_inputs(advgnn_layer *layer, advgnn_ctx *ctx, const advgnn_tensor *const *inputs);
+
+ADVGNN_INTERNAL int nn_check_tensor(advgnn_layer *layer, advgnn_ctx *ctx, const advgnn_tensor *t, advgnn_dtype dtype,
+                                    const int64_t shape[4], const char *what);
+
+#endif
