@@ -1,0 +1,241 @@
+/* The runner on files written at test time, listed by a manifest dataset
+ * plugin: a failure in the second category keeps the first category's
+ * results, a mask of the wrong size names both files, a defective image
+ * without a mask is left out of pixel metrics, an empty split and an unknown
+ * category are errors that name what is missing. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "experiment/experiment.h"
+#include "run_helpers.h"
+#include "util/fsutil.h"
+
+#define SIZE 48 /* pixels of the test images */
+
+typedef struct fixture {
+    advgnn_ctx *ctx;
+    advgnn_registry *reg;
+    const advgnn_plugin *dataset;
+    const advgnn_plugin *encoder;
+    const advgnn_plugin *scorer;
+    char *root;
+} fixture;
+
+/* Writes the images of one category under root/<category>/ and appends their
+ * manifest lines: 6 train, 3 normal test, 3 defective test with masks. With
+ * `mask_size` != SIZE the first mask has another size; with `drop_mask` the
+ * last defective image has no mask. */
+static void write_category(fixture *fx, FILE *manifest, const char *category, int mask_size, int drop_mask)
+{
+    char dir[4096], image[4200], mask[4200];
+
+    snprintf(dir, sizeof(dir), "%s/%s", fx->root, category);
+    advgnn_fs_mkdir_p(fx->ctx, dir);
+    for (int i = 0; i < 6; i++) {
+        snprintf(image, sizeof(image), "%s/train_%d.png", dir, i);
+        CHECK_INT_EQ(helper_write_png(fx->ctx, image, SIZE, SIZE, 3, 0, 0, 0), ADVGNN_OK);
+        fprintf(manifest, "%s\ttrain\t0\tgood\ttrain_%d.png\t%s\t-\n", category, i, image);
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(image, sizeof(image), "%s/good_%d.png", dir, i);
+        CHECK_INT_EQ(helper_write_png(fx->ctx, image, SIZE, SIZE, 1, 0, 0, 0), ADVGNN_OK);
+        fprintf(manifest, "%s\ttest\t0\tgood\tgood_%d.png\t%s\t-\n", category, i, image);
+    }
+    for (int i = 0; i < 3; i++) {
+        int size = i == 0 ? mask_size : SIZE;
+        snprintf(image, sizeof(image), "%s/bad_%d.png", dir, i);
+        snprintf(mask, sizeof(mask), "%s/bad_%d_mask.png", dir, i);
+        CHECK_INT_EQ(helper_write_png(fx->ctx, image, SIZE, SIZE, 3, 8 + 8 * i, 10, 12), ADVGNN_OK);
+        CHECK_INT_EQ(helper_write_mask(fx->ctx, mask, size, size, 8 + 8 * i, 10, 12), ADVGNN_OK);
+        fprintf(manifest, "%s\ttest\t1\tsquare\tbad_%d.png\t%s\t%s\n", category, i, image,
+                drop_mask && i == 2 ? "-" : mask);
+    }
+}
+
+static int run(fixture *fx, const char *manifest, const char *out, const char *const *categories,
+               size_t category_count)
+{
+    const char *pairs[] = {"manifest", manifest, NULL};
+    advgnn_options *dopts = helper_options(fx->ctx, fx->dataset, pairs);
+    advgnn_options *eopts = helper_options(fx->ctx, fx->encoder, NULL);
+    advgnn_options *sopts = helper_options(fx->ctx, fx->scorer, NULL);
+    advgnn_plugin_choice scorer = {.plugin = fx->scorer, .options = sopts, .weight = 1.0};
+    advgnn_experiment_spec spec = {
+        .name = "failures",
+        .dataset = {.plugin = fx->dataset, .options = dopts},
+        .encoder = {.plugin = fx->encoder, .options = eopts},
+        .scorers = &scorer,
+        .scorer_count = 1,
+        .categories = categories,
+        .category_count = category_count,
+        .image_size = SIZE,
+        .batch_size = 4,
+        .seed = 1,
+        .output_dir = out,
+        .heatmaps = -1,
+        .threads = 1,
+    };
+    cJSON *results = NULL;
+    int rc = ADVGNN_ERR_INTERNAL;
+
+    advgnn_ctx_clear_error(fx->ctx);
+    if (dopts && eopts && sopts)
+        rc = advgnn_experiment_run(fx->ctx, &spec, &results);
+    CHECK(rc == ADVGNN_OK ? results != NULL : results == NULL);
+    cJSON_Delete(results);
+    advgnn_options_free(dopts);
+    advgnn_options_free(eopts);
+    advgnn_options_free(sopts);
+    return rc;
+}
+
+static char *path_in(const fixture *fx, const char *name)
+{
+    return advgnn_fs_join(fx->root, name);
+}
+
+static void test_failure_keeps_first_category(fixture *fx)
+{
+    char *manifest = path_in(fx, "midway.tsv");
+    char *out = path_in(fx, "midway-out");
+    char path[4096];
+    FILE *f = fopen(manifest, "w");
+
+    /* Category "b" lists a training image that does not exist. */
+    write_category(fx, f, "a", SIZE, 0);
+    write_category(fx, f, "b", SIZE, 0);
+    fprintf(f, "b\ttrain\t0\tgood\tmissing.png\t%s/b/missing.png\t-\n", fx->root);
+    fclose(f);
+
+    int rc = run(fx, manifest, out, NULL, 0);
+    CHECK(rc != ADVGNN_OK);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "missing.png");
+    CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "category b");
+
+    snprintf(path, sizeof(path), "%s/results.json", out);
+    cJSON *results = helper_read_json(path);
+    CHECK(results != NULL);
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(results, "status");
+    CHECK(cJSON_IsString(status) && strcmp(status->valuestring, "failed") == 0);
+    const cJSON *error = cJSON_GetObjectItemCaseSensitive(results, "error");
+    CHECK(cJSON_IsString(error) && strstr(error->valuestring, "missing.png"));
+    double auroc = helper_metric(results, "a", "memory_bank", "image_auroc");
+    CHECK(auroc >= 0.0 && auroc <= 1.0);
+    const cJSON *categories = cJSON_GetObjectItemCaseSensitive(results, "categories");
+    CHECK(cJSON_GetObjectItemCaseSensitive(categories, "a") != NULL);
+    CHECK(cJSON_GetObjectItemCaseSensitive(categories, "b") == NULL);
+
+    /* scores.csv holds the header and the 6 test rows of "a" only. */
+    snprintf(path, sizeof(path), "%s/scores.csv", out);
+    CHECK_INT_EQ(helper_count_lines(path), 1 + 6);
+    snprintf(path, sizeof(path), "%s/heatmaps/a", out);
+    CHECK_INT_EQ(helper_count_files(path), 6);
+
+    cJSON_Delete(results);
+    advgnn_free(manifest);
+    advgnn_free(out);
+}
+
+static void test_mask_size_mismatch(fixture *fx)
+{
+    char *manifest = path_in(fx, "mismatch.tsv");
+    char *out = path_in(fx, "mismatch-out");
+    FILE *f = fopen(manifest, "w");
+
+    write_category(fx, f, "m", SIZE / 2, 0);
+    fclose(f);
+
+    CHECK_INT_EQ(run(fx, manifest, out, NULL, 0), ADVGNN_ERR_FORMAT);
+    const char *message = advgnn_ctx_error(fx->ctx);
+    CHECK_STR_CONTAINS(message, "bad_0_mask.png");
+    CHECK_STR_CONTAINS(message, "24 x 24");
+    CHECK_STR_CONTAINS(message, "bad_0.png");
+    CHECK_STR_CONTAINS(message, "48 x 48");
+    advgnn_free(manifest);
+    advgnn_free(out);
+}
+
+static void test_missing_mask(fixture *fx)
+{
+    char *manifest = path_in(fx, "nomask.tsv");
+    char *out = path_in(fx, "nomask-out");
+    char path[4096];
+    FILE *f = fopen(manifest, "w");
+
+    write_category(fx, f, "n", SIZE, 1);
+    fclose(f);
+
+    CHECK_INT_EQ(run(fx, manifest, out, NULL, 0), ADVGNN_OK);
+    snprintf(path, sizeof(path), "%s/results.json", out);
+    cJSON *results = helper_read_json(path);
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(results, "categories"), "n");
+    const cJSON *counts = cJSON_GetObjectItemCaseSensitive(n, "counts");
+    const cJSON *without = cJSON_GetObjectItemCaseSensitive(counts, "test_without_mask");
+    CHECK(cJSON_IsNumber(without) && without->valuedouble == 1.0);
+    double pixel = helper_metric(results, "n", "memory_bank", "pixel_auroc");
+    CHECK(pixel >= 0.0 && pixel <= 1.0);
+    cJSON_Delete(results);
+    advgnn_free(manifest);
+    advgnn_free(out);
+}
+
+static void test_empty_split_and_unknown_category(fixture *fx)
+{
+    char *manifest = path_in(fx, "empty.tsv");
+    char *out = path_in(fx, "empty-out");
+    char image[4200];
+    FILE *f = fopen(manifest, "w");
+
+    /* Category "e" has a test image but no training image. */
+    write_category(fx, f, "full", SIZE, 0);
+    snprintf(image, sizeof(image), "%s/full/good_0.png", fx->root);
+    fprintf(f, "e\ttest\t0\tgood\tonly.png\t%s\t-\n", image);
+    fclose(f);
+
+    const char *only_e[] = {"e"};
+    CHECK_INT_EQ(run(fx, manifest, out, only_e, 1), ADVGNN_ERR_NOT_FOUND);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "dataset 'test_manifest', category 'e': the train split has no images");
+
+    const char *typo[] = {"ful"};
+    CHECK_INT_EQ(run(fx, manifest, out, typo, 1), ADVGNN_ERR_NOT_FOUND);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "has no category 'ful'");
+    CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "e, full");
+
+    /* An empty manifest lists nothing. */
+    f = fopen(manifest, "w");
+    fclose(f);
+    CHECK_INT_EQ(run(fx, manifest, out, NULL, 0), ADVGNN_ERR_NOT_FOUND);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "listed no samples");
+    advgnn_free(manifest);
+    advgnn_free(out);
+}
+
+int main(void)
+{
+    fixture fx = {0};
+
+    fx.ctx = advgnn_ctx_new();
+    advgnn_ctx_set_log_level(fx.ctx, ADVGNN_LOG_WARN);
+    fx.root = helper_make_temp_dir("advgnn-run-failures");
+    CHECK(fx.root != NULL);
+    CHECK_INT_EQ(advgnn_registry_new(fx.ctx, &fx.reg), ADVGNN_OK);
+    fx.dataset = helper_load_plugin(fx.reg, fx.ctx, ADVGNN_TEST_MANIFEST_DIR, "test_manifest");
+    fx.encoder = helper_load_plugin(fx.reg, fx.ctx, ADVGNN_BUILD_PLUGIN_DIR, "patch_stats");
+    fx.scorer = helper_load_plugin(fx.reg, fx.ctx, ADVGNN_BUILD_PLUGIN_DIR, "memory_bank");
+    CHECK(fx.dataset && fx.encoder && fx.scorer);
+
+    if (fx.root && fx.dataset && fx.encoder && fx.scorer) {
+        test_failure_keeps_first_category(&fx);
+        test_mask_size_mismatch(&fx);
+        test_missing_mask(&fx);
+        test_empty_split_and_unknown_category(&fx);
+    }
+
+    helper_remove_tree(fx.root);
+    advgnn_free(fx.root);
+    advgnn_registry_free(fx.reg);
+    advgnn_ctx_free(fx.ctx);
+    return CHECK_DONE();
+}
