@@ -13,14 +13,21 @@ typedef struct advgnn_run_settings {
     const char *tracking_uri;  /* --tracking-uri, or NULL */
     int threads;               /* 0 = every core */
     int progress;              /* nonzero: progress bars on a terminal */
+    int quiet;                 /* nonzero: no results table on stdout after each run */
 } advgnn_run_settings;
 
 /* Runs `script` with the `advgnn` module loaded. `args` are the "key=value"
- * words after the script name; the script reads them as advgnn.args.key (a
- * number when the value parses as one, else a string). A Lua error, option
- * error or plugin failure returns ADVGNN_ERR_SCRIPT (or the underlying status)
- * with a message "<script>:<line>: <error>" followed by a traceback. */
+ * words after the script name. The script reads them as advgnn.args.key: a
+ * number when the value parses as one, a boolean for "true" and "false", else
+ * a string. A word without '=' or a repeated key fails with
+ * ADVGNN_ERR_INVALID_ARG before the script starts. A Lua error, option error
+ * or plugin failure returns ADVGNN_ERR_SCRIPT (or the underlying status, such
+ * as ADVGNN_ERR_OPTION or ADVGNN_ERR_NOT_FOUND) with a message
+ * "<script>:<line>: <error>" followed by a traceback. `settings` may be NULL. */
 int advgnn_lua_run_file(advgnn_ctx *ctx, advgnn_registry *reg, const char *script, int argc,
                         char *const *args, const advgnn_run_settings *settings);
+
+/* Returns the embedded interpreter's release, e.g. "Lua 5.4.4". Static. */
+const char *advgnn_lua_release(void);
 
 #endif

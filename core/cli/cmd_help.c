@@ -1,0 +1,110 @@
+/* The command table and `advgnn help [COMMAND]`. */
+#include <string.h>
+
+#include "cli.h"
+
+static const char run_details[] =
+    "Runs a Lua experiment script. The words key=value after SCRIPT reach the\n"
+    "script as advgnn.args.key: a number when the value reads as one, a boolean\n"
+    "for true and false, else a string.\n"
+    "\n"
+    "The script uses the advgnn module (also a global):\n"
+    "  advgnn.dataset(name, {options})  choose a plugin; options are checked at once\n"
+    "  advgnn.encoder(name, {options})\n"
+    "  advgnn.scorer(name, {options})\n"
+    "  advgnn.experiment{...}           an experiment; :run() runs it and returns its results\n"
+    "  advgnn.plugins([kind])           names of the loaded plugins\n"
+    "  advgnn.format_table(rows, cols)  an aligned text table\n"
+    "  advgnn.log(level, fmt, ...)      log at error, warn, info or debug\n"
+    "  advgnn.args, advgnn.version\n"
+    "\n"
+    "Fields of advgnn.experiment:\n"
+    "  name        names the run folder (default: the script's file name)\n"
+    "  dataset     a dataset object (required)\n"
+    "  encoder     an encoder object (required)\n"
+    "  scorers     a list of scorer objects or {scorer, weight = 1, label = \"...\"}\n"
+    "  categories  a category or a list of them (default: every category)\n"
+    "  image_size  side of the resized images in pixels (default 256)\n"
+    "  crop        side of the center crop in pixels, 0 = none (default 0)\n"
+    "  batch_size  images per encoder call (default 8)\n"
+    "  seed        seed of every random choice (default 0)\n"
+    "  output      the run folder (default: <--output or runs>/<name>-<UTC time>)\n"
+    "  heatmaps    heatmap images written per category, -1 = all (default 8)\n"
+    "\n"
+    "After each run a results table is printed to stdout unless --quiet is given.\n"
+    "Example: advgnn run examples/quickstart.lua epochs=2\n";
+
+static const char plugins_details[] =
+    "Without NAME, lists the plugins found by kind, and the files that failed to\n"
+    "load. With NAME, prints the plugin's options with their types, defaults,\n"
+    "ranges and help.\n"
+    "Plugins are searched in the --plugin-path folders, then ADVGNN_PLUGIN_PATH\n"
+    "(':'-separated), then the build tree and the install prefix.\n";
+
+static const char version_details[] = "Prints the versions of advgnn, its plugin ABI and the embedded Lua.\n";
+
+static const char help_details[] = "Prints the general help, or the help of COMMAND.\n";
+
+const cli_command cli_commands[] = {
+    {"run", "SCRIPT [key=value ...]", "run a Lua experiment script", run_details, cli_cmd_run},
+    {"plugins", "[NAME]", "list the plugins, or show the options of one", plugins_details, cli_cmd_plugins},
+    {"version", "", "print version information", version_details, cli_cmd_version},
+    {"help", "[COMMAND]", "show help for a command", help_details, cli_cmd_help},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static const char global_options[] =
+    "Options (before or after the command):\n"
+    "  --plugin-path DIRS   search these ':'-separated folders for plugins first\n"
+    "  --threads N          compute threads; 0 = every core (default 0)\n"
+    "  --output DIR         folder that receives the run folders (default: runs)\n"
+    "  --tracking-uri URI   MLflow tracking server that receives the runs\n"
+    "  -q, --quiet          log only warnings and errors; print no results table\n"
+    "  -v, --verbose        log debug messages too\n"
+    "  --no-progress        draw no progress bars\n"
+    "  -h, --help           show the help of the command\n";
+
+const cli_command *cli_find_command(const char *name)
+{
+    for (const cli_command *command = cli_commands; command->name; command++) {
+        if (strcmp(command->name, name) == 0)
+            return command;
+    }
+    return NULL;
+}
+
+void cli_print_help(FILE *out, const cli_command *command)
+{
+    if (command) {
+        fprintf(out, "usage: advgnn %s%s%s [OPTIONS]\n\n%s\n%s", command->name, command->usage[0] ? " " : "",
+                command->usage, command->details, global_options);
+        return;
+    }
+
+    fputs("usage: advgnn [OPTIONS] COMMAND [ARGS]\n\n"
+          "Unsupervised industrial anomaly detection experiments, written as Lua scripts.\n\n"
+          "Commands:\n",
+          out);
+    for (const cli_command *c = cli_commands; c->name; c++)
+        fprintf(out, "  %-9s %s\n", c->name, c->summary);
+    fprintf(out, "\n%s\nExit status: 0 success, 1 failure, 2 invalid command line, 130 interrupted.\n"
+                 "Run 'advgnn help COMMAND' for the details of a command.\n",
+            global_options);
+}
+
+int cli_cmd_help(const cli_options *options, int argc, char **argv)
+{
+    const cli_command *command;
+
+    if (argc > 1)
+        return cli_usage_error(cli_find_command("help"), "help takes at most one command name");
+    if (argc == 0) {
+        cli_print_help(stdout, NULL);
+        return CLI_EXIT_OK;
+    }
+
+    command = cli_find_command(argv[0]);
+    if (!command)
+        return cli_usage_error(NULL, "unknown command '%s' (commands: run, plugins, version, help)", argv[0]);
+    cli_print_help(stdout, command);
+    return CLI_EXIT_OK;
+}

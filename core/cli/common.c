@@ -1,0 +1,105 @@
+/* Helpers shared by the commands: error reports with hints, and the context
+ * and plugin registry every command starts from. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_usage_error(const cli_command *command, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("advgnn: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+
+    if (command)
+        fprintf(stderr, "hint: run 'advgnn help %s' for the usage of this command\n", command->name);
+    else
+        fputs("hint: run 'advgnn help' for the commands and options\n", stderr);
+    return CLI_EXIT_USAGE;
+}
+
+/* Returns what the user can do about a failure with this status and message. */
+static const char *hint_for(int status, const char *message)
+{
+    switch (status) {
+    case ADVGNN_ERR_NOT_FOUND:
+        if (strstr(message, "plugin"))
+            return "run 'advgnn plugins' to list the plugins found, or add their folder with --plugin-path DIR";
+        return "check the name or path in the message above";
+    case ADVGNN_ERR_OPTION:
+        return "run 'advgnn plugins NAME' to see the options of plugin NAME with their types, defaults and ranges";
+    case ADVGNN_ERR_SCRIPT:
+        return "fix the script at the file and line shown above";
+    case ADVGNN_ERR_INVALID_ARG:
+        return "fix the value named above; 'advgnn help run' lists the fields of advgnn.experiment";
+    case ADVGNN_ERR_PLUGIN:
+    case ADVGNN_ERR_ABI:
+        return "rebuild the plugin against this advgnn version; 'advgnn plugins' lists the files that failed to load";
+    case ADVGNN_ERR_IO:
+        return "check that the file or folder named above exists and that you may read or write it";
+    case ADVGNN_ERR_FORMAT:
+        return "the file named above is corrupt or in an unsupported format; replace or remove it";
+    case ADVGNN_ERR_NOMEM:
+        return "lower image_size or batch_size in the script, or free memory";
+    case ADVGNN_ERR_LIMIT:
+        return "the input exceeds a limit named above; shrink the input";
+    case ADVGNN_ERR_INTERRUPTED:
+        return "the run was stopped by a signal; categories finished before it stay in the output folder";
+    case ADVGNN_ERR_NETWORK:
+        return "check --tracking-uri and that the tracking server is reachable";
+    case ADVGNN_ERR_NOT_IMPLEMENTED:
+        return "this feature does not exist yet; choose another plugin or option";
+    default:
+        return "rerun with --verbose for more detail";
+    }
+}
+
+int cli_report_failure(const advgnn_ctx *ctx, int status)
+{
+    const char *message = advgnn_ctx_error(ctx);
+
+    if (message[0] == '\0')
+        message = advgnn_status_name(status);
+    fprintf(stderr, "advgnn: error: %s\n", message);
+    fprintf(stderr, "hint: %s\n", hint_for(status, message));
+    return status == ADVGNN_ERR_INTERRUPTED ? CLI_EXIT_INTERRUPTED : CLI_EXIT_FAILURE;
+}
+
+int cli_new_context(const cli_options *options, advgnn_ctx **out)
+{
+    advgnn_ctx *ctx = advgnn_ctx_new();
+
+    *out = NULL;
+    if (!ctx) {
+        fputs("advgnn: error: out of memory\n", stderr);
+        return CLI_EXIT_FAILURE;
+    }
+    if (options->verbose)
+        advgnn_ctx_set_log_level(ctx, ADVGNN_LOG_DEBUG);
+    else if (options->quiet)
+        advgnn_ctx_set_log_level(ctx, ADVGNN_LOG_WARN);
+    advgnn_ctx_set_threads(ctx, options->threads);
+    *out = ctx;
+    return CLI_EXIT_OK;
+}
+
+int cli_load_plugins(const cli_options *options, advgnn_ctx *ctx, advgnn_registry **out)
+{
+    advgnn_registry *reg = NULL;
+    int rc = advgnn_registry_new(ctx, &reg);
+
+    *out = NULL;
+    if (rc == ADVGNN_OK)
+        rc = advgnn_registry_discover(reg, ctx, options->plugin_path);
+    if (rc != ADVGNN_OK) {
+        advgnn_registry_free(reg);
+        return rc;
+    }
+    *out = reg;
+    return ADVGNN_OK;
+}

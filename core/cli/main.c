@@ -1,0 +1,184 @@
+/* advgnn: runs Lua experiment scripts and inspects plugins.
+ *
+ *   advgnn [OPTIONS] COMMAND [ARGS] [OPTIONS]
+ *
+ * Global options may stand before or after the command; "--" ends them.
+ * Exit status: 0 success, 1 failure, 2 invalid command line, 130 stopped by
+ * SIGINT or SIGTERM. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Upper bound of --threads, to catch typos; 0 means every core. */
+#define THREADS_MAX 65536
+
+/* ---- signals ----------------------------------------------------------- */
+
+/* The first SIGINT or SIGTERM sets the interrupted flag, which the runner
+ * polls between steps, so results files stay complete. SA_RESETHAND restores the default action, so a
+ * second signal ends the process at once. */
+static void on_stop_signal(int signal_number)
+{
+    (void)signal_number;
+    advgnn_set_interrupted(1);
+}
+
+static void install_signal_handlers(void)
+{
+    struct sigaction action;
+
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_stop_signal;
+    action.sa_flags = SA_RESETHAND;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
+/* ---- options ----------------------------------------------------------- */
+
+static int parse_threads(const char *text, int *threads)
+{
+    char *end = NULL;
+    long value;
+
+    errno = 0;
+    value = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || value < 0 || value > THREADS_MAX)
+        return 0;
+    *threads = (int)value;
+    return 1;
+}
+
+/* Options that take a value, as "--name VALUE" or "--name=VALUE". */
+static const char **value_slot(cli_options *options, const char *name)
+{
+    if (strcmp(name, "--plugin-path") == 0)
+        return &options->plugin_path;
+    if (strcmp(name, "--output") == 0)
+        return &options->output_root;
+    if (strcmp(name, "--tracking-uri") == 0)
+        return &options->tracking_uri;
+    return NULL;
+}
+
+/* Sets a flag option; returns 0 for an unknown name. */
+static int set_flag(cli_options *options, const char *name)
+{
+    if (strcmp(name, "--quiet") == 0 || strcmp(name, "-q") == 0)
+        options->quiet = 1;
+    else if (strcmp(name, "--verbose") == 0 || strcmp(name, "-v") == 0)
+        options->verbose = 1;
+    else if (strcmp(name, "--no-progress") == 0)
+        options->no_progress = 1;
+    else if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+        options->help = 1;
+    else
+        return 0;
+    return 1;
+}
+
+/* Reads the option at argv[*i] (advancing *i past its value). Returns
+ * CLI_EXIT_OK or, after printing the error, CLI_EXIT_USAGE. */
+static int parse_option(cli_options *options, int argc, char **argv, int *i)
+{
+    const char *word = argv[*i];
+    const char *equals = strchr(word, '=');
+    char name[64];
+    const char *value = NULL;
+    const char **slot;
+
+    if (equals && (size_t)(equals - word) < sizeof name) {
+        memcpy(name, word, (size_t)(equals - word));
+        name[equals - word] = '\0';
+        value = equals + 1;
+    } else {
+        snprintf(name, sizeof name, "%s", word);
+    }
+
+    if (!value && set_flag(options, name))
+        return CLI_EXIT_OK;
+
+    slot = value_slot(options, name);
+    if (!slot && strcmp(name, "--threads") != 0)
+        return cli_usage_error(NULL, "unknown option '%s'", word);
+    if (!value) {
+        if (*i + 1 >= argc)
+            return cli_usage_error(NULL, "option '%s' needs a value", name);
+        value = argv[++*i];
+    }
+
+    if (slot)
+        *slot = value;
+    else if (!parse_threads(value, &options->threads))
+        return cli_usage_error(NULL, "--threads must be an integer from 0 (every core) to %d, not '%s'",
+                               THREADS_MAX, value);
+    return CLI_EXIT_OK;
+}
+
+/* Moves the words that are not options to the front of argv (after argv[0])
+ * and returns their count. */
+static int parse_command_line(cli_options *options, int argc, char **argv, int *word_count)
+{
+    int count = 0;
+    int only_words = 0;
+
+    for (int i = 1; i < argc; i++) {
+        const char *word = argv[i];
+        int rc;
+
+        if (!only_words && strcmp(word, "--") == 0) {
+            only_words = 1;
+            continue;
+        }
+        if (only_words || word[0] != '-' || word[1] == '\0') {
+            argv[1 + count++] = argv[i];
+            continue;
+        }
+        rc = parse_option(options, argc, argv, &i);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+    }
+
+    if (options->quiet && options->verbose)
+        return cli_usage_error(NULL, "--quiet and --verbose cannot be combined");
+    *word_count = count;
+    return CLI_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    cli_options options;
+    const cli_command *command;
+    int word_count = 0;
+    int rc;
+
+    memset(&options, 0, sizeof options);
+    rc = parse_command_line(&options, argc, argv, &word_count);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+
+    if (word_count == 0) {
+        if (options.help) {
+            cli_print_help(stdout, NULL);
+            return CLI_EXIT_OK;
+        }
+        cli_print_help(stderr, NULL);
+        return CLI_EXIT_USAGE;
+    }
+
+    command = cli_find_command(argv[1]);
+    if (!command)
+        return cli_usage_error(NULL, "unknown command '%s' (commands: run, plugins, version, help)", argv[1]);
+    if (options.help) {
+        cli_print_help(stdout, command);
+        return CLI_EXIT_OK;
+    }
+
+    install_signal_handlers();
+    return command->run(&options, word_count - 1, argv + 2);
+}
