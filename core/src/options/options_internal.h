@@ -71,23 +71,23 @@ const advgnn_option_spec *advgnn_options_find_spec(const advgnn_options *opts, c
  * Returns ADVGNN_OK, or ADVGNN_ERR_PLUGIN with a message naming the plugin and
  * the option written into msg, so the loader can record it without touching a
  * context's error state. */
-ADVGNN_INTERNAL int advgnn_options_check_schema(const char *plugin_name, const advgnn_option_spec *specs,
-                                                char *msg, size_t size);
+int advgnn_options_check_schema(const char *plugin_name, const advgnn_option_spec *specs,
+                                char *msg, size_t size);
 
 /* Returns nonzero when `name` is 1 to max_length characters of [a-z0-9_], the
  * syntax of plugin and option names. */
-ADVGNN_INTERNAL int advgnn_valid_name(const char *name, size_t max_length);
+int advgnn_valid_name(const char *name, size_t max_length);
 
 /* Returns the restricted Damerau-Levenshtein distance (optimal string
  * alignment: insertions, deletions, substitutions, adjacent transpositions). */
-ADVGNN_INTERNAL size_t advgnn_edit_distance(const char *a, const char *b);
+size_t advgnn_edit_distance(const char *a, const char *b);
 
 /* Returns the candidate closest to `name`, or NULL when none is a plausible
  * typo of it. Ties go to the earlier candidate. Borrowed from `candidates`. */
-ADVGNN_INTERNAL const char *advgnn_closest_name(const char *name, const char *const *candidates, size_t count);
+const char *advgnn_closest_name(const char *name, const char *const *candidates, size_t count);
 
 /* Writes a double with the fewest significant digits (up to 17) that read
  * back to the same value, so 0.1 prints as "0.1". */
-ADVGNN_INTERNAL void advgnn_format_number(double value, char *buf, size_t size);
+void advgnn_format_number(double value, char *buf, size_t size);
 
 #endif

@@ -41,13 +41,25 @@ const char *advgnn_value_kind_name(advgnn_value_kind kind)
 
 void advgnn_format_number(double value, char *buf, size_t size)
 {
+    int digits = 1;
+
     /* %.17g always round-trips a double; fewer digits are tried first so
      * that 0.1 prints as "0.1" and not "0.10000000000000001". */
-    for (int digits = 1; digits <= 17; digits++) {
+    while (digits < 17) {
         snprintf(buf, size, "%.*g", digits, value);
-        if (strtod(buf, NULL) == value || isnan(value))
-            return;
+        if (strtod(buf, NULL) == value || !isfinite(value))
+            break;
+        digits++;
     }
+
+    /* %g switches to an exponent once the integer part has more digits than
+     * the precision; keep whole numbers below 1e17 in plain notation (100, not 1e+02). */
+    if (isfinite(value) && value != 0) {
+        int exponent = (int)floor(log10(fabs(value)));
+        if (exponent >= digits && exponent < 17)
+            digits = exponent + 1;
+    }
+    snprintf(buf, size, "%.*g", digits, value);
 }
 
 /* ---- edit distance ----------------------------------------------------- */
