@@ -207,7 +207,9 @@ int advgnn_fs_list_dir(advgnn_ctx *ctx, const char *dir, const char *const *exte
     }
     closedir(d);
 
-    qsort(list, n, sizeof(*list), compare_names);
+    /* An empty folder leaves list NULL, which qsort must not receive. */
+    if (n > 1)
+        qsort(list, n, sizeof(*list), compare_names);
     *names = list;
     *count = n;
     return ADVGNN_OK;
