@@ -84,7 +84,8 @@ static void test_roc_curve_points(void)
         CHECK_NEAR(curve.y[i], tpr[i], 1e-15);
     }
     advgnn_curve_release(&curve);
-    CHECK(curve.x == NULL && curve.count == 0);
+    CHECK(curve.x == NULL);
+    CHECK_INT_EQ(curve.count, 0);
     advgnn_curve_release(NULL);
     advgnn_ctx_free(ctx);
 }

@@ -1,6 +1,6 @@
 /* F1-max and its threshold, as anomalib's F1AdaptiveThreshold and F1Max
- * compute them from the precision-recall curve of torchmetrics (equal to
- * scikit-learn's precision_recall_curve).
+ * compute them from a precision-recall curve equal to scikit-learn's
+ * precision_recall_curve.
  *
  * Every distinct score t is a candidate threshold, and a sample is predicted
  * anomalous when its score is >= t. At t, precision = TP / (TP + FP), recall =
