@@ -31,9 +31,9 @@ int helper_write_mask(advgnn_ctx *ctx, const char *path, int width, int height, 
 const advgnn_plugin *helper_load_plugin(advgnn_registry *reg, advgnn_ctx *ctx, const char *folder,
                                         const char *stem);
 
-/* Builds a complete option set for a plugin: defaults, then the NULL-ended
- * pairs of (name, value text); a value text is parsed by the option's type
- * (integers, numbers, true/false, strings; lists are comma-separated). */
+/* Builds a complete option set for a plugin: its defaults, then each of the
+ * NULL-ended (name, value text) pairs. A value text is parsed by the option's
+ * type: integers, numbers, true or false, strings, comma-separated lists. */
 advgnn_options *helper_options(advgnn_ctx *ctx, const advgnn_plugin *plugin, const char *const *pairs);
 
 /* Reads and parses a JSON file, or NULL. */

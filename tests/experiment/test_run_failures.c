@@ -1,8 +1,8 @@
-/* The runner on files written at test time, listed by a manifest dataset
- * plugin: a failure in the second category keeps the first category's
- * results, a mask of the wrong size names both files, a defective image
- * without a mask is left out of pixel metrics, an empty split and an unknown
- * category are errors that name what is missing. */
+/* The runner on files written at test time and listed by a manifest dataset
+ * plugin. A failure in the second category keeps the first category's
+ * results. A mask of the wrong size fails naming both files. A defective
+ * image without a mask is left out of pixel metrics. An empty split and an
+ * unknown category are errors that name what is missing. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -118,16 +118,19 @@ static void test_failure_keeps_first_category(fixture *fx)
     cJSON *results = helper_read_json(path);
     CHECK(results != NULL);
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(results, "status");
+    CHECK(cJSON_IsString(status));
     CHECK(cJSON_IsString(status) && strcmp(status->valuestring, "failed") == 0);
     const cJSON *error = cJSON_GetObjectItemCaseSensitive(results, "error");
-    CHECK(cJSON_IsString(error) && strstr(error->valuestring, "missing.png"));
+    CHECK(cJSON_IsString(error));
+    CHECK_STR_CONTAINS(cJSON_IsString(error) ? error->valuestring : NULL, "missing.png");
     double auroc = helper_metric(results, "a", "memory_bank", "image_auroc");
-    CHECK(auroc >= 0.0 && auroc <= 1.0);
+    CHECK(auroc >= 0.0);
+    CHECK(auroc <= 1.0);
     const cJSON *categories = cJSON_GetObjectItemCaseSensitive(results, "categories");
     CHECK(cJSON_GetObjectItemCaseSensitive(categories, "a") != NULL);
     CHECK(cJSON_GetObjectItemCaseSensitive(categories, "b") == NULL);
 
-    /* scores.csv holds the header and the 6 test rows of "a" only. */
+    /* scores.csv contains the header and the 6 test rows of "a" only. */
     snprintf(path, sizeof(path), "%s/scores.csv", out);
     CHECK_INT_EQ(helper_count_lines(path), 1 + 6);
     snprintf(path, sizeof(path), "%s/heatmaps/a", out);
@@ -173,9 +176,11 @@ static void test_missing_mask(fixture *fx)
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(results, "categories"), "n");
     const cJSON *counts = cJSON_GetObjectItemCaseSensitive(n, "counts");
     const cJSON *without = cJSON_GetObjectItemCaseSensitive(counts, "test_without_mask");
-    CHECK(cJSON_IsNumber(without) && without->valuedouble == 1.0);
+    CHECK(cJSON_IsNumber(without));
+    CHECK_NEAR(cJSON_IsNumber(without) ? without->valuedouble : -1.0, 1.0, 0.0);
     double pixel = helper_metric(results, "n", "memory_bank", "pixel_auroc");
-    CHECK(pixel >= 0.0 && pixel <= 1.0);
+    CHECK(pixel >= 0.0);
+    CHECK(pixel <= 1.0);
     cJSON_Delete(results);
     advgnn_free(manifest);
     advgnn_free(out);
@@ -224,7 +229,9 @@ int main(void)
     fx.dataset = helper_load_plugin(fx.reg, fx.ctx, ADVGNN_TEST_MANIFEST_DIR, "test_manifest");
     fx.encoder = helper_load_plugin(fx.reg, fx.ctx, ADVGNN_BUILD_PLUGIN_DIR, "patch_stats");
     fx.scorer = helper_load_plugin(fx.reg, fx.ctx, ADVGNN_BUILD_PLUGIN_DIR, "memory_bank");
-    CHECK(fx.dataset && fx.encoder && fx.scorer);
+    CHECK(fx.dataset != NULL);
+    CHECK(fx.encoder != NULL);
+    CHECK(fx.scorer != NULL);
 
     if (fx.root && fx.dataset && fx.encoder && fx.scorer) {
         test_failure_keeps_first_category(&fx);

@@ -86,6 +86,7 @@ static void check_outputs(const char *out, const cJSON *returned, int two_scorer
     if (!results)
         return;
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(results, "status");
+    CHECK(cJSON_IsString(status));
     CHECK(cJSON_IsString(status) && strcmp(status->valuestring, "finished") == 0);
     CHECK(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(results, "seed")));
     CHECK_INT_EQ(cJSON_GetObjectItemCaseSensitive(results, "seed")->valuedouble, 11);
@@ -93,6 +94,8 @@ static void check_outputs(const char *out, const cJSON *returned, int two_scorer
     /* The returned tree and the file hold the same content. */
     char *a = cJSON_PrintUnformatted(results);
     char *b = cJSON_PrintUnformatted(returned);
+    CHECK(a != NULL);
+    CHECK(b != NULL);
     CHECK(a && b && strcmp(a, b) == 0);
     cJSON_free(a);
     cJSON_free(b);
@@ -149,7 +152,8 @@ static void check_outputs(const char *out, const cJSON *returned, int two_scorer
         const cJSON *fusion = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cats, "checker"),
                                                                "fusion");
         const cJSON *split = cJSON_GetObjectItemCaseSensitive(fusion, "statistics_split");
-        CHECK(cJSON_IsString(split) && strcmp(split->valuestring, "validation") == 0);
+        CHECK(cJSON_IsString(split));
+    CHECK(cJSON_IsString(split) && strcmp(split->valuestring, "validation") == 0);
     }
     const cJSON *mean = cJSON_GetObjectItemCaseSensitive(results, "mean");
     CHECK(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(mean, label),
@@ -191,10 +195,12 @@ static void test_two_identical_runs(fixture *fx)
     /* Determinism: identical spec, identical scores, byte for byte. */
     char *csv1 = read_text(first, "scores.csv");
     char *csv2 = read_text(second, "scores.csv");
+    CHECK(csv1 != NULL);
+    CHECK(csv2 != NULL);
     CHECK(csv1 && csv2 && strcmp(csv1, csv2) == 0);
 
     char *copy = read_text(first, "demo.lua");
-    CHECK(copy && strstr(copy, "copied into the output folder"));
+    CHECK_STR_CONTAINS(copy, "copied into the output folder");
 
     advgnn_free(csv1);
     advgnn_free(csv2);
@@ -235,7 +241,9 @@ int main(void)
     fx.dataset = helper_load_plugin(fx.reg, fx.ctx, ADVGNN_BUILD_PLUGIN_DIR, "synthetic");
     fx.encoder = helper_load_plugin(fx.reg, fx.ctx, ADVGNN_BUILD_PLUGIN_DIR, "patch_stats");
     fx.scorer = helper_load_plugin(fx.reg, fx.ctx, ADVGNN_BUILD_PLUGIN_DIR, "memory_bank");
-    CHECK(fx.dataset && fx.encoder && fx.scorer);
+    CHECK(fx.dataset != NULL);
+    CHECK(fx.encoder != NULL);
+    CHECK(fx.scorer != NULL);
 
     if (fx.root && fx.dataset && fx.encoder && fx.scorer) {
         test_two_identical_runs(&fx);

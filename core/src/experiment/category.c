@@ -345,7 +345,7 @@ static int score_held_out(category_run *cr)
     if (held_out->count == 0) {
         /* NOTE: scorers fitted on the training images score them lower than
          * unseen normal images (a memory bank finds each patch itself), so
-         * these statistics understate the normal spread. results.json says
+         * these statistics understate the normal spread. results.json records
          * which split was used. */
         held_out = &cr->data.train;
         cr->fusion_split = "train";
@@ -446,9 +446,8 @@ static int select_pixels(category_run *cr, const float *maps, pixel_set *out)
         return ADVGNN_OK;
     }
 
-    /* Move the images with known truth to the front of a copy; the masks of
-     * the others are all zero and are compacted once per category in
-     * compact_masks. */
+    /* Copy the maps of the images with known truth, in order. Their masks
+     * are compacted the same way, once per category, by compact_masks. */
     out->owned_maps = advgnn_malloc((test->count - test->missing_masks) * pixels * sizeof(float) + 1);
     if (!out->owned_maps)
         return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory for pixel metrics");
