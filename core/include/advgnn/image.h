@@ -44,9 +44,10 @@ void advgnn_image_release(advgnn_image *img);
 /* Decodes a PNG, JPEG or BMP file, chosen by its signature (not its name), to
  * 8-bit pixels with the file's own channel count (1, 2, 3 or 4); palette
  * images become RGB(A), 16-bit samples are scaled to 8 bits. Images of more
- * than `max_pixels` pixels (0 = the default) are rejected. A missing,
- * truncated or corrupt file fails with ADVGNN_ERR_IO or ADVGNN_ERR_FORMAT and a
- * message naming `path`. */
+ * than `max_pixels` pixels (0 = the default) are rejected with
+ * ADVGNN_ERR_LIMIT. A missing file fails with ADVGNN_ERR_NOT_FOUND, an
+ * unreadable one with ADVGNN_ERR_IO, a truncated or corrupt one with
+ * ADVGNN_ERR_FORMAT, each with a message naming `path`. */
 int advgnn_image_load_file(advgnn_ctx *ctx, const char *path, uint64_t max_pixels, advgnn_image *out);
 
 /* Like advgnn_image_load_file for an encoded buffer; `name` is used in messages. */
@@ -100,9 +101,10 @@ void advgnn_preprocess_output_size(const advgnn_preprocess *pp, int in_height, i
  * planar floats `out` of shape (channels, H, W): (x / 255 - mean) / std. */
 int advgnn_image_to_tensor(advgnn_ctx *ctx, const advgnn_image *img, const advgnn_preprocess *pp, float *out);
 
-/* Binarizes a mask (a pixel is defective when any channel is > threshold on the
- * 0..255 scale), then resizes it with nearest-neighbour sampling and crops it
- * like the image, into `out` (H * W bytes, 0 or 1). */
+/* Binarizes a mask (a pixel is defective when any color channel is > threshold
+ * on the 0..255 scale; alpha is ignored), then resizes it with
+ * nearest-neighbour sampling and crops it like the image, into `out` (H * W
+ * bytes, 0 or 1). */
 int advgnn_mask_to_binary(advgnn_ctx *ctx, const advgnn_image *mask, int threshold, const advgnn_preprocess *pp,
                           uint8_t *out);
 
