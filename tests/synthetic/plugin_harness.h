@@ -9,7 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "advgnn/advgnn.h"
+#include "advgnn/context.h"
+#include "advgnn/plugin.h"
 #include "options/options_internal.h"
 
 /* Opens <build>/plugins/<name>.so and returns its descriptor, or NULL after
