@@ -1,0 +1,192 @@
+/* Layers that change the spatial size on oneDNN: max and average pooling, and
+ * nearest and bilinear resizing. */
+#include <string.h>
+
+#include "nn/nn_internal.h"
+
+static const nn_layer_ops plain_ops = {NULL, NULL, NULL};
+
+/* Binds `count` arguments of one new step, all of the same memory descriptor
+ * except where `mds` gives one per argument. */
+static int add_step(advgnn_layer *l, advgnn_ctx *ctx, nn_steps *steps, dnnl_primitive_desc_t pd, int count,
+                    const int *args, const dnnl_memory_desc_t *const *mds, void **const *slots)
+{
+    int index;
+    int rc = nn_step_add(l, ctx, steps, pd, &index);
+
+    for (int i = 0; i < count && rc == ADVGNN_OK; i++)
+        rc = nn_step_arg(l, ctx, steps, index, args[i], mds[i], slots[i]);
+    return rc;
+}
+
+static void destroy_pds(dnnl_primitive_desc_t a, dnnl_primitive_desc_t b)
+{
+    if (a)
+        dnnl_primitive_desc_destroy(a);
+    if (b)
+        dnnl_primitive_desc_destroy(b);
+}
+
+/* ---- pooling ----------------------------------------------------------- */
+
+typedef struct pool_layer {
+    advgnn_layer base;
+    void *workspace; /* max pooling: argmax positions saved for backward, oneDNN's layout */
+} pool_layer;
+
+static int check_pool(advgnn_ctx *ctx, const char *name, const advgnn_pool_desc *d, dnnl_alg_kind_t *alg)
+{
+    if (!d)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s: pooling description is missing", name);
+    if (d->kind != ADVGNN_POOL_MAX && d->kind != ADVGNN_POOL_AVG)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s: invalid pooling kind %d", name, (int)d->kind);
+    if (d->kernel_h <= 0 || d->kernel_w <= 0 || d->stride_h < 0 || d->stride_w < 0 || d->pad_h < 0 ||
+        d->pad_w < 0 || 2 * d->pad_h > d->kernel_h || 2 * d->pad_w > d->kernel_w)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                            "layer %s: invalid pooling kernel %dx%d, stride %dx%d, pad %dx%d (pad at most half the "
+                            "kernel)",
+                            name, d->kernel_h, d->kernel_w, d->stride_h, d->stride_w, d->pad_h, d->pad_w);
+    *alg = d->kind == ADVGNN_POOL_MAX ? dnnl_pooling_max : dnnl_pooling_avg_include_padding;
+    return ADVGNN_OK;
+}
+
+static int build_pool(pool_layer *p, advgnn_ctx *ctx, const advgnn_pool_desc *d, dnnl_alg_kind_t alg,
+                      int stride_h, int stride_w)
+{
+    advgnn_layer *l = &p->base;
+    dnnl_dims_t strides = {stride_h, stride_w}, kernel = {d->kernel_h, d->kernel_w}, dilation = {0, 0};
+    dnnl_dims_t pad = {d->pad_h, d->pad_w};
+    dnnl_pooling_v2_desc_t fwd_desc, bwd_desc;
+    dnnl_primitive_desc_t fwd = NULL, bwd = NULL;
+    dnnl_memory_desc_t src, dst;
+    const dnnl_memory_desc_t *ws = NULL;
+    int rc;
+
+    rc = nn_md_nchw(l, ctx, &src, l->input_shape[0], l->dtype, 0);
+    if (rc == ADVGNN_OK)
+        rc = nn_md_nchw(l, ctx, &dst, l->output.shape, l->dtype, 0);
+    if (rc == ADVGNN_OK)
+        rc = nn_check(ctx,
+                      dnnl_pooling_v2_forward_desc_init(&fwd_desc, dnnl_forward_training, alg, &src, &dst, strides,
+                                                        kernel, dilation, pad, pad),
+                      l, "pooling descriptor");
+    if (rc == ADVGNN_OK)
+        rc = nn_check(ctx,
+                      dnnl_pooling_v2_backward_desc_init(&bwd_desc, alg, &src, &dst, strides, kernel, dilation, pad, pad),
+                      l, "pooling descriptor");
+    if (rc == ADVGNN_OK)
+        rc = nn_pd_create(l, ctx, &fwd, &fwd_desc, NULL, "pooling forward");
+    if (rc == ADVGNN_OK)
+        rc = nn_pd_create(l, ctx, &bwd, &bwd_desc, fwd, "pooling backward");
+    if (rc == ADVGNN_OK) {
+        ws = dnnl_primitive_desc_query_md(fwd, dnnl_query_workspace_md, 0);
+        if (ws && dnnl_memory_desc_get_size(ws) == 0)
+            ws = NULL;
+    }
+    if (rc == ADVGNN_OK && ws)
+        rc = nn_reserve(l->nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS, dnnl_memory_desc_get_size(ws), &p->workspace);
+    if (rc == ADVGNN_OK)
+        rc = add_step(l, ctx, &l->fwd, fwd, ws ? 3 : 2, (const int[]){DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_WORKSPACE},
+                      (const dnnl_memory_desc_t *const[]){&src, &dst, ws},
+                      (void **const[]){&l->input_data[0], &l->output.data, &p->workspace});
+    if (rc == ADVGNN_OK)
+        rc = add_step(l, ctx, &l->bwd_data, bwd, ws ? 3 : 2,
+                      (const int[]){DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC, DNNL_ARG_WORKSPACE},
+                      (const dnnl_memory_desc_t *const[]){&dst, &src, ws},
+                      (void **const[]){&l->grad_output_data, &l->input_grad[0].data, &p->workspace});
+    destroy_pds(fwd, bwd);
+    return rc;
+}
+
+int advgnn_nn_pool2d(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
+                     const int64_t input_shape[4], const advgnn_pool_desc *desc, advgnn_layer **out)
+{
+    int64_t out_shape[4];
+    dnnl_alg_kind_t alg = dnnl_pooling_max;
+    advgnn_layer *l;
+    int stride_h, stride_w, rc;
+
+    *out = NULL;
+    rc = check_pool(ctx, name ? name : "(null)", desc, &alg);
+    if (rc != ADVGNN_OK)
+        return rc;
+    stride_h = desc->stride_h ? desc->stride_h : desc->kernel_h;
+    stride_w = desc->stride_w ? desc->stride_w : desc->kernel_w;
+
+    /* Floor division, as PyTorch's ceil_mode=False. */
+    out_shape[0] = input_shape[0];
+    out_shape[1] = input_shape[1];
+    out_shape[2] = (input_shape[2] + 2 * desc->pad_h - desc->kernel_h) / stride_h + 1;
+    out_shape[3] = (input_shape[3] + 2 * desc->pad_w - desc->kernel_w) / stride_w + 1;
+    if (input_shape[2] + 2 * desc->pad_h < desc->kernel_h || input_shape[3] + 2 * desc->pad_w < desc->kernel_w)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s: pooling kernel %dx%d exceeds the %lldx%lld input",
+                            name, desc->kernel_h, desc->kernel_w, (long long)input_shape[2], (long long)input_shape[3]);
+
+    rc = nn_layer_new(nn, ctx, sizeof(pool_layer), &plain_ops, name, dtype, 1, (const int64_t(*)[4])input_shape, &l);
+    if (rc == ADVGNN_OK)
+        rc = nn_reserve_tensor(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS, &l->output, dtype, 4, out_shape);
+    if (rc == ADVGNN_OK)
+        rc = build_pool((pool_layer *)l, ctx, desc, alg, stride_h, stride_w);
+    if (rc == ADVGNN_OK)
+        *out = l;
+    return rc;
+}
+
+/* ---- resize ------------------------------------------------------------ */
+
+/* NOTE: oneDNN's nearest rule picks source index round((i + 0.5) * in / out - 0.5).
+ * It equals PyTorch's "nearest" for integer upscaling factors only; other
+ * factors match PyTorch's "nearest-exact" except at exact ties. */
+int advgnn_nn_resize(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
+                     const int64_t input_shape[4], int out_h, int out_w, advgnn_nn_resize_kind kind,
+                     advgnn_layer **out)
+{
+    int64_t out_shape[4] = {input_shape[0], input_shape[1], out_h, out_w};
+    dnnl_resampling_desc_t fwd_desc, bwd_desc;
+    dnnl_primitive_desc_t fwd = NULL, bwd = NULL;
+    dnnl_memory_desc_t src, dst;
+    dnnl_alg_kind_t alg;
+    advgnn_layer *l;
+    int rc;
+
+    *out = NULL;
+    if (kind != ADVGNN_NN_RESIZE_NEAREST && kind != ADVGNN_NN_RESIZE_BILINEAR)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s: invalid resize kind %d", name ? name : "(null)",
+                            (int)kind);
+    if (out_h <= 0 || out_w <= 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s: invalid resize output %dx%d",
+                            name ? name : "(null)", out_h, out_w);
+    alg = kind == ADVGNN_NN_RESIZE_NEAREST ? dnnl_resampling_nearest : dnnl_resampling_linear;
+    rc = nn_layer_new(nn, ctx, sizeof(advgnn_layer), &plain_ops, name, dtype, 1, (const int64_t(*)[4])input_shape,
+                      &l);
+    if (rc != ADVGNN_OK)
+        return rc;
+
+    rc = nn_reserve_tensor(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS, &l->output, dtype, 4, out_shape);
+    if (rc == ADVGNN_OK)
+        rc = nn_md_nchw(l, ctx, &src, input_shape, dtype, 0);
+    if (rc == ADVGNN_OK)
+        rc = nn_md_nchw(l, ctx, &dst, out_shape, dtype, 0);
+    if (rc == ADVGNN_OK)
+        rc = nn_check(ctx, dnnl_resampling_forward_desc_init(&fwd_desc, dnnl_forward_training, alg, NULL, &src, &dst),
+                      l, "resampling descriptor");
+    if (rc == ADVGNN_OK)
+        rc = nn_check(ctx, dnnl_resampling_backward_desc_init(&bwd_desc, alg, NULL, &src, &dst), l,
+                      "resampling descriptor");
+    if (rc == ADVGNN_OK)
+        rc = nn_pd_create(l, ctx, &fwd, &fwd_desc, NULL, "resampling forward");
+    if (rc == ADVGNN_OK)
+        rc = nn_pd_create(l, ctx, &bwd, &bwd_desc, fwd, "resampling backward");
+    if (rc == ADVGNN_OK)
+        rc = add_step(l, ctx, &l->fwd, fwd, 2, (const int[]){DNNL_ARG_SRC, DNNL_ARG_DST},
+                      (const dnnl_memory_desc_t *const[]){&src, &dst},
+                      (void **const[]){&l->input_data[0], &l->output.data});
+    if (rc == ADVGNN_OK)
+        rc = add_step(l, ctx, &l->bwd_data, bwd, 2, (const int[]){DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC},
+                      (const dnnl_memory_desc_t *const[]){&dst, &src},
+                      (void **const[]){&l->grad_output_data, &l->input_grad[0].data});
+    destroy_pds(fwd, bwd);
+    if (rc == ADVGNN_OK)
+        *out = l;
+    return rc;
+}
