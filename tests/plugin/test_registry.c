@@ -296,6 +296,13 @@ static void test_require_and_print(advgnn_ctx *ctx, const advgnn_registry *reg)
     char *older = strstr(out, "test_older_table");
     CHECK(scorers && datasets && older && older > datasets && strstr(scorers, "test_current") < datasets);
 
+    /* Names are sorted within a kind, whatever the load order. */
+    char *current = strstr(out, "test_current"), *duplicate = strstr(out, "test_duplicate");
+    char *optional = strstr(out, "test_missing_optional"), *minor = strstr(out, "test_newer_minor");
+    CHECK(current && duplicate && current < duplicate);
+    CHECK(duplicate && optional && duplicate < optional);
+    CHECK(optional && minor && optional < minor);
+
     /* One plugin's options as a table. */
     CHECK_INT_EQ(print_to_text(reg, ctx, "test_current", out, sizeof(out)), ADVGNN_OK);
     CHECK_STR_CONTAINS(out, "test_current 1.2.3 (scorer plugin)");

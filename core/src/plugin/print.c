@@ -123,14 +123,27 @@ static int print_list(const advgnn_registry *reg, FILE *out)
         version_width = v > version_width ? v : version_width;
     }
 
+    /* Each kind in name order: repeatedly print the smallest name not yet
+     * printed, which is quadratic but plugin counts are small. */
     for (size_t k = 0; k < ADVGNN_ARRAY_LEN(all_kinds); k++) {
+        const char *previous = NULL;
         size_t listed = 0;
+
         fprintf(out, "%s%ss:\n", k ? "\n" : "", advgnn_plugin_kind_name(all_kinds[k]));
-        for (size_t i = 0; i < reg->count; i++) {
-            const advgnn_plugin *p = reg->plugins[i];
-            if (p->kind != all_kinds[k])
-                continue;
-            fprintf(out, "  %-*s  %-*s  %s\n", name_width, p->name, version_width, p->version, p->description);
+        for (;;) {
+            const advgnn_plugin *next = NULL;
+            for (size_t i = 0; i < reg->count; i++) {
+                const advgnn_plugin *p = reg->plugins[i];
+                if (p->kind != all_kinds[k] || (previous && strcmp(p->name, previous) <= 0))
+                    continue;
+                if (!next || strcmp(p->name, next->name) < 0)
+                    next = p;
+            }
+            if (!next)
+                break;
+            fprintf(out, "  %-*s  %-*s  %s\n", name_width, next->name, version_width, next->version,
+                    next->description);
+            previous = next->name;
             listed++;
         }
         if (!listed)
