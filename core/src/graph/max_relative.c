@@ -1,0 +1,199 @@
+/* Max-relative aggregation (ViG's MRConv before its 1x1 convolution):
+ * out[n, c, i] = max_j keys[n, c, edge(i, j)] - x[n, c, i], threaded over
+ * (image, channel) planes so that every plane is written by one thread. */
+#include <math.h>
+#include <string.h>
+
+#include "advgnn/graph.h"
+#include "nn/nn_internal.h"
+
+typedef struct maxrel_layer {
+    advgnn_layer base;
+    int k, interleave, separate_keys;
+    int64_t nodes, keys;          /* per image */
+    const int32_t *edges;         /* (N, nodes, k), borrowed */
+    int32_t *argmax;              /* (N, C, nodes): key index of the maximum, saved for backward */
+    float *x_grad32, *keys_grad32; /* bf16 layers: f32 accumulators, (N, C, nodes) and (N, C, keys) */
+} maxrel_layer;
+
+static float load(const void *data, advgnn_dtype dtype, int64_t i)
+{
+    if (dtype == ADVGNN_DTYPE_BF16) {
+        uint32_t bits = (uint32_t)((const uint16_t *)data)[i] << 16;
+        float v;
+
+        memcpy(&v, &bits, sizeof(v));
+        return v;
+    }
+    return ((const float *)data)[i];
+}
+
+static void store(void *data, advgnn_dtype dtype, int64_t i, float v)
+{
+    if (dtype == ADVGNN_DTYPE_BF16)
+        advgnn_f32_to_bf16(&v, (uint16_t *)data + i, 1);
+    else
+        ((float *)data)[i] = v;
+}
+
+static int check_edges(maxrel_layer *m, advgnn_ctx *ctx)
+{
+    int64_t count = m->base.input_shape[0][0] * m->nodes * m->k;
+
+    if (!m->edges)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                            "layer %s: no edges; call advgnn_max_relative_set_edges before forward", m->base.name);
+    for (int64_t i = 0; i < count; i++) {
+        if (m->edges[i] < 0 || m->edges[i] >= m->keys)
+            return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s: edge %lld has key index %d outside [0, %lld)",
+                                m->base.name, (long long)i, (int)m->edges[i], (long long)m->keys);
+    }
+    return ADVGNN_OK;
+}
+
+static int maxrel_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode mode)
+{
+    maxrel_layer *m = (maxrel_layer *)l;
+    int64_t batch = l->input_shape[0][0], channels = l->input_shape[0][1];
+    const void *x = l->input_data[0], *keys = m->separate_keys ? l->input_data[1] : l->input_data[0];
+    advgnn_dtype dtype = l->dtype;
+    int rc = check_edges(m, ctx);
+
+    if (rc != ADVGNN_OK)
+        return rc;
+
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < batch; n++) {
+        for (int64_t c = 0; c < channels; c++) {
+            int64_t x_plane = (n * channels + c) * m->nodes, key_plane = (n * channels + c) * m->keys;
+            int64_t out_plane = (n * channels * (m->interleave ? 2 : 1) + c * (m->interleave ? 2 : 1)) * m->nodes;
+            const int32_t *edges = m->edges + n * m->nodes * m->k;
+
+            for (int64_t i = 0; i < m->nodes; i++) {
+                float best = -INFINITY, xi = load(x, dtype, x_plane + i);
+                int32_t arg = edges[i * m->k];
+
+                /* The first maximum wins, so equal keys pick the earliest edge. */
+                for (int j = 0; j < m->k; j++) {
+                    int32_t e = edges[i * m->k + j];
+                    float v = load(keys, dtype, key_plane + e);
+
+                    if (v > best) {
+                        best = v;
+                        arg = e;
+                    }
+                }
+                m->argmax[x_plane + i] = arg;
+                if (m->interleave) {
+                    store(l->output.data, dtype, out_plane + i, xi);
+                    store(l->output.data, dtype, out_plane + m->nodes + i, best - xi);
+                } else {
+                    store(l->output.data, dtype, out_plane + i, best - xi);
+                }
+            }
+        }
+    }
+    return ADVGNN_OK;
+}
+
+/* d out_i / d x_i = -1 and d out_i / d keys_argmax = +1; with interleaving the
+ * copied channel adds its gradient to x as well. Keys equal to x (one input)
+ * receive both terms in the same buffer, which is safe because one thread
+ * owns each (image, channel) plane. */
+static int maxrel_backward(advgnn_layer *l, advgnn_ctx *ctx)
+{
+    maxrel_layer *m = (maxrel_layer *)l;
+    int64_t batch = l->input_shape[0][0], channels = l->input_shape[0][1];
+    int bf16 = l->dtype == ADVGNN_DTYPE_BF16;
+    float *dx = bf16 ? m->x_grad32 : l->input_grad[0].data;
+    float *dkeys = !m->separate_keys ? dx : bf16 ? m->keys_grad32 : l->input_grad[1].data;
+    const void *dy = l->grad_output_data;
+
+    if (!l->input_grad_enabled)
+        return ADVGNN_OK;
+
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < batch; n++) {
+        for (int64_t c = 0; c < channels; c++) {
+            int64_t x_plane = (n * channels + c) * m->nodes, key_plane = (n * channels + c) * m->keys;
+            int64_t out_plane = (n * channels * (m->interleave ? 2 : 1) + c * (m->interleave ? 2 : 1)) * m->nodes;
+            int64_t rel_plane = m->interleave ? out_plane + m->nodes : out_plane;
+
+            memset(dx + x_plane, 0, (size_t)m->nodes * sizeof(float));
+            if (m->separate_keys)
+                memset(dkeys + key_plane, 0, (size_t)m->keys * sizeof(float));
+            for (int64_t i = 0; i < m->nodes; i++) {
+                float g = load(dy, l->dtype, rel_plane + i);
+
+                dx[x_plane + i] -= g;
+                dkeys[key_plane + m->argmax[x_plane + i]] += g;
+                if (m->interleave)
+                    dx[x_plane + i] += load(dy, l->dtype, out_plane + i);
+            }
+        }
+    }
+
+    if (bf16) {
+        advgnn_f32_to_bf16(m->x_grad32, l->input_grad[0].data, (size_t)(batch * channels * m->nodes));
+        if (m->separate_keys)
+            advgnn_f32_to_bf16(m->keys_grad32, l->input_grad[1].data, (size_t)(batch * channels * m->keys));
+    }
+    return ADVGNN_OK;
+}
+
+static const nn_layer_ops maxrel_ops = {maxrel_forward, maxrel_backward, NULL};
+
+int advgnn_max_relative_set_edges(advgnn_layer *layer, advgnn_ctx *ctx, const int32_t *edges)
+{
+    if (!layer || layer->ops != &maxrel_ops)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s is not a max-relative layer",
+                            layer ? layer->name : "(null)");
+    ((maxrel_layer *)layer)->edges = edges;
+    return ADVGNN_OK;
+}
+
+int advgnn_nn_max_relative(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
+                           const int64_t input_shape[4], const int64_t keys_shape[4], int k, int interleave,
+                           advgnn_layer **out)
+{
+    int64_t shapes[2][4], out_shape[4];
+    int64_t batch = input_shape[0], channels = input_shape[1];
+    advgnn_layer *l;
+    maxrel_layer *m;
+    int inputs = keys_shape ? 2 : 1;
+    int rc;
+
+    *out = NULL;
+    memcpy(shapes[0], input_shape, sizeof(shapes[0]));
+    memcpy(shapes[1], keys_shape ? keys_shape : input_shape, sizeof(shapes[1]));
+    if (k < 1 || shapes[1][0] != batch || shapes[1][1] != channels)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                            "layer %s: max-relative needs k >= 1 (got %d) and keys with the input's N and C",
+                            name ? name : "(null)", k);
+    rc = nn_layer_new(nn, ctx, sizeof(maxrel_layer), &maxrel_ops, name, dtype, inputs,
+                      (const int64_t(*)[4])shapes, &l);
+    if (rc != ADVGNN_OK)
+        return rc;
+    m = (maxrel_layer *)l;
+    m->k = k;
+    m->interleave = interleave != 0;
+    m->separate_keys = keys_shape != NULL;
+    m->nodes = input_shape[2] * input_shape[3];
+    m->keys = shapes[1][2] * shapes[1][3];
+
+    memcpy(out_shape, input_shape, sizeof(out_shape));
+    out_shape[1] = interleave ? 2 * channels : channels;
+    rc = nn_reserve_tensor(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS, &l->output, dtype, 4, out_shape);
+    if (rc == ADVGNN_OK)
+        rc = nn_reserve(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS, (size_t)(batch * channels * m->nodes) * sizeof(int32_t),
+                        (void **)&m->argmax);
+    if (rc == ADVGNN_OK && dtype == ADVGNN_DTYPE_BF16)
+        rc = nn_reserve(nn, ctx, l, ADVGNN_NN_ARENA_SCRATCH, (size_t)(batch * channels * m->nodes) * sizeof(float),
+                        (void **)&m->x_grad32);
+    if (rc == ADVGNN_OK && dtype == ADVGNN_DTYPE_BF16 && keys_shape)
+        rc = nn_reserve(nn, ctx, l, ADVGNN_NN_ARENA_SCRATCH, (size_t)(batch * channels * m->keys) * sizeof(float),
+                        (void **)&m->keys_grad32);
+    if (rc == ADVGNN_OK)
+        *out = l;
+    return rc;
+}
