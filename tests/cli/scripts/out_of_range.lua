@@ -1,0 +1,1 @@
+local scorer = advgnn.scorer("test_current", {root = "/data", k = 100})

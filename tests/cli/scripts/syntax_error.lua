@@ -1,0 +1,3 @@
+local advgnn = require("advgnn")
+local x = 1
+local y = = 2
