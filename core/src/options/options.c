@@ -11,8 +11,8 @@
 
 #include "options/options_internal.h"
 
-/* The value of one option. The const pointers are what getters return; they
- * point at the spec's default or at the owned copies below. */
+/* The value of one option. Getters return the const pointers, which point at
+ * the spec's default or at the owned copies below. */
 typedef struct option_slot {
     int is_set; /* the user set it */
     int64_t integer;
@@ -23,7 +23,7 @@ typedef struct option_slot {
     advgnn_string_list strings;
     char *owned_string;    /* STRING and ENUM values set by the user */
     double *owned_numbers; /* NUMBER_LIST values set by the user */
-    char **owned_strings;  /* STRING_LIST values set by the user; owned_string_count entries */
+    char **owned_strings;  /* STRING_LIST values set by the user, owned_string_count of them */
     size_t owned_string_count;
 } option_slot;
 
@@ -259,8 +259,8 @@ static int set_integer(advgnn_options *opts, advgnn_ctx *ctx, const advgnn_optio
     if (value->kind == ADVGNN_VALUE_INTEGER) {
         result = value->integer;
     } else if (value->kind == ADVGNN_VALUE_NUMBER) {
-        /* Lua 5.4 keeps 3.0 a float; accept it when it is exactly an integer.
-         * 2^63 itself is out of int64_t range, hence the strict bound. */
+        /* Lua 5.4 keeps 3.0 a float, which is accepted when it is exactly an
+         * integer. 2^63 itself is out of int64_t range, hence the strict bound. */
         double v = value->number;
         if (!isfinite(v) || v != floor(v) || v < -9223372036854775808.0 || v >= 9223372036854775808.0) {
             char got[32];

@@ -53,7 +53,7 @@ void advgnn_format_number(double value, char *buf, size_t size)
     }
 
     /* %g switches to an exponent once the integer part has more digits than
-     * the precision; keep whole numbers below 1e17 in plain notation (100, not 1e+02). */
+     * the precision. Whole numbers below 1e17 stay in plain notation (100, not 1e+02). */
     if (isfinite(value) && value != 0) {
         int exponent = (int)floor(log10(fabs(value)));
         if (exponent >= digits && exponent < 17)
@@ -66,9 +66,9 @@ void advgnn_format_number(double value, char *buf, size_t size)
 
 size_t advgnn_edit_distance(const char *a, const char *b)
 {
-    /* Three rolling rows of the optimal-string-alignment table; option and
-     * plugin names are short, so longer inputs are cut at 63 bytes. */
-    enum { MAXLEN = 63 };
+    /* Three rolling rows of the optimal-string-alignment table. Option and
+     * plugin names have at most 64 bytes, so longer input is cut there. */
+    enum { MAXLEN = 64 };
     size_t rows[3][MAXLEN + 1];
     size_t la = strnlen(a, MAXLEN), lb = strnlen(b, MAXLEN);
     size_t *prev2 = rows[0], *prev = rows[1], *cur = rows[2];

@@ -165,7 +165,7 @@ static int read_descriptor(advgnn_plugin *plugin, const advgnn_plugin_descriptor
     if (rc != ADVGNN_OK)
         return rc;
 
-    /* A newer minor version may have appended fields; copy only ours. */
+    /* A newer minor version may have appended fields, so only ours are copied. */
     memset(&desc, 0, sizeof(desc));
     memcpy(&desc, source, source->struct_size < sizeof(desc) ? source->struct_size : sizeof(desc));
 
@@ -195,13 +195,13 @@ static int read_descriptor(advgnn_plugin *plugin, const advgnn_plugin_descriptor
 
 /* Returns a dlerror() message without its leading "<path>: ", because glibc
  * starts with the path and the caller's message names it already. */
-static const char *without_path(const char *why, const char *path)
+static const char *without_path(const char *reason, const char *path)
 {
     size_t length = strlen(path);
 
-    if (why && strncmp(why, path, length) == 0 && strncmp(why + length, ": ", 2) == 0)
-        return why + length + 2;
-    return why;
+    if (reason && strncmp(reason, path, length) == 0 && strncmp(reason + length, ": ", 2) == 0)
+        return reason + length + 2;
+    return reason;
 }
 
 int advgnn_plugin_open(const char *path, advgnn_plugin **out, const char **stage, char *msg, size_t size)
@@ -222,12 +222,12 @@ int advgnn_plugin_open(const char *path, advgnn_plugin **out, const char **stage
         return loader_fail(msg, size, ADVGNN_ERR_NOMEM, stage, "open", "out of memory");
     }
 
-    /* RTLD_NOW reports a missing dependency here and not at the first call;
+    /* RTLD_NOW reports a missing dependency here and not at the first call.
      * RTLD_LOCAL keeps plugins' symbols from resolving against each other. */
     plugin->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!plugin->handle) {
-        const char *why = without_path(dlerror(), path);
-        rc = loader_fail(msg, size, ADVGNN_ERR_PLUGIN, stage, "open", "%s", why ? why : "dlopen failed");
+        const char *reason = without_path(dlerror(), path);
+        rc = loader_fail(msg, size, ADVGNN_ERR_PLUGIN, stage, "open", "%s", reason ? reason : "dlopen failed");
         advgnn_plugin_close(plugin);
         return rc;
     }
@@ -235,17 +235,17 @@ int advgnn_plugin_open(const char *path, advgnn_plugin **out, const char **stage
     dlerror();
     symbol = dlsym(plugin->handle, ADVGNN_PLUGIN_ENTRY_SYMBOL);
     if (!symbol) {
-        const char *why = without_path(dlerror(), path);
+        const char *reason = without_path(dlerror(), path);
         rc = loader_fail(msg, size, ADVGNN_ERR_PLUGIN, stage, "symbol",
                          "no entry symbol '%s' (%s); is this an advgnn plugin, and is the symbol exported with "
                          "ADVGNN_PLUGIN_EXPORT?",
-                         ADVGNN_PLUGIN_ENTRY_SYMBOL, why ? why : "dlsym returned NULL");
+                         ADVGNN_PLUGIN_ENTRY_SYMBOL, reason ? reason : "dlsym returned NULL");
         advgnn_plugin_close(plugin);
         return rc;
     }
 
-    /* POSIX guarantees that a function pointer survives the round trip
-     * through void *, which dlsym needs; memcpy keeps -Wpedantic quiet. */
+    /* POSIX requires that dlsym's void * converts back to a function
+     * pointer. The memcpy avoids the cast that -Wpedantic reports. */
     memcpy(&entry, &symbol, sizeof(entry));
     desc = entry();
     if (!desc) {

@@ -126,7 +126,7 @@ int advgnn_registry_load_path(advgnn_registry *reg, advgnn_ctx *ctx, const char 
     if (out)
         *out = NULL;
 
-    /* A broken file is recorded; discovery logs it and goes on. */
+    /* A broken file is recorded. Discovery logs it and goes on. */
     rc = advgnn_plugin_open(path, &plugin, &stage, msg, sizeof(msg));
     if (rc != ADVGNN_OK) {
         if (rc == ADVGNN_ERR_NOMEM || record_failure(reg, path, stage, msg) != ADVGNN_OK)
@@ -139,7 +139,7 @@ int advgnn_registry_load_path(advgnn_registry *reg, advgnn_ctx *ctx, const char 
     }
 
     /* The same file reached twice (one folder on two search paths) is no
-     * conflict; another file with a taken name loses to the first one. */
+     * conflict. Another file with a taken name loses to the first one. */
     existing = advgnn_registry_find(reg, plugin->name, ADVGNN_PLUGIN_INVALID);
     if (existing) {
         int same = same_file(existing->path, plugin->path);
