@@ -1,0 +1,470 @@
+/* The folder dataset: one category of normal images in one folder and
+ * defective images in one or more defect folders, with optional masks.
+ *
+ * Normal images are split by a seeded shuffle into train, validation and test;
+ * every defective image goes to test. The plugin lists file paths only, and
+ * the core decodes them (load() is NULL). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <advgnn/plugin.h>
+#include <advgnn/rng.h>
+
+#include "scan.h"
+
+/* ---- options ------------------------------------------------------------- */
+
+static const char *const default_defect_dirs[] = {"defect"};
+static const char *const default_image_extensions[] = {".png", ".jpg", ".jpeg", ".bmp"};
+
+static const advgnn_option_spec folder_options[] = {
+    {.name = "root", .type = ADVGNN_OPT_STRING, .help = "dataset folder; the other folders are relative to it",
+     .flags = ADVGNN_OPT_REQUIRED},
+    {.name = "category", .type = ADVGNN_OPT_STRING,
+     .help = "category name in results; empty means the root folder's base name", .def.string = ""},
+    {.name = "normal_dir", .type = ADVGNN_OPT_STRING, .help = "folder of the normal (defect-free) images",
+     .def.string = "good"},
+    {.name = "defect_dirs", .type = ADVGNN_OPT_STRING_LIST,
+     .help = "folders of defective images; a sample's defect type is its folder's first path component",
+     .def.strings = {default_defect_dirs, 1}},
+    {.name = "mask_dir", .type = ADVGNN_OPT_STRING,
+     .help = "folder of the masks (its <defect type> subfolder when present); empty means beside each image",
+     .def.string = ""},
+    {.name = "mask_suffix", .type = ADVGNN_OPT_STRING,
+     .help = "text between the image stem and the mask extension in mask names, e.g. \"_mask\"", .def.string = ""},
+    {.name = "mask_extension", .type = ADVGNN_OPT_STRING, .help = "file extension of the masks",
+     .def.string = ".png"},
+    {.name = "image_extensions", .type = ADVGNN_OPT_STRING_LIST,
+     .help = "file extensions of the images (case-insensitive)", .def.strings = {default_image_extensions, 4}},
+    {.name = "test_normal_ratio", .type = ADVGNN_OPT_NUMBER,
+     .help = "fraction of the normal images moved to the test split", .def.number = 0.2, .min = 0.0, .max = 1.0,
+     .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},
+    {.name = "validation_ratio", .type = ADVGNN_OPT_NUMBER,
+     .help = "fraction of the remaining normal images held out for validation", .def.number = 0.0, .min = 0.0,
+     .max = 1.0, .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},
+    {.name = "seed", .type = ADVGNN_OPT_INT,
+     .help = "seed of the shuffle that splits the normal images; equal seeds and files give equal splits",
+     .def.integer = 0, .min = 0, .flags = ADVGNN_OPT_HAS_MIN},
+    {.name = "mask_threshold", .type = ADVGNN_OPT_INT,
+     .help = "a mask pixel above this value (0..255 scale) is defective", .def.integer = 127, .min = 0, .max = 254,
+     .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},
+    {.name = "require_masks", .type = ADVGNN_OPT_BOOL,
+     .help = "a defective image without a mask is an error; false keeps it without a mask", .def.boolean = 1},
+    {0}};
+
+/* ---- state --------------------------------------------------------------- */
+
+typedef struct folder_state {
+    char *root;
+    char *category;
+    char *normal_dir;
+    char **defect_dirs;
+    size_t defect_dir_count;
+    char *mask_dir;
+    char *mask_suffix;
+    char *mask_extension;
+    char **image_extensions;
+    size_t image_extension_count;
+    double test_normal_ratio;
+    double validation_ratio;
+    uint64_t seed;
+    int mask_threshold;
+    int require_masks;
+} folder_state;
+
+static void free_strings(char **strings, size_t count)
+{
+    for (size_t i = 0; strings && i < count; i++)
+        advgnn_free(strings[i]);
+    advgnn_free(strings);
+}
+
+static void folder_close(void *opaque)
+{
+    folder_state *state = opaque;
+
+    if (!state)
+        return;
+    advgnn_free(state->root);
+    advgnn_free(state->category);
+    advgnn_free(state->normal_dir);
+    free_strings(state->defect_dirs, state->defect_dir_count);
+    advgnn_free(state->mask_dir);
+    advgnn_free(state->mask_suffix);
+    advgnn_free(state->mask_extension);
+    free_strings(state->image_extensions, state->image_extension_count);
+    advgnn_free(state);
+}
+
+/* Copies a string list; returns NULL when out of memory. */
+static char **copy_strings(advgnn_string_list list)
+{
+    char **out = advgnn_calloc(list.count ? list.count : 1, sizeof(char *));
+    for (size_t i = 0; out && i < list.count; i++) {
+        out[i] = advgnn_strdup(list.values[i]);
+        if (!out[i]) {
+            free_strings(out, i);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+/* The root folder's last path component, ignoring trailing slashes. */
+static char *base_name(const char *path)
+{
+    size_t end = strlen(path);
+    while (end > 1 && path[end - 1] == '/')
+        end--;
+    size_t start = end;
+    while (start > 0 && path[start - 1] != '/')
+        start--;
+
+    char *out = advgnn_malloc(end - start + 1);
+    if (out) {
+        memcpy(out, path + start, end - start);
+        out[end - start] = '\0';
+    }
+    return out;
+}
+
+static advgnn_string_list extension_list(const folder_state *state)
+{
+    advgnn_string_list list = {(const char *const *)state->image_extensions, state->image_extension_count};
+    return list;
+}
+
+/* Copies the options into the state. */
+static int copy_options(advgnn_ctx *ctx, const advgnn_options *opts, folder_state *state)
+{
+    const char *category = advgnn_options_string(opts, "category");
+
+    state->root = advgnn_strdup(advgnn_options_string(opts, "root"));
+    state->category = category[0] ? advgnn_strdup(category) : base_name(advgnn_options_string(opts, "root"));
+    state->normal_dir = advgnn_strdup(advgnn_options_string(opts, "normal_dir"));
+    advgnn_string_list defect_dirs = advgnn_options_strings(opts, "defect_dirs");
+    state->defect_dirs = copy_strings(defect_dirs);
+    state->defect_dir_count = state->defect_dirs ? defect_dirs.count : 0;
+    state->mask_dir = advgnn_strdup(advgnn_options_string(opts, "mask_dir"));
+    state->mask_suffix = advgnn_strdup(advgnn_options_string(opts, "mask_suffix"));
+    state->mask_extension = advgnn_strdup(advgnn_options_string(opts, "mask_extension"));
+    advgnn_string_list extensions = advgnn_options_strings(opts, "image_extensions");
+    state->image_extensions = copy_strings(extensions);
+    state->image_extension_count = state->image_extensions ? extensions.count : 0;
+    state->test_normal_ratio = advgnn_options_number(opts, "test_normal_ratio");
+    state->validation_ratio = advgnn_options_number(opts, "validation_ratio");
+    state->seed = (uint64_t)advgnn_options_int(opts, "seed");
+    state->mask_threshold = (int)advgnn_options_int(opts, "mask_threshold");
+    state->require_masks = advgnn_options_bool(opts, "require_masks");
+
+    if (!state->root || !state->category || !state->normal_dir || !state->defect_dirs || !state->mask_dir ||
+        !state->mask_suffix || !state->mask_extension || !state->image_extensions)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory copying the options");
+    return ADVGNN_OK;
+}
+
+/* Checks the option values that the schema cannot express. */
+static int check_options(advgnn_ctx *ctx, const folder_state *state)
+{
+    if (state->root[0] == '\0')
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "folder: option 'root' is empty; set it to the dataset folder");
+    if (state->category[0] == '\0' || strcmp(state->category, "/") == 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "folder: cannot name the category after root '%s'; set the 'category' option",
+                            state->root);
+    if (state->image_extension_count == 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "folder: option 'image_extensions' is empty; list at least one, e.g. \".png\"");
+    if (state->mask_extension[0] == '\0')
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "folder: option 'mask_extension' is empty; set it to the masks' extension, e.g. \".png\"");
+    for (size_t i = 0; i < state->defect_dir_count; i++) {
+        if (state->defect_dirs[i][0] == '\0' || state->defect_dirs[i][0] == '/')
+            return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                                "folder: defect_dirs entry '%s' must be a folder path relative to root",
+                                state->defect_dirs[i]);
+    }
+    return ADVGNN_OK;
+}
+
+/* Fails with a message naming root/<dir> when that folder does not exist. */
+static int require_folder(advgnn_ctx *ctx, const folder_state *state, const char *dir, const char *kind,
+                          const char *option)
+{
+    char *path = path_join(state->root, dir);
+    if (!path)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory");
+
+    int rc = ADVGNN_OK;
+    if (!is_folder(path))
+        rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND, "folder: %s folder '%s' not found; create it or change '%s'",
+                          kind, path, option);
+    advgnn_free(path);
+    return rc;
+}
+
+/* Checks that the root, normal and defect folders exist, so a wrong path
+ * fails at open with the path in the message. */
+static int check_folders(advgnn_ctx *ctx, const folder_state *state)
+{
+    if (!is_folder(state->root))
+        return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
+                            "folder: root folder '%s' not found; set 'root' to the dataset folder", state->root);
+
+    int rc = require_folder(ctx, state, state->normal_dir, "normal image", "normal_dir");
+    for (size_t i = 0; i < state->defect_dir_count && rc == ADVGNN_OK; i++)
+        rc = require_folder(ctx, state, state->defect_dirs[i], "defect image", "defect_dirs");
+    return rc;
+}
+
+static int folder_open(advgnn_ctx *ctx, const advgnn_options *opts, void **state_out)
+{
+    *state_out = NULL;
+    folder_state *state = advgnn_calloc(1, sizeof(*state));
+    if (!state)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory");
+
+    int rc = copy_options(ctx, opts, state);
+    if (rc == ADVGNN_OK)
+        rc = check_options(ctx, state);
+    if (rc == ADVGNN_OK)
+        rc = check_folders(ctx, state);
+    if (rc != ADVGNN_OK) {
+        folder_close(state);
+        return rc;
+    }
+    *state_out = state;
+    return ADVGNN_OK;
+}
+
+/* ---- listing ------------------------------------------------------------- */
+
+/* Lists the images of root/<dir> without the masks that sit among them; an
+ * empty folder is an error naming it. */
+static int list_folder(advgnn_ctx *ctx, const folder_state *state, const char *dir, file_list *out)
+{
+    char *path = path_join(state->root, dir);
+    if (!path)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory");
+
+    int rc = list_images(ctx, path, extension_list(state), out);
+    if (rc == ADVGNN_OK && state->mask_dir[0] == '\0')
+        rc = drop_masks(ctx, out, state->mask_suffix, state->mask_extension);
+    if (rc == ADVGNN_OK && out->count == 0) {
+        char extensions[256] = "";
+        for (size_t i = 0; i < state->image_extension_count; i++) {
+            size_t used = strlen(extensions);
+            snprintf(extensions + used, sizeof(extensions) - used, "%s%s", i ? ", " : "",
+                     state->image_extensions[i]);
+        }
+        rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
+                          "folder: no images (%s) in '%s'; add images or change 'image_extensions'", extensions,
+                          path);
+    }
+    advgnn_free(path);
+    if (rc != ADVGNN_OK)
+        file_list_free(out);
+    return rc;
+}
+
+/* The defect type of a defect folder: its first path component. */
+static char *defect_type(const char *dir)
+{
+    size_t len = strcspn(dir, "/");
+    char *out = advgnn_malloc(len + 1);
+    if (out) {
+        memcpy(out, dir, len);
+        out[len] = '\0';
+    }
+    return out;
+}
+
+/* Returns the folder that contains the masks of images in root/<dir> (new
+ * string): that folder itself without mask_dir, else root/<mask_dir>/<type>
+ * when it exists, else root/<mask_dir>. */
+static char *mask_folder(const folder_state *state, const char *dir, const char *type)
+{
+    if (state->mask_dir[0] == '\0')
+        return path_join(state->root, dir);
+
+    char *base = path_join(state->root, state->mask_dir);
+    char *typed = base ? path_join(base, type) : NULL;
+    if (typed && is_folder(typed)) {
+        advgnn_free(base);
+        return typed;
+    }
+    advgnn_free(typed);
+    return base;
+}
+
+/* Number of `count` items for a ratio, rounded half up. */
+static size_t ratio_count(double ratio, size_t count)
+{
+    return (size_t)floor(ratio * (double)count + 0.5);
+}
+
+/* Adds one sample; `dir` and `file` make its name and path. */
+static int add_sample(advgnn_ctx *ctx, const folder_state *state, advgnn_sample_sink *sink, advgnn_split split,
+                      const char *type, const char *dir, const char *file, const char *mask_path, uint64_t key)
+{
+    char *name = path_join(dir, file);
+    char *image_path = name ? path_join(state->root, name) : NULL;
+    if (!image_path) {
+        advgnn_free(name);
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory");
+    }
+
+    advgnn_sample_info info = {
+        .category = state->category,
+        .split = split,
+        .anomalous = type != NULL,
+        .defect_type = type ? type : "good",
+        .name = name,
+        .image_path = image_path,
+        .mask_path = mask_path,
+        .mask_threshold = state->mask_threshold,
+        .key = key,
+    };
+    int rc = advgnn_sample_sink_add(sink, &info);
+    advgnn_free(name);
+    advgnn_free(image_path);
+    return rc;
+}
+
+/* Splits the normal images by a seeded shuffle of their sorted names: the
+ * first test_normal_ratio go to test, the next validation_ratio of the rest
+ * to validation, the others to train. */
+static int list_normal(advgnn_ctx *ctx, const folder_state *state, advgnn_sample_sink *sink, size_t *counts)
+{
+    file_list files;
+    int rc = list_folder(ctx, state, state->normal_dir, &files);
+    if (rc != ADVGNN_OK)
+        return rc;
+
+    size_t n = files.count;
+    size_t test = ratio_count(state->test_normal_ratio, n);
+    size_t validation = ratio_count(state->validation_ratio, n - test);
+    if (test + validation >= n) {
+        file_list_free(&files);
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "folder: no normal image is left for training in '%s/%s' (%zu images, "
+                            "test_normal_ratio %g, validation_ratio %g); lower the ratios or add images",
+                            state->root, state->normal_dir, n, state->test_normal_ratio, state->validation_ratio);
+    }
+
+    size_t *order = advgnn_malloc(n * sizeof(size_t));
+    if (!order) {
+        file_list_free(&files);
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    advgnn_rng rng;
+    advgnn_rng_seed(&rng, state->seed);
+    advgnn_rng_shuffle(&rng, order, n, sizeof(size_t));
+
+    for (size_t k = 0; k < n && rc == ADVGNN_OK; k++) {
+        advgnn_split split = k < test ? ADVGNN_SPLIT_TEST
+                                      : k < test + validation ? ADVGNN_SPLIT_VALIDATION : ADVGNN_SPLIT_TRAIN;
+        rc = add_sample(ctx, state, sink, split, NULL, state->normal_dir, files.names[order[k]], NULL, order[k]);
+        counts[split]++;
+    }
+    advgnn_free(order);
+    file_list_free(&files);
+    return rc;
+}
+
+/* Lists one defect folder into the test split, each image with its mask. */
+static int list_defects(advgnn_ctx *ctx, const folder_state *state, advgnn_sample_sink *sink, size_t index,
+                        size_t *defective)
+{
+    const char *dir = state->defect_dirs[index];
+    file_list files;
+    int rc = list_folder(ctx, state, dir, &files);
+    if (rc != ADVGNN_OK)
+        return rc;
+
+    char *type = defect_type(dir);
+    char *masks = type ? mask_folder(state, dir, type) : NULL;
+    if (!masks)
+        rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory");
+
+    for (size_t i = 0; i < files.count && rc == ADVGNN_OK; i++) {
+        char *file = mask_name(files.names[i], state->mask_suffix, state->mask_extension);
+        char *mask_path = file ? path_join(masks, file) : NULL;
+        advgnn_free(file);
+        if (!mask_path) {
+            rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory");
+            break;
+        }
+
+        int has_mask = is_regular_file(mask_path);
+        if (!has_mask && state->require_masks) {
+            rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
+                              "folder: defect image '%s/%s/%s' has no mask '%s'; add the mask, fix 'mask_dir', "
+                              "'mask_suffix' or 'mask_extension', or set require_masks = false",
+                              state->root, dir, files.names[i], mask_path);
+        } else {
+            /* load() is NULL, so the core never reads the key; it still identifies
+             * the sample: defect folder index + 1 above bit 32, file index below. */
+            uint64_t key = ((uint64_t)(index + 1) << 32) | i;
+            rc = add_sample(ctx, state, sink, ADVGNN_SPLIT_TEST, type, dir, files.names[i],
+                            has_mask ? mask_path : NULL, key);
+            (*defective)++;
+        }
+        advgnn_free(mask_path);
+    }
+    advgnn_free(masks);
+    advgnn_free(type);
+    file_list_free(&files);
+    return rc;
+}
+
+static int folder_list(void *opaque, advgnn_ctx *ctx, advgnn_sample_sink *sink)
+{
+    const folder_state *state = opaque;
+    size_t counts[4] = {0};
+    size_t defective = 0;
+
+    int rc = list_normal(ctx, state, sink, counts);
+    for (size_t i = 0; i < state->defect_dir_count && rc == ADVGNN_OK; i++)
+        rc = list_defects(ctx, state, sink, i, &defective);
+    if (rc != ADVGNN_OK)
+        return rc;
+
+    advgnn_log(ctx, ADVGNN_LOG_INFO,
+               "folder: category %s: %zu train, %zu validation, %zu normal and %zu defective test images from '%s'",
+               state->category, counts[ADVGNN_SPLIT_TRAIN], counts[ADVGNN_SPLIT_VALIDATION],
+               counts[ADVGNN_SPLIT_TEST], defective, state->root);
+    return ADVGNN_OK;
+}
+
+/* ---- descriptor ---------------------------------------------------------- */
+
+static const advgnn_dataset_functions folder_functions = {
+    .struct_size = sizeof(advgnn_dataset_functions),
+    .open = folder_open,
+    .close = folder_close,
+    .list = folder_list,
+    .load = NULL, /* the core decodes image_path and mask_path */
+};
+
+static const advgnn_plugin_descriptor folder_descriptor = {
+    .abi_version = ADVGNN_ABI_VERSION,
+    .struct_size = sizeof(advgnn_plugin_descriptor),
+    .type_fingerprint = ADVGNN_TYPE_FINGERPRINT,
+    .kind = ADVGNN_PLUGIN_DATASET,
+    .name = "folder",
+    .version = "1.0.0",
+    .description = "one category from a normal folder and defect folders, with masks beside or apart from images",
+    .options = folder_options,
+    .functions = &folder_functions,
+};
+
+ADVGNN_PLUGIN_EXPORT const advgnn_plugin_descriptor *advgnn_plugin_describe(void);
+
+const advgnn_plugin_descriptor *advgnn_plugin_describe(void)
+{
+    return &folder_descriptor;
+}

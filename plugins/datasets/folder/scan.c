@@ -1,0 +1,182 @@
+/* Folder scanning for the folder dataset. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "scan.h"
+
+void file_list_free(file_list *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        advgnn_free(list->names[i]);
+    advgnn_free(list->names);
+    list->names = NULL;
+    list->count = 0;
+}
+
+char *path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+
+    while (la > 1 && a[la - 1] == '/')
+        la--;
+    char *out = advgnn_malloc(la + lb + 2);
+    if (!out)
+        return NULL;
+    memcpy(out, a, la);
+    size_t n = la;
+    if (la > 0 && lb > 0 && a[la - 1] != '/')
+        out[n++] = '/';
+    memcpy(out + n, b, lb + 1);
+    return out;
+}
+
+int is_folder(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int is_regular_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int ends_with_nocase(const char *s, const char *suffix)
+{
+    size_t ls = strlen(s), lx = strlen(suffix);
+    return ls >= lx && strcasecmp(s + ls - lx, suffix) == 0;
+}
+
+static int has_extension(const char *name, advgnn_string_list extensions)
+{
+    for (size_t i = 0; i < extensions.count; i++) {
+        if (ends_with_nocase(name, extensions.values[i]))
+            return 1;
+    }
+    return 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Appends a copy of `name` to the list, growing it by doubling. */
+static int append_name(file_list *list, size_t *capacity, const char *name)
+{
+    if (list->count == *capacity) {
+        size_t grown = *capacity ? *capacity * 2 : 64;
+        char **names = advgnn_realloc(list->names, grown * sizeof(char *));
+        if (!names)
+            return -1;
+        list->names = names;
+        *capacity = grown;
+    }
+    list->names[list->count] = advgnn_strdup(name);
+    if (!list->names[list->count])
+        return -1;
+    list->count++;
+    return 0;
+}
+
+int list_images(advgnn_ctx *ctx, const char *dir, advgnn_string_list extensions, file_list *out)
+{
+    out->names = NULL;
+    out->count = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return advgnn_failf(ctx, errno == ENOENT ? ADVGNN_ERR_NOT_FOUND : ADVGNN_ERR_IO,
+                            "folder: cannot open folder '%s': %s", dir, strerror(errno));
+
+    size_t capacity = 0;
+    int rc = ADVGNN_OK;
+    struct dirent *entry;
+    while ((entry = readdir(d)) != NULL) {
+        if (entry->d_name[0] == '.' || !has_extension(entry->d_name, extensions))
+            continue;
+        char *path = path_join(dir, entry->d_name);
+        int regular = path && is_regular_file(path);
+        advgnn_free(path);
+        if (!path || (regular && append_name(out, &capacity, entry->d_name) != 0)) {
+            rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory listing '%s'", dir);
+            break;
+        }
+    }
+    closedir(d);
+    if (rc != ADVGNN_OK) {
+        file_list_free(out);
+        return rc;
+    }
+    if (out->count > 1)
+        qsort(out->names, out->count, sizeof(char *), compare_names);
+    return ADVGNN_OK;
+}
+
+/* Length of the stem of `name` (up to its last '.'; the whole name without one). */
+static size_t stem_length(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && dot != name ? (size_t)(dot - name) : strlen(name);
+}
+
+/* Returns nonzero when `name` is <stem of list[j]> + suffix + mask_extension
+ * for some j other than `self`. */
+static int is_mask_of_another(const file_list *list, size_t self, const char *suffix, const char *mask_extension)
+{
+    const char *name = list->names[self];
+    size_t len = strlen(name), lx = strlen(mask_extension), lsuffix = strlen(suffix);
+
+    if (len < lx + lsuffix || strcmp(name + len - lx, mask_extension) != 0)
+        return 0;
+    size_t stem = len - lx - lsuffix;
+    if (strncmp(name + stem, suffix, lsuffix) != 0)
+        return 0;
+    for (size_t j = 0; j < list->count; j++) {
+        if (j == self)
+            continue;
+        const char *other = list->names[j];
+        if (stem_length(other) == stem && strncmp(other, name, stem) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int drop_masks(advgnn_ctx *ctx, file_list *list, const char *suffix, const char *mask_extension)
+{
+    /* Decide for every file against the full list first, then compact, so
+     * removing one file never changes the decision for another. */
+    char *keep = advgnn_calloc(list->count ? list->count : 1, 1);
+    if (!keep)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory matching masks");
+    for (size_t i = 0; i < list->count; i++)
+        keep[i] = !is_mask_of_another(list, i, suffix, mask_extension);
+
+    size_t kept = 0;
+    for (size_t i = 0; i < list->count; i++) {
+        if (keep[i])
+            list->names[kept++] = list->names[i];
+        else
+            advgnn_free(list->names[i]);
+    }
+    list->count = kept;
+    advgnn_free(keep);
+    return ADVGNN_OK;
+}
+
+char *mask_name(const char *image_name, const char *suffix, const char *mask_extension)
+{
+    size_t stem = stem_length(image_name), ls = strlen(suffix), lx = strlen(mask_extension);
+    char *out = advgnn_malloc(stem + ls + lx + 1);
+
+    if (!out)
+        return NULL;
+    memcpy(out, image_name, stem);
+    memcpy(out + stem, suffix, ls);
+    memcpy(out + stem + ls, mask_extension, lx + 1);
+    return out;
+}

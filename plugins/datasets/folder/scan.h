@@ -1,0 +1,39 @@
+/* Folder scanning for the folder dataset: image listings, mask names and
+ * paths. Uses only POSIX and the public SDK. */
+#ifndef ADVGNN_FOLDER_SCAN_H
+#define ADVGNN_FOLDER_SCAN_H
+
+#include <stddef.h>
+
+#include <advgnn/context.h>
+#include <advgnn/options.h>
+
+/* A sorted list of file names (owned; free with file_list_free). */
+typedef struct file_list {
+    char **names;
+    size_t count;
+} file_list;
+
+void file_list_free(file_list *list);
+
+/* Joins path parts with '/' into a new string (advgnn_free); NULL when out of
+ * memory. An empty part is skipped. */
+char *path_join(const char *a, const char *b);
+
+/* Returns nonzero when `path` is an existing folder / regular file. */
+int is_folder(const char *path);
+int is_regular_file(const char *path);
+
+/* Lists the regular files of `dir` whose names end with one of `extensions`
+ * (case-insensitive), sorted in byte order, hidden files skipped. */
+int list_images(advgnn_ctx *ctx, const char *dir, advgnn_string_list extensions, file_list *out);
+
+/* Removes from `list` every file that is the mask of another file in the
+ * list: its name is <stem of the other file> + suffix + mask_extension. */
+int drop_masks(advgnn_ctx *ctx, file_list *list, const char *suffix, const char *mask_extension);
+
+/* Returns a new string with the mask file name of `image_name`:
+ * <stem> + suffix + mask_extension; NULL when out of memory. */
+char *mask_name(const char *image_name, const char *suffix, const char *mask_extension);
+
+#endif
