@@ -112,7 +112,7 @@ static void test_failure_keeps_first_category(fixture *fx)
     int rc = run(fx, manifest, out, NULL, 0);
     CHECK(rc != ADVGNN_OK);
     CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "missing.png");
-    CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "category b");
+    CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "category 'b'");
 
     snprintf(path, sizeof(path), "%s/results.json", out);
     cJSON *results = helper_read_json(path);

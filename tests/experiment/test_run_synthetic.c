@@ -22,7 +22,7 @@ typedef struct fixture {
 } fixture;
 
 static const char *const dataset_options[] = {
-    "kinds", "checker,stripes", "image_size", "64", "train_count", "10", "validation_count", "4",
+    "kinds", "checker,stripes", "image_size", "128", "train_count", "10", "validation_count", "4",
     "test_normal_count", "6", "test_anomalous_count", "6", "seed", "7", NULL};
 
 /* Runs the experiment with one or two memory_bank scorers into `out`. */
@@ -42,7 +42,7 @@ static int run_experiment(fixture *fx, const char *out, int two_scorers, const c
         .encoder = {.plugin = fx->encoder, .options = eopts},
         .scorers = scorers,
         .scorer_count = two_scorers ? 2 : 1,
-        .image_size = 64,
+        .image_size = 128,
         .batch_size = 4,
         .seed = 11,
         .output_dir = out,
@@ -134,8 +134,8 @@ static void check_outputs(const char *out, const cJSON *returned, int two_scorer
         char *file = advgnn_fs_join(path, names[0]);
         advgnn_image img = {0};
         CHECK_INT_EQ(advgnn_image_load_file(ctx, file, 0, &img), ADVGNN_OK);
-        CHECK_INT_EQ(img.height, 64);
-        CHECK(img.width >= 64);
+        CHECK_INT_EQ(img.height, 128);
+        CHECK(img.width >= 128);
         advgnn_image_release(&img);
         advgnn_free(file);
     }
@@ -187,8 +187,8 @@ static void test_two_identical_runs(fixture *fx)
         fputs("-- a script copied into the output folder\n", f);
         fclose(f);
     }
-    CHECK_INT_EQ(run_experiment(fx, first, 1, script, &r1), ADVGNN_OK);
-    CHECK_INT_EQ(run_experiment(fx, second, 1, NULL, &r2), ADVGNN_OK);
+    CHECK_INT_EQ(run_experiment(fx, first, 0, script, &r1), ADVGNN_OK);
+    CHECK_INT_EQ(run_experiment(fx, second, 0, NULL, &r2), ADVGNN_OK);
     if (r1)
         check_outputs(first, r1, 0);
 
@@ -217,7 +217,7 @@ static void test_fused_run(fixture *fx)
     char *out = advgnn_fs_join(fx->root, "fused");
     cJSON *results = NULL;
 
-    CHECK_INT_EQ(run_experiment(fx, out, 1 + 1, NULL, &results), ADVGNN_OK);
+    CHECK_INT_EQ(run_experiment(fx, out, 1, NULL, &results), ADVGNN_OK);
     if (results)
         check_outputs(out, results, 1);
 

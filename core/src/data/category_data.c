@@ -90,8 +90,11 @@ static int load_one(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_
             rc = advgnn_mask_to_binary(ctx, &mask, s->mask_threshold, &loader->pp, out->masks + i * pixels);
     }
 
-    if (rc != ADVGNN_OK)
-        advgnn_error_prefixf(ctx, "sample '%s' (%s)", s->name, sample_label(s));
+    /* Name the sample, and its file unless the message already does. */
+    if (rc != ADVGNN_OK && s->image_path && !strstr(advgnn_ctx_error(ctx), s->image_path))
+        advgnn_error_prefixf(ctx, "sample '%s' (%s)", s->name, s->image_path);
+    else if (rc != ADVGNN_OK)
+        advgnn_error_prefixf(ctx, "sample '%s'", s->name);
     advgnn_image_release(&image);
     advgnn_image_release(&mask);
     advgnn_image_release(&rgb);

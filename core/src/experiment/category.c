@@ -27,6 +27,7 @@ typedef struct category_run {
     advgnn_ctx *ctx;
     const char *name;
     advgnn_category_data data;
+    int loaded; /* nonzero once `data` is complete */
     int height; /* pixels of the preprocessed images and of the maps */
     int width;
 
@@ -694,6 +695,7 @@ static int load_category(category_run *cr, size_t category_index)
     int rc = advgnn_category_data_load(cr->ctx, &run->loader, run->store, category_index, &cr->data);
     advgnn_progress_update(&run->progress, listed);
     advgnn_progress_end(&run->progress);
+    cr->loaded = rc == ADVGNN_OK;
     return rc;
 }
 
@@ -776,7 +778,9 @@ int advgnn_run_category(advgnn_run *run, size_t category_index)
         run->csv.length = csv_length;
         if (run->csv.data)
             run->csv.data[csv_length] = '\0';
-        advgnn_error_prefixf(run->ctx, "category %s", cr.name);
+        /* Loading errors already name the dataset, category and split. */
+        if (cr.loaded)
+            advgnn_error_prefixf(run->ctx, "category %s", cr.name);
     }
     release_category(&cr);
     return rc;

@@ -144,14 +144,14 @@ static int create_results(advgnn_run *run)
     run->results = cJSON_CreateObject();
     if (!run->results)
         return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
-    image = cJSON_AddObjectToObject(run->results, "image");
     if (!cJSON_AddStringToObject(run->results, "experiment", spec->name ? spec->name : "") ||
         !cJSON_AddStringToObject(run->results, "advgnn_version", advgnn_version_string()) ||
         !cJSON_AddStringToObject(run->results, "status", "running") ||
         !cJSON_AddNumberToObject(run->results, "seed", (double)spec->seed) ||
         !cJSON_AddStringToObject(run->results, "output_dir", spec->output_dir) ||
         !cJSON_AddNumberToObject(run->results, "seconds", 0.0) ||
-        !cJSON_AddNumberToObject(run->results, "batch_size", (double)run->batch_size) || !image ||
+        !cJSON_AddNumberToObject(run->results, "batch_size", (double)run->batch_size) ||
+        !(image = cJSON_AddObjectToObject(run->results, "image")) ||
         !cJSON_AddNumberToObject(image, "size", spec->image_size) ||
         !cJSON_AddNumberToObject(image, "crop", spec->crop_size) ||
         !cJSON_AddNumberToObject(image, "height", run->loader.height) ||
