@@ -170,8 +170,9 @@ void advgnn_fs_free_list(char **names, size_t count)
     advgnn_free(names);
 }
 
-int advgnn_fs_list_dir(advgnn_ctx *ctx, const char *dir, const char *const *extensions, char ***names,
-                       size_t *count)
+/* Lists the files (with one of the extensions) or the subfolders of `dir`, sorted by name. */
+static int list_entries(advgnn_ctx *ctx, const char *dir, const char *const *extensions, int want_dirs,
+                        char ***names, size_t *count)
 {
     DIR *d = opendir(dir);
     struct dirent *ent;
@@ -185,12 +186,12 @@ int advgnn_fs_list_dir(advgnn_ctx *ctx, const char *dir, const char *const *exte
                             "cannot open folder '%s': %s", dir, strerror(errno));
 
     while ((ent = readdir(d)) != NULL) {
-        if (ent->d_name[0] == '.' || !has_extension(ent->d_name, extensions))
+        if (ent->d_name[0] == '.' || (!want_dirs && !has_extension(ent->d_name, extensions)))
             continue;
         char *full = advgnn_fs_join(dir, ent->d_name);
-        int regular = full && advgnn_fs_is_file(full);
+        int keep = full && (want_dirs ? advgnn_fs_is_dir(full) : advgnn_fs_is_file(full));
         advgnn_free(full);
-        if (!regular)
+        if (!keep)
             continue;
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 64;
@@ -207,8 +208,7 @@ int advgnn_fs_list_dir(advgnn_ctx *ctx, const char *dir, const char *const *exte
     }
     closedir(d);
 
-    /* An empty folder leaves list NULL, which qsort must not receive. */
-    if (n > 1)
+    if (n > 0)
         qsort(list, n, sizeof(*list), compare_names);
     *names = list;
     *count = n;
@@ -218,4 +218,15 @@ nomem:
     closedir(d);
     advgnn_fs_free_list(list, n);
     return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory listing folder '%s'", dir);
+}
+
+int advgnn_fs_list_dir(advgnn_ctx *ctx, const char *dir, const char *const *extensions, char ***names,
+                       size_t *count)
+{
+    return list_entries(ctx, dir, extensions, 0, names, count);
+}
+
+int advgnn_fs_list_subdirs(advgnn_ctx *ctx, const char *dir, char ***names, size_t *count)
+{
+    return list_entries(ctx, dir, NULL, 1, names, count);
 }

@@ -34,4 +34,7 @@ int advgnn_fs_list_dir(advgnn_ctx *ctx, const char *dir, const char *const *exte
                        size_t *count);
 void advgnn_fs_free_list(char **names, size_t count);
 
+/* Lists the subfolders of a folder (hidden ones excluded), sorted by name. */
+int advgnn_fs_list_subdirs(advgnn_ctx *ctx, const char *dir, char ***names, size_t *count);
+
 #endif
