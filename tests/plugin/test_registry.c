@@ -49,7 +49,8 @@ static void copy_file(const char *from, const char *to)
         return;
     n = fread(data, 1, sizeof(data), f);
     fclose(f);
-    CHECK(n > 0 && n < sizeof(data));
+    CHECK(n > 0);
+    CHECK(n < sizeof(data));
     write_file(to, data, n);
 }
 
@@ -80,7 +81,8 @@ static void test_current_loads(advgnn_ctx *ctx)
         CHECK(strcmp(p->version, "1.2.3") == 0);
         CHECK_INT_EQ(p->abi_version, ADVGNN_ABI_VERSION);
         CHECK_STR_CONTAINS(p->path, "abi_current.so");
-        CHECK(p->options != NULL && strcmp(p->options[0].name, "k") == 0);
+        CHECK(p->options != NULL);
+        CHECK(strcmp(p->options[0].name, "k") == 0);
         CHECK(p->fn.scorer.create != NULL);
         CHECK(p->fn.scorer.fit_end != NULL);
         CHECK(p->fn.scorer.score != NULL);
@@ -117,7 +119,8 @@ static void test_older_table_slots_null(advgnn_ctx *ctx)
         CHECK(p->fn.dataset.close != NULL);
         CHECK(p->fn.dataset.list != NULL);
         CHECK(p->fn.dataset.load == NULL);
-        CHECK(p->options != NULL && p->options[0].name == NULL);
+        CHECK(p->options != NULL);
+        CHECK(p->options[0].name == NULL);
     }
     advgnn_registry_free(reg);
 }
@@ -272,7 +275,7 @@ static void test_require_and_print(advgnn_ctx *ctx, const advgnn_registry *reg)
     CHECK_INT_EQ(advgnn_registry_require(reg, ctx, "zzzzzzzz", ADVGNN_PLUGIN_SCORER, &p), ADVGNN_ERR_NOT_FOUND);
     CHECK(strstr(advgnn_ctx_error(ctx), "did you mean") == NULL);
 
-    /* The right name for the wrong kind says which kind it is. */
+    /* The right name for the wrong kind gets a message naming its kind. */
     advgnn_ctx_clear_error(ctx);
     CHECK_INT_EQ(advgnn_registry_require(reg, ctx, "test_current", ADVGNN_PLUGIN_DATASET, &p), ADVGNN_ERR_NOT_FOUND);
     CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "'test_current'");
@@ -280,7 +283,9 @@ static void test_require_and_print(advgnn_ctx *ctx, const advgnn_registry *reg)
 
     advgnn_ctx_clear_error(ctx);
     CHECK_INT_EQ(advgnn_registry_require(reg, ctx, "test_older_table", ADVGNN_PLUGIN_DATASET, &p), ADVGNN_OK);
-    CHECK(p != NULL && p->kind == ADVGNN_PLUGIN_DATASET);
+    CHECK(p != NULL);
+    if (p)
+        CHECK_INT_EQ(p->kind, ADVGNN_PLUGIN_DATASET);
 
     /* The listing groups by kind and ends with the failures. */
     CHECK_INT_EQ(print_to_text(reg, ctx, NULL, out, sizeof(out)), ADVGNN_OK);
@@ -294,14 +299,22 @@ static void test_require_and_print(advgnn_ctx *ctx, const advgnn_registry *reg)
     CHECK_STR_CONTAINS(out, "abi_no_entry.so: symbol: ");
     char *scorers = strstr(out, "scorers:"), *datasets = strstr(out, "datasets:");
     char *older = strstr(out, "test_older_table");
-    CHECK(scorers && datasets && older && older > datasets && strstr(scorers, "test_current") < datasets);
+    CHECK(scorers != NULL);
+    CHECK(datasets != NULL);
+    CHECK(older != NULL);
+    CHECK(older > datasets);
+    CHECK(scorers != NULL && strstr(scorers, "test_current") < datasets);
 
     /* Names are sorted within a kind, whatever the load order. */
     char *current = strstr(out, "test_current"), *duplicate = strstr(out, "test_duplicate");
     char *optional = strstr(out, "test_missing_optional"), *minor = strstr(out, "test_newer_minor");
-    CHECK(current && duplicate && current < duplicate);
-    CHECK(duplicate && optional && duplicate < optional);
-    CHECK(optional && minor && optional < minor);
+    CHECK(current != NULL);
+    CHECK(duplicate != NULL);
+    CHECK(optional != NULL);
+    CHECK(minor != NULL);
+    CHECK(current < duplicate);
+    CHECK(duplicate < optional);
+    CHECK(optional < minor);
 
     /* One plugin's options as a table. */
     CHECK_INT_EQ(print_to_text(reg, ctx, "test_current", out, sizeof(out)), ADVGNN_OK);
@@ -359,7 +372,7 @@ static void test_discover(advgnn_ctx *ctx, const char *cli_dir, const char *env_
     const advgnn_plugin *p;
     char cli_paths[8192], copy[4096], source[4096];
 
-    /* The environment folder holds a second copy of test_current: the
+    /* The environment folder contains a second copy of test_current: the
      * --plugin-path folder comes first, so the copy loses. */
     plugin_path(source, sizeof(source), "abi_current.so");
     snprintf(copy, sizeof(copy), "%s/copy_of_current.so", env_dir);

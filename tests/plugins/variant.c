@@ -1,5 +1,6 @@
 /* One source for the ABI test plugins that differ from a well-formed scorer in
- * a single field. tests/plugins/CMakeLists.txt builds it once per case with:
+ * a single field. tests/plugins/CMakeLists.txt builds it once per case. These
+ * definitions select the case:
  *   VARIANT_NAME            plugin name (string literal)
  *   VARIANT_ABI_VERSION     the descriptor's abi_version
  *   VARIANT_FINGERPRINT     the descriptor's type_fingerprint
