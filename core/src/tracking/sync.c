@@ -1,0 +1,142 @@
+/* `advgnn sync`: replays a run folder's journal to an MLflow server. */
+#include "tracking/sync.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "tracking/delivery.h"
+#include "tracking/journal.h"
+#include "util/fsutil.h"
+
+/* Records parsed and handed to the delivery at once. */
+#define CHUNK_RECORDS 4096
+
+typedef struct replay_state {
+    trk_delivery *d;
+    cJSON *chunk[CHUNK_RECORDS];
+    size_t count;
+    size_t records;
+    int stopped;     /* the delivery left records pending: stop reading */
+} replay_state;
+
+static void clear_chunk(replay_state *state)
+{
+    for (size_t i = 0; i < state->count; i++)
+        cJSON_Delete(state->chunk[i]);
+    state->count = 0;
+}
+
+static int flush_chunk(replay_state *state)
+{
+    size_t done = trk_delivery_process(state->d, state->chunk, state->count);
+
+    if (done < state->count)
+        state->stopped = 1;
+    clear_chunk(state);
+    return state->stopped;
+}
+
+static int visit_replay(void *user, char *line, size_t len)
+{
+    replay_state *state = user;
+    cJSON *record = cJSON_ParseWithLength(line, len);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(record, "type");
+
+    if (!record) {
+        advgnn_log(state->d->log_ctx, ADVGNN_LOG_WARN, "tracking: skipping an unreadable journal line: %.80s", line);
+        return 0;
+    }
+    if (!(cJSON_IsString(type) && strcmp(type->valuestring, "journal") == 0))
+        state->records++;
+    state->chunk[state->count++] = record;
+    return state->count == CHUNK_RECORDS ? flush_chunk(state) : 0;
+}
+
+typedef struct pending_state {
+    const trk_acks *acks;
+    size_t pending;
+} pending_state;
+
+static int visit_pending(void *user, char *line, size_t len)
+{
+    pending_state *state = user;
+    cJSON *record = cJSON_ParseWithLength(line, len);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(record, "type");
+    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(record, "seq");
+
+    if (cJSON_IsString(type) && strcmp(type->valuestring, "journal") != 0 && cJSON_IsNumber(seq) &&
+        !trk_acks_is_done(state->acks, (uint64_t)seq->valuedouble))
+        state->pending++;
+    cJSON_Delete(record);
+    return 0;
+}
+
+int advgnn_tracking_sync(advgnn_ctx *ctx, const char *run_dir, const char *uri, advgnn_sync_summary *summary)
+{
+    trk_delivery d;
+    replay_state *state;
+    pending_state pending = {NULL, 0};
+    char *journal;
+    int rc;
+
+    if (summary)
+        memset(summary, 0, sizeof(*summary));
+    if (!uri || !*uri)
+        uri = getenv("MLFLOW_TRACKING_URI");
+    if (!uri || !*uri)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "no tracking URI for %s: pass --tracking-uri or set MLFLOW_TRACKING_URI", run_dir);
+    journal = advgnn_fs_join(run_dir, TRK_FOLDER "/" TRK_JOURNAL_FILE);
+    if (!journal)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    if (!advgnn_fs_is_file(journal)) {
+        rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND, "%s has no tracking journal (%s is missing)", run_dir, journal);
+        advgnn_free(journal);
+        return rc;
+    }
+
+    state = advgnn_calloc(1, sizeof(*state));
+    rc = state ? trk_delivery_init(ctx, ctx, uri, run_dir, &d)
+               : advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    if (rc != ADVGNN_OK) {
+        advgnn_free(state);
+        advgnn_free(journal);
+        return rc;
+    }
+    d.replay = 1;
+    state->d = &d;
+
+    /* Deliver chunk by chunk, in journal order. */
+    rc = trk_journal_read(ctx, journal, visit_replay, state);
+    if (rc == ADVGNN_OK && !state->stopped && state->count > 0)
+        flush_chunk(state);
+    clear_chunk(state);
+    if (rc > 0)
+        rc = ADVGNN_OK;
+
+    /* Count what is still not acknowledged. */
+    pending.acks = &d.acks;
+    if (rc == ADVGNN_OK)
+        rc = trk_journal_read(ctx, journal, visit_pending, &pending);
+    if (summary) {
+        summary->records = state->records;
+        summary->sent = d.sent;
+        summary->failed = d.failed;
+        summary->pending = pending.pending;
+    }
+    if (rc == ADVGNN_OK && pending.pending > 0) {
+        rc = advgnn_ctx_error_status(ctx) != ADVGNN_OK ? advgnn_ctx_error_status(ctx) : ADVGNN_ERR_NETWORK;
+        advgnn_failf(ctx, rc, "%zu records of %s were not delivered to %s", pending.pending, run_dir, d.cfg.display);
+        advgnn_error_prefixf(ctx, "sync %s", run_dir);
+    }
+    if (rc == ADVGNN_OK)
+        advgnn_log(ctx, ADVGNN_LOG_INFO, "tracking: %s: %zu records sent, %zu rejected, %zu already on %s", run_dir,
+                   d.sent, d.failed, state->records - d.sent - d.failed, d.cfg.display);
+
+    trk_delivery_free(&d);
+    advgnn_free(state);
+    advgnn_free(journal);
+    return rc;
+}

@@ -1,0 +1,27 @@
+/* `advgnn sync`: replays the journal of a run folder to an MLflow server.
+ * Private to the core and the CLI. */
+#ifndef ADVGNN_TRACKING_SYNC_H
+#define ADVGNN_TRACKING_SYNC_H
+
+#include <stddef.h>
+
+#include "advgnn/context.h"
+
+typedef struct advgnn_sync_summary {
+    size_t records;  /* records in the journal, header excluded */
+    size_t sent;     /* records the server acknowledged during this call */
+    size_t failed;   /* records the server rejected during this call (kept, listed as failed) */
+    size_t pending;  /* records neither acknowledged nor rejected after this call */
+} advgnn_sync_summary;
+
+/* Sends every record of <run_dir>/tracking/journal.jsonl that the server at
+ * `uri` (NULL: MLFLOW_TRACKING_URI) has not acknowledged, exactly once: what
+ * the server acknowledged is recorded after each request, and records that
+ * may have reached it before a crash are checked on the server first.
+ * Retries follow MLFLOW_HTTP_REQUEST_MAX_RETRIES; when the server stays
+ * unreachable the call fails with ADVGNN_ERR_NETWORK and can be repeated.
+ * Returns ADVGNN_OK when nothing is pending (rejected records do not count as
+ * pending; they are logged). `summary` may be NULL. */
+int advgnn_tracking_sync(advgnn_ctx *ctx, const char *run_dir, const char *uri, advgnn_sync_summary *summary);
+
+#endif
