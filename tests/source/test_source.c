@@ -30,8 +30,11 @@ static struct archive *writer_new(const char *path, test_format fmt)
         archive_write_set_format_zip(w);
     } else {
         archive_write_set_format_pax_restricted(w);
-        if (fmt == FMT_TAR_XZ)
+        if (fmt == FMT_TAR_XZ) {
+            /* PNG data does not compress further; the fastest preset keeps the test quick. */
             archive_write_add_filter_xz(w);
+            archive_write_set_filter_option(w, "xz", "compression-level", "0");
+        }
     }
     if (archive_write_open_filename(w, path) != ARCHIVE_OK) {
         fprintf(stderr, "cannot create %s: %s\n", path, archive_error_string(w));
@@ -69,7 +72,7 @@ static void pack_bottle(advgnn_ctx *ctx, const char *path, test_format fmt)
 
         snprintf(dir, sizeof(dir), "%s/%s", BOTTLE, subs[s]);
         CHECK_INT_EQ(advgnn_fs_list_dir(ctx, dir, NULL, &names, &n), ADVGNN_OK);
-        for (size_t i = 0; i < n && i < 4; i++) {
+        for (size_t i = 0; i < n && i < 2; i++) {
             char file[1200], entry[1200];
             char *data;
             size_t size;
@@ -114,10 +117,10 @@ static void compare_with_folder(advgnn_ctx *ctx, const char *archive_path)
     }
     advgnn_source_free_list(anames, an);
 
-    /* Files of train/good: the first four of the folder's, byte for byte. */
+    /* Files of train/good: the first two of the folder's, byte for byte. */
     CHECK_INT_EQ(advgnn_source_list(folder, ctx, "bottle/train/good", ADVGNN_SOURCE_ENTRY_FILE, &fnames, &fn), ADVGNN_OK);
     CHECK_INT_EQ(advgnn_source_list(arch, ctx, "bottle/train/good", ADVGNN_SOURCE_ENTRY_FILE, &anames, &an), ADVGNN_OK);
-    CHECK_INT_EQ(an, 4);
+    CHECK_INT_EQ(an, 2);
     for (size_t i = 0; i < an && i < fn; i++) {
         char rel[512];
         void *a, *f;
@@ -253,7 +256,7 @@ static void test_index_cache(advgnn_ctx *ctx, const char *archive_path)
     /* The second open reads the cache; the listing must be the same. */
     CHECK_INT_EQ(advgnn_source_open(ctx, archive_path, &opts, &src), ADVGNN_OK);
     CHECK_INT_EQ(advgnn_source_list(src, ctx, "bottle/test/good", ADVGNN_SOURCE_ENTRY_FILE, &names, &n), ADVGNN_OK);
-    CHECK_INT_EQ(n, 4);
+    CHECK_INT_EQ(n, 2);
     advgnn_source_free_list(names, n);
     advgnn_source_close(src);
 
