@@ -64,6 +64,7 @@ static void test_teardown(void)
 
 /* Loads one shared object of the ABI test plugins; the test stops when it
  * is missing, since every later check depends on it. */
+static void load_test_plugin(const char *file) __attribute__((unused));
 static void load_test_plugin(const char *file)
 {
     char path[512];

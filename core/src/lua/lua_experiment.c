@@ -159,6 +159,12 @@ static int is_safe_name(const char *name)
     return 1;
 }
 
+/* Returns the indefinite article for a plugin kind ("an encoder"). */
+static const char *article(const char *word)
+{
+    return strchr("aeiou", word[0]) ? "an" : "a";
+}
+
 /* Checks that the value at `index` is an open plugin object of `kind`. */
 static advgnn_lua_plugin_obj *check_plugin_value(lua_State *L, int index, advgnn_plugin_kind kind, const char *field)
 {
@@ -170,14 +176,14 @@ static advgnn_lua_plugin_obj *check_plugin_value(lua_State *L, int index, advgnn
 
     if (!obj && lua_type(L, index) == LUA_TSTRING)
         advgnn_lua_fail(L, ADVGNN_ERR_INVALID_ARG,
-                        "experiment: %s must be a %s object; create it with advgnn.%s(\"%s\", {...})", field,
-                        kind_name, kind_name, lua_tostring(L, index));
+                        "experiment: %s must be %s %s object; create it with advgnn.%s(\"%s\", {...})", field,
+                        article(kind_name), kind_name, kind_name, lua_tostring(L, index));
     if (!obj)
-        advgnn_lua_fail(L, ADVGNN_ERR_INVALID_ARG, "experiment: %s must be a %s object (from advgnn.%s), not a %s",
-                        field, kind_name, kind_name, luaL_typename(L, index));
+        advgnn_lua_fail(L, ADVGNN_ERR_INVALID_ARG, "experiment: %s must be %s %s object (from advgnn.%s), not a %s",
+                        field, article(kind_name), kind_name, kind_name, luaL_typename(L, index));
     if (obj->plugin->kind != kind)
-        advgnn_lua_fail(L, ADVGNN_ERR_INVALID_ARG, "experiment: %s must be a %s object, not %s '%s'", field,
-                        kind_name, advgnn_plugin_kind_name(obj->plugin->kind), obj->plugin->name);
+        advgnn_lua_fail(L, ADVGNN_ERR_INVALID_ARG, "experiment: %s must be %s %s object, not %s '%s'", field,
+                        article(kind_name), kind_name, advgnn_plugin_kind_name(obj->plugin->kind), obj->plugin->name);
     if (!obj->options)
         advgnn_lua_fail(L, ADVGNN_ERR_INVALID_ARG, "experiment: %s %s '%s' was already closed", field, kind_name,
                         obj->plugin->name);
