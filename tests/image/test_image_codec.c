@@ -471,6 +471,55 @@ static void test_decode_buffer_name(advgnn_ctx *ctx)
     advgnn_ctx_clear_error(ctx);
 }
 
+/* Decodes each file cut at 64 lengths and with 64 seeded single-byte
+ * changes. A changed byte in pixel data may still decode, but no attempt may
+ * crash or read out of bounds (checked under ASan), and each failure names
+ * the buffer. */
+static void test_cut_and_changed_bytes(advgnn_ctx *ctx)
+{
+    const char *files[] = {TILE_MASK, TILE_JPG, KOLEKTOR_DIR "/Part0_label.bmp", METAL_NUT_MASK};
+    uint64_t state = 0x9e3779b97f4a7c15u;
+
+    for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+        size_t size = 0;
+        uint8_t *data = read_bytes(files[f], &size);
+        CHECK(data != NULL);
+        if (!data)
+            continue;
+        int failures = 0;
+        for (int k = 0; k < 128; k++) {
+            size_t len = size;
+            uint8_t *copy = malloc(size);
+            CHECK(copy != NULL);
+            if (!copy)
+                break;
+            memcpy(copy, data, size);
+            if (k < 64) {
+                len = size * (size_t)k / 64; /* cut */
+            } else {
+                state = state * 6364136223846793005u + 1442695040888963407u;
+                size_t at = (size_t)(state >> 33) % size;
+                copy[at] ^= (uint8_t)(1u + (state >> 20) % 255u); /* change one byte */
+            }
+
+            advgnn_image img;
+            int rc = advgnn_image_decode(ctx, copy, len, "fuzzed", 0, &img);
+            if (rc != ADVGNN_OK) {
+                failures++;
+                CHECK(img.data == NULL);
+                CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "'fuzzed'");
+            }
+            advgnn_image_release(&img);
+            advgnn_ctx_clear_error(ctx);
+            free(copy);
+        }
+        /* Every cut file fails; only changed bytes may decode. */
+        CHECK(failures >= 64);
+        printf("%s: %d of 128 damaged copies rejected\n", files[f], failures);
+        free(data);
+    }
+}
+
 /* Fails each allocation of a PNG decode in turn: every failure must come back
  * as a status, without a leak (checked under ASan) or a crash. */
 static void test_png_allocation_failures(advgnn_ctx *ctx)
@@ -521,6 +570,7 @@ int main(void)
     test_not_an_image_missing_empty(ctx);
     test_pixel_limit(ctx);
     test_decode_buffer_name(ctx);
+    test_cut_and_changed_bytes(ctx);
     test_png_allocation_failures(ctx);
     if (check_failures)
         fprintf(stderr, "last error: %s\n", advgnn_ctx_error(ctx));

@@ -173,6 +173,14 @@ static int decode_png(advgnn_ctx *ctx, const void *data, size_t size, const char
         size_t samples = (size_t)ihdr.width * ihdr.height * (size_t)channels;
         rc = decode_png_pixels(ctx, png, name, fmt, wide, img.data, samples);
     }
+
+    /* spng stops after the last IDAT chunk. Reading the chunks up to IEND
+     * rejects a file cut after its pixel data like any other cut file. */
+    if (rc == ADVGNN_OK) {
+        int trailer = spng_decode_chunks(png);
+        if (trailer)
+            rc = spng_failure(ctx, name, trailer);
+    }
     spng_ctx_free(png);
     if (rc != ADVGNN_OK) {
         advgnn_image_release(&img);
