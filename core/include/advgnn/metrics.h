@@ -57,6 +57,45 @@ int advgnn_metric_pro_curve(advgnn_ctx *ctx, const float *maps, const uint8_t *m
 
 void advgnn_curve_release(advgnn_curve *curve);
 
+/* ---- sPRO (MVTec LOCO AD) ------------------------------------------------------ */
+
+/* One test image for sPRO: its anomaly map and one mask per annotated defect.
+ * A good image has defect_count 0 and contributes only false positives. */
+typedef struct advgnn_spro_image {
+    const float *map;         /* (height, width) anomaly scores */
+    int height;               /* pixels */
+    int width;
+    const uint8_t *defects;   /* (defect_count, height, width) 0/1, one mask per defect; NULL when none */
+    const double *saturation; /* (defect_count) saturation areas in pixels, each > 0 */
+    size_t defect_count;
+} advgnn_spro_image;
+
+/* Returns the saturation area in pixels of a defect of `defect_area` pixels,
+ * as MVTec LOCO AD's defects_config.json defines it: int(threshold * area)
+ * (truncated) when `relative` is nonzero, else min(threshold, area). */
+double advgnn_spro_saturation_area(double threshold, int relative, size_t defect_area);
+
+/* Area under the sPRO curve (saturated per-region overlap) up to each of
+ * `limit_count` false-positive-rate limits, divided by the limit, into
+ * auc[limit_count]; MVTec LOCO AD reports the limits 0.01, 0.05, 0.1, 0.3
+ * and 1.0. A pixel is predicted defective when its score is above the
+ * threshold. At threshold t, the sPRO of defect i is min(TP_i(t) / s_i, 1),
+ * with TP_i the defect's pixels above t and s_i its saturation area, and the
+ * curve's y is the mean over the defects of all images. The FPR counts only
+ * pixels that lie in no defect of their image (every pixel of a good image).
+ * One curve point follows each group of equal scores, after (0, 0); the
+ * curve is cut at each limit with a point interpolated linearly there, and
+ * integrated by the trapezoid rule. Fails with ADVGNN_ERR_INVALID_ARG for an
+ * empty defect mask, a mask value other than 0 and 1, a saturation area that
+ * is not > 0 or a limit outside (0, 1], naming the image and defect; with
+ * ADVGNN_ERR_UNDEFINED when there is no defect or no defect-free pixel. */
+int advgnn_metric_spro(advgnn_ctx *ctx, const advgnn_spro_image *images, size_t count, const double *fpr_limits,
+                       size_t limit_count, double *auc);
+
+/* Computes the whole sPRO curve (FPR, mean sPRO), from (0, 0) to FPR 1. */
+int advgnn_metric_spro_curve(advgnn_ctx *ctx, const advgnn_spro_image *images, size_t count,
+                             advgnn_curve *curve);
+
 #ifdef __cplusplus
 }
 #endif
