@@ -172,6 +172,34 @@ static void test_default_output_and_table(void)
     CHECK_STR_CONTAINS(printed, "\nmean      memory_bank");
 }
 
+/* Without anomalous test images, AUROC and AUPRO are undefined: the table
+ * shows n/a and lists the runner's reason once per metric. */
+static void test_undefined_metrics_listed(void)
+{
+    char printed[8192];
+    char script[2048];
+    int rc;
+
+    snprintf(script, sizeof script,
+             "local d = advgnn.dataset('synthetic', {kinds = {'checker'}, image_size = 64, train_count = 6,\n"
+             "  test_normal_count = 4, test_anomalous_count = 0})\n"
+             "local x = advgnn.experiment{name = 'normal_only', dataset = d, encoder = advgnn.encoder('patch_stats'),\n"
+             "  scorers = {advgnn.scorer('memory_bank')}, image_size = 64, heatmaps = 0, output = '%s/normal_only'}\n"
+             "local r = x:run()\n"
+             "assert(r.categories.checker.metrics.memory_bank.image_auroc == nil, 'undefined is not a number')\n"
+             "assert(type(r.categories.checker.undefined['memory_bank.image_auroc']) == 'string', 'reason')\n",
+             test_dir);
+    rc = run_printing("normal_only.lua", script, printed, sizeof printed);
+
+    CHECK_INT_EQ(rc, ADVGNN_OK);
+    if (rc != ADVGNN_OK)
+        fprintf(stderr, "%s\n", test_message);
+    CHECK_STR_CONTAINS(printed, "\nchecker   memory_bank          n/a");
+    CHECK_STR_CONTAINS(printed, "\nn/a (undefined metrics):\n");
+    CHECK_STR_CONTAINS(printed, "\n  image AUROC (checker; memory_bank): ");
+    CHECK_STR_CONTAINS(printed, "\n  AUPRO (checker; memory_bank): ");
+}
+
 static void test_failed_run_names_line(void)
 {
     char script[2048];
@@ -204,6 +232,7 @@ int main(void)
 
     test_results_match_json();
     test_default_output_and_table();
+    test_undefined_metrics_listed();
     test_failed_run_names_line();
 
     test_teardown();
