@@ -544,7 +544,7 @@ int trk_acks_open(advgnn_ctx *ctx, const char *dir, const char *display_uri, trk
     }
     acks->intents = loader.intents.items;
 
-    acks->fd = open(acks->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    acks->fd = open(acks->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (acks->fd < 0) {
         rc = advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot open %s: %s", acks->path, strerror(errno));
         trk_acks_close(acks);
