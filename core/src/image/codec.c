@@ -226,10 +226,12 @@ static int decode_jpeg(advgnn_ctx *ctx, const void *data, size_t size, const cha
     }
 
     /* libjpeg only warns about a truncated stream and fills the rest with
-     * gray; TJFLAG_STOPONWARNING turns that warning into a failure, so a cut
-     * file never passes as a valid image. */
+     * gray, so TJFLAG_STOPONWARNING turns that warning into a failure and a
+     * cut file never passes as a valid image. TJFLAG_LIMITSCANS rejects
+     * progressive files with an absurd number of scans, which would otherwise
+     * take minutes of CPU for one small file. */
     if (tjDecompress2(tj, data, (unsigned long)size, img.data, width, 0, height, gray ? TJPF_GRAY : TJPF_RGB,
-                      TJFLAG_STOPONWARNING) != 0) {
+                      TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) != 0) {
         const char *kind = tjGetErrorCode(tj) == TJERR_WARNING ? "warning" : "error";
         rc = advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "'%s': truncated or corrupt JPEG (turbojpeg %s: %s)", name, kind,
                           tjGetErrorStr2(tj));
