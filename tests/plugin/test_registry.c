@@ -199,6 +199,13 @@ static void test_broken_files(advgnn_ctx *ctx, const char *scratch)
     expect_failure(ctx, "abi_bad_schema.so", ADVGNN_ERR_PLUGIN, "init", "option 'mode'", "'slow'");
     expect_failure(ctx, "abi_no_entry.so", ADVGNN_ERR_PLUGIN, "symbol", "advgnn_plugin_describe", "undefined symbol");
     expect_failure(ctx, "no_such_file.so", ADVGNN_ERR_PLUGIN, "open", "No such file", NULL);
+    expect_failure(ctx, "abi_small_descriptor.so", ADVGNN_ERR_ABI, "version", "descriptor struct_size is",
+                   "through 'functions'");
+    expect_failure(ctx, "abi_empty_table.so", ADVGNN_ERR_PLUGIN, "init", "the scorer function table's struct_size is 0",
+                   "sizeof(advgnn_scorer_functions)");
+    expect_failure(ctx, "abi_returns_null.so", ADVGNN_ERR_PLUGIN, "init", "advgnn_plugin_describe() returned NULL",
+                   NULL);
+    expect_failure(ctx, "abi_bad_name.so", ADVGNN_ERR_PLUGIN, "init", "invalid plugin name 'Bad-Name'", "[a-z0-9_]");
 
     /* A text file named like a shared object: dlerror names the ELF problem. */
     advgnn_registry *reg;
@@ -408,6 +415,10 @@ static void test_discover(advgnn_ctx *ctx, const char *cli_dir, const char *env_
     expect_failed_stage(reg, "abi_bad_fingerprint.so", "version");
     expect_failed_stage(reg, "abi_missing_required.so", "init");
     expect_failed_stage(reg, "abi_bad_schema.so", "init");
+    expect_failed_stage(reg, "abi_small_descriptor.so", "version");
+    expect_failed_stage(reg, "abi_empty_table.so", "init");
+    expect_failed_stage(reg, "abi_returns_null.so", "init");
+    expect_failed_stage(reg, "abi_bad_name.so", "init");
     CHECK(failure_of(reg, "dup_second.so") == NULL);
 
     /* Warnings name both files of a duplicate, and the missing folder. */

@@ -8,7 +8,10 @@
  *   VARIANT_NO_FIT_END      leaves the optional slot `fit_end` NULL
  *   VARIANT_BIGGER_TABLE    appends a slot the core does not know (newer minor)
  *   VARIANT_BAD_SCHEMA      declares an enum whose default is not a choice
- *   VARIANT_OLDER_DATASET   a dataset whose table ends before the optional `load` */
+ *   VARIANT_OLDER_DATASET   a dataset whose table ends before the optional `load`
+ *   VARIANT_DESCRIPTOR_SIZE the descriptor's struct_size
+ *   VARIANT_TABLE_SIZE      the scorer table's struct_size
+ *   VARIANT_RETURNS_NULL    the entry point returns NULL */
 #include <stddef.h>
 
 #include "trivial.h"
@@ -18,6 +21,12 @@
 #endif
 #ifndef VARIANT_FINGERPRINT
 #define VARIANT_FINGERPRINT ADVGNN_TYPE_FINGERPRINT
+#endif
+#ifndef VARIANT_DESCRIPTOR_SIZE
+#define VARIANT_DESCRIPTOR_SIZE sizeof(advgnn_plugin_descriptor)
+#endif
+#ifndef VARIANT_TABLE_SIZE
+#define VARIANT_TABLE_SIZE sizeof(advgnn_scorer_functions)
 #endif
 
 #ifdef VARIANT_BAD_SCHEMA
@@ -94,7 +103,7 @@ static const future_scorer_functions functions = {
 #else
 
 static const advgnn_scorer_functions functions = {
-    .struct_size = sizeof(advgnn_scorer_functions),
+    .struct_size = VARIANT_TABLE_SIZE,
     .create = scorer_create,
     .destroy = scorer_destroy,
     .fit_add = scorer_fit_add,
@@ -112,7 +121,7 @@ static const advgnn_scorer_functions functions = {
 
 static const advgnn_plugin_descriptor descriptor = {
     .abi_version = VARIANT_ABI_VERSION,
-    .struct_size = sizeof(advgnn_plugin_descriptor),
+    .struct_size = VARIANT_DESCRIPTOR_SIZE,
     .type_fingerprint = VARIANT_FINGERPRINT,
     .kind = VARIANT_KIND,
     .name = VARIANT_NAME,
@@ -124,5 +133,10 @@ static const advgnn_plugin_descriptor descriptor = {
 
 ADVGNN_PLUGIN_EXPORT const advgnn_plugin_descriptor *advgnn_plugin_describe(void)
 {
+#ifdef VARIANT_RETURNS_NULL
+    (void)descriptor;
+    return NULL;
+#else
     return &descriptor;
+#endif
 }
