@@ -13,6 +13,15 @@ if(ADVGNN_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+if(ADVGNN_BUILD_FUZZERS)
+  if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "ADVGNN_BUILD_FUZZERS needs clang (libFuzzer): configure with -DCMAKE_C_COMPILER=clang")
+  endif()
+  # Coverage instrumentation for every object; the fuzz programs add libFuzzer's main.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 function(advgnn_target_defaults target)
   target_compile_options(${target} PRIVATE ${ADVGNN_WARNING_FLAGS})
 endfunction()

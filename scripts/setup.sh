@@ -13,7 +13,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   liblua5.4-dev libcurl4-openssl-dev libcjson-dev libdnnl-dev libarchive-dev
   libspng-dev libturbojpeg0-dev libstb-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev libomp-14-dev
   python3 python3-venv
   libarchive-tools xz-utils zip
 )
