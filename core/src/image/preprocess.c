@@ -102,7 +102,7 @@ int advgnn_image_to_tensor(advgnn_ctx *ctx, const advgnn_image *img, const advgn
     /* Convert channels first so the resize touches only the channels kept. The
      * resize works on 8-bit samples, as torchvision's Resize on PIL images
      * followed by ToTensor does. */
-    advgnn_image work;
+    advgnn_image work = {0};
     rc = advgnn_image_convert_channels(ctx, img, pp->channels, &work);
     if (rc == ADVGNN_OK)
         rc = resize_and_crop(ctx, &work, pp, ADVGNN_RESIZE_BILINEAR);
