@@ -149,6 +149,13 @@ static void compare_with_folder(advgnn_ctx *ctx, const char *archive_path)
         CHECK(ia.width == ib.width && ia.height == ib.height && ia.channels == ib.channels);
         CHECK(ia.data && ib.data &&
               memcmp(ia.data, ib.data, (size_t)ia.width * (size_t)ia.height * (size_t)ia.channels) == 0);
+        /* The core's image loader takes the entry path like a file path. */
+        advgnn_image ic = {0};
+        CHECK_INT_EQ(advgnn_image_load_file(ctx, entry, 0, &ic), ADVGNN_OK);
+        CHECK(ic.width == ib.width && ic.height == ib.height && ic.channels == ib.channels);
+        CHECK(ic.data && ib.data &&
+              memcmp(ic.data, ib.data, (size_t)ic.width * (size_t)ic.height * (size_t)ic.channels) == 0);
+        advgnn_image_release(&ic);
         advgnn_image_release(&ia);
         advgnn_image_release(&ib);
         advgnn_free(entry);

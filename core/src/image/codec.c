@@ -10,6 +10,7 @@
 #include <turbojpeg.h>
 
 #include "advgnn/image.h"
+#include "advgnn/source.h"
 #include "image/image_internal.h"
 #include "util/fsutil.h"
 
@@ -387,7 +388,11 @@ int advgnn_image_load_file(advgnn_ctx *ctx, const char *path, uint64_t max_pixel
     memset(out, 0, sizeof(*out));
     if (advgnn_fs_is_dir(path))
         return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot read '%s': it is a folder, not an image file", path);
-    int rc = advgnn_fs_read_file(ctx, path, MAX_FILE_BYTES, &data, &size);
+
+    /* "<archive>!/<entry>" names a file inside an archive (see advgnn/source.h). */
+    int rc = strstr(path, ADVGNN_SOURCE_ARCHIVE_SEPARATOR)
+                 ? advgnn_source_read_path(ctx, path, (void **)&data, &size)
+                 : advgnn_fs_read_file(ctx, path, MAX_FILE_BYTES, &data, &size);
     if (rc != ADVGNN_OK)
         return rc;
     rc = advgnn_image_decode(ctx, data, size, path, max_pixels, out);
