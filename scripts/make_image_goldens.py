@@ -40,10 +40,13 @@ GAUSS_CASES = [
     ("g3x5_s2", 3, 5, 2.0),
 ]
 
-# cv2.resize INTER_LINEAR upsampling of float maps: (name, in h, in w, out h, out w).
+# cv2.resize INTER_LINEAR of float maps: (name, in h, in w, out h, out w).
+# Upsampling is what the scorers use; one shrinking case pins the same
+# half-pixel formula without antialiasing.
 LINEAR_CASES = [
     ("m5x7_to_24x32", 5, 7, 24, 32),
     ("m3x5_to_13x16", 3, 5, 13, 16),
+    ("m13x17_to_5x7", 13, 17, 5, 7),
 ]
 
 # cv2.resize INTER_AREA shrinking (exact fractional-overlap box filter).

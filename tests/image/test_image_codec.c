@@ -429,6 +429,19 @@ static void test_not_an_image_missing_empty(advgnn_ctx *ctx)
     temp_path(path, sizeof(path), "does_not_exist.png");
     expect_load_failure(ctx, path, 0, ADVGNN_ERR_NOT_FOUND, "cannot open");
 
+    /* A sparse file of 513 MiB that starts like a PNG is over the file size
+     * limit, checked before anything is read. */
+    temp_path(path, sizeof(path), "sparse.png");
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fwrite("\x89PNG\r\n\x1a\n", 1, 8, f);
+        fclose(f);
+    }
+    CHECK(truncate(path, (off_t)513 << 20) == 0);
+    expect_load_failure(ctx, path, 0, ADVGNN_ERR_LIMIT, "more than the limit");
+    CHECK(unlink(path) == 0);
+
     /* A folder is not a file either. */
     expect_load_failure(ctx, tmpdir, 0, ADVGNN_ERR_IO, "cannot read");
 }

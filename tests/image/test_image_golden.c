@@ -112,7 +112,7 @@ static void test_scipy_gaussian(advgnn_ctx *ctx)
 
 static void test_cv2_linear_upsampling(advgnn_ctx *ctx)
 {
-    static const char *const cases[] = {"m5x7_to_24x32", "m3x5_to_13x16"};
+    static const char *const cases[] = {"m5x7_to_24x32", "m3x5_to_13x16", "m13x17_to_5x7"};
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char name[128];

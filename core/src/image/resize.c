@@ -4,7 +4,10 @@
  * Each output coordinate gets a short list of source taps and weights, and the
  * two axes are resampled in two passes. 8-bit images are rounded to 8 bits
  * between the passes, as Pillow does, so results match Pillow to within one
- * level (tests/image compares against Pillow 13.0 fixtures). */
+ * level (tests/image compares against Pillow 13.0 fixtures).
+ *
+ * NOTE: alpha is resampled like any other channel. Pillow premultiplies RGBA
+ * and LA first, so results differ where alpha is below 255. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
