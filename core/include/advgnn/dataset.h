@@ -3,6 +3,7 @@
 #ifndef ADVGNN_DATASET_H
 #define ADVGNN_DATASET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "advgnn/context.h"
@@ -44,6 +45,28 @@ typedef struct advgnn_sample_sink advgnn_sample_sink;
  * on an invalid split. */
 int advgnn_sample_sink_add(advgnn_sample_sink *sink, const advgnn_sample_info *info);
 
+/* The per-defect ground truth of one sample, for sPRO (MVTec LOCO AD): one
+ * mask per annotated defect, and each defect's saturation area. */
+typedef struct advgnn_defect_masks {
+    int width;          /* pixels, equal to the sample's image */
+    int height;
+    size_t count;       /* annotated defects; 0 for a normal sample */
+    uint8_t *masks;     /* (count, height, width) 0/1; advgnn_malloc */
+    double *saturation; /* (count) saturation area of each defect, pixels; advgnn_malloc */
+} advgnn_defect_masks;
+
+/* Frees the masks and saturation areas and resets *masks to empty. */
+static inline void advgnn_defect_masks_release(advgnn_defect_masks *masks)
+{
+    advgnn_free(masks->masks);
+    advgnn_free(masks->saturation);
+    masks->masks = NULL;
+    masks->saturation = NULL;
+    masks->count = 0;
+    masks->width = 0;
+    masks->height = 0;
+}
+
 /* Function table of a dataset plugin. Slots only grow at the end. */
 typedef struct advgnn_dataset_functions {
     uint32_t struct_size; /* sizeof(advgnn_dataset_functions) as the plugin was built */
@@ -64,6 +87,13 @@ typedef struct advgnn_dataset_functions {
      * info->mask_path. */
     int (*load)(void *state, advgnn_ctx *ctx, const advgnn_sample_info *info, advgnn_image *image,
                 advgnn_image *mask);
+
+    /* Optional. Fills *out with the per-defect ground truth of a test sample
+     * at its image's resolution; the caller frees it with
+     * advgnn_defect_masks_release. A normal sample gets count 0. NULL: the
+     * dataset has no per-defect annotation, so sPRO is not computed. */
+    int (*load_defect_masks)(void *state, advgnn_ctx *ctx, const advgnn_sample_info *info,
+                             advgnn_defect_masks *out);
 } advgnn_dataset_functions;
 
 #ifdef __cplusplus

@@ -1,0 +1,110 @@
+/* Helpers shared by the dataset plugins of published benchmarks (mvtec_ad,
+ * mvtec_loco, mvtec_3d_ad, visa, btad, kolektor, magnetic_tile): walking a
+ * dataset layout through an advgnn_source, so one plugin reads the extracted
+ * folder and the archive alike, choosing categories, seeded splits of normal
+ * images, and the per-split counts that each plugin logs.
+ *
+ * Each plugin compiles this file into its own shared object; the helpers use
+ * only the public SDK. Every failure message starts with the plugin's name. */
+#ifndef ADVGNN_DATASETS_LAYOUT_H
+#define ADVGNN_DATASETS_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <advgnn/dataset.h>
+#include <advgnn/source.h>
+
+/* A list of owned strings. */
+typedef struct name_list {
+    char **names;
+    size_t count;
+} name_list;
+
+void names_free(name_list *list);
+
+/* Appends a copy of `name`; returns ADVGNN_ERR_NOMEM without a message. */
+int names_append(name_list *list, const char *name);
+
+/* Joins relative path parts with '/', skipping empty parts, into a new string
+ * (advgnn_free); NULL when out of memory. `c` may be NULL. */
+char *layout_join(const char *a, const char *b, const char *c);
+
+/* Returns the part of `name` before its last '.', as a new string. */
+char *layout_stem(const char *name);
+
+/* Returns nonzero when `name` ends with one of the NULL-terminated
+ * `extensions` (compared without case). */
+int layout_has_extension(const char *name, const char *const *extensions);
+
+/* Opens `root` (a folder or an archive) as a source, failing with a message
+ * that names the root and the option. */
+int layout_open(advgnn_ctx *ctx, const char *plugin, const char *root, advgnn_source **out);
+
+/* Lists the names of type `type` directly inside `rel`. A missing folder
+ * fails with ADVGNN_ERR_NOT_FOUND naming its full path and `what`, the
+ * folder's role in the layout (e.g. "the training images"). */
+int layout_list(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *rel,
+                advgnn_source_entry_type type, const char *what, name_list *out);
+
+/* Lists the files of `rel` with one of `extensions`, hidden files skipped. */
+int layout_list_images(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *rel,
+                       const char *const *extensions, const char *what, name_list *out);
+
+/* Fails with ADVGNN_ERR_NOT_FOUND, naming the full path and `what`, unless
+ * `rel` is a folder of the source. */
+int layout_require_dir(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *rel, const char *what);
+
+/* Finds the folder that contains the dataset: the source's root when
+ * `is_base` accepts it, else its only subfolder that `is_base` accepts,
+ * because published archives often wrap the dataset in one folder. *base is
+ * a new string ("" for the root). Fails naming the root and `expected`, a
+ * description of the layout. */
+int layout_find_base(advgnn_ctx *ctx, const char *plugin, advgnn_source *src,
+                     int (*is_base)(advgnn_source *src, const char *rel), const char *expected, char **base);
+
+/* Chooses categories: all of `found` when `requested` is empty, else the
+ * requested ones in their order. An unknown name fails listing `found`. */
+int layout_select_categories(advgnn_ctx *ctx, const char *plugin, const name_list *found,
+                             advgnn_string_list requested, name_list *selected);
+
+/* Copies a string list option. */
+int layout_copy_strings(advgnn_ctx *ctx, const char *plugin, advgnn_string_list values, name_list *out);
+
+/* Number of `count` items for a ratio, rounded half up. */
+size_t layout_ratio_count(double ratio, size_t count);
+
+/* Assigns each of `count` normal images (in sorted order) a split by a seeded
+ * shuffle: the first test_ratio of the shuffled order go to test, the next
+ * validation_ratio of the rest to validation, the others to train. Fails when
+ * no image is left for training, naming `where`. splits has count entries. */
+int layout_split_normals(advgnn_ctx *ctx, const char *plugin, const char *where, size_t count, double test_ratio,
+                         double validation_ratio, uint64_t seed, advgnn_split *splits);
+
+/* Sample counts per split and defect type of one category, for the log. */
+typedef struct layout_tally {
+    struct tally_row {
+        advgnn_split split;
+        char *type;
+        size_t count;
+    } *rows;
+    size_t count;
+} layout_tally;
+
+void layout_tally_free(layout_tally *tally);
+
+/* Adds one sample and counts it. image_rel and mask_rel (NULL when none) are
+ * paths inside the source; they become entry paths. */
+int layout_add_sample(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, advgnn_sample_sink *sink,
+                      layout_tally *tally, const advgnn_sample_info *info, const char *image_rel,
+                      const char *mask_rel);
+
+/* Returns the number of samples counted for `split` (all types). */
+size_t layout_tally_split(const layout_tally *tally, advgnn_split split);
+
+/* Logs at info: "<plugin>: category <c>: train N (good N); validation ...;
+ * test N (good N, <type> N, ...) from '<root>'". */
+void layout_log_tally(advgnn_ctx *ctx, const char *plugin, const char *category, const layout_tally *tally,
+                      const char *root);
+
+#endif

@@ -1,0 +1,332 @@
+/* The MVTec AD dataset (Bergmann et al., CVPR 2019), as published:
+ *
+ *     <category>/train/good/000.png ...
+ *     <category>/test/good/000.png ...
+ *     <category>/test/<defect>/000.png ...
+ *     <category>/ground_truth/<defect>/000_mask.png ...
+ *
+ * `root` is the folder or archive that contains the category folders, one
+ * category folder itself, or an archive with a single folder around either.
+ * A category is a folder with a test/ subfolder. Grayscale categories (grid,
+ * screw, zipper) are listed as they are; the core converts every image to
+ * three channels. The plugin lists entry paths, and the core decodes them. */
+#include <string.h>
+
+#include <advgnn/plugin.h>
+
+#include "layout.h"
+
+#define PLUGIN "mvtec_ad"
+
+static const char *const png_extensions[] = {".png", NULL};
+
+static const advgnn_option_spec mvtec_ad_options[] = {
+    {.name = "root", .type = ADVGNN_OPT_STRING,
+     .help = "folder or archive (.tar, .tar.xz, .zip, ...) with the category folders, or one category folder",
+     .flags = ADVGNN_OPT_REQUIRED},
+    {.name = "category", .type = ADVGNN_OPT_STRING_LIST,
+     .help = "categories to list, e.g. {\"bottle\", \"screw\"}; empty lists every category found"},
+    {.name = "require_masks", .type = ADVGNN_OPT_BOOL,
+     .help = "a defect image without ground_truth/<defect>/<name>_mask.png is an error; false keeps it without a "
+             "mask",
+     .def.boolean = 1},
+    {.name = "validation_ratio", .type = ADVGNN_OPT_NUMBER,
+     .help = "fraction of train/good held out as the validation split by a seeded shuffle", .def.number = 0.0,
+     .min = 0.0, .max = 0.9, .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},
+    {.name = "seed", .type = ADVGNN_OPT_INT, .help = "seed of the shuffle behind validation_ratio", .def.integer = 0,
+     .min = 0, .flags = ADVGNN_OPT_HAS_MIN},
+    {0}};
+
+typedef struct mvtec_ad_state {
+    advgnn_source *src;
+    char *base;           /* folder inside the source with the categories, "" for its root */
+    char *single;         /* category name when `base` is itself one category, else NULL */
+    name_list categories; /* selected, in listing order */
+    int require_masks;
+    double validation_ratio;
+    uint64_t seed;
+} mvtec_ad_state;
+
+static void mvtec_ad_close(void *opaque)
+{
+    mvtec_ad_state *state = opaque;
+
+    if (!state)
+        return;
+    advgnn_source_close(state->src);
+    advgnn_free(state->base);
+    advgnn_free(state->single);
+    names_free(&state->categories);
+    advgnn_free(state);
+}
+
+/* ---- finding the categories ------------------------------------------------- */
+
+static int is_category(advgnn_source *src, const char *rel)
+{
+    char *test = layout_join(rel, "test", NULL);
+    int found = test && advgnn_source_stat(src, test) == ADVGNN_SOURCE_ENTRY_DIR;
+
+    advgnn_free(test);
+    return found;
+}
+
+/* A folder with category folders, or one category folder. */
+static int is_base(advgnn_source *src, const char *rel)
+{
+    name_list dirs = {0};
+    int found = is_category(src, rel);
+
+    if (!found && advgnn_source_list(src, NULL, rel, ADVGNN_SOURCE_ENTRY_DIR, &dirs.names, &dirs.count) == ADVGNN_OK) {
+        for (size_t i = 0; i < dirs.count && !found; i++) {
+            char *child = layout_join(rel, dirs.names[i], NULL);
+            found = child && is_category(src, child);
+            advgnn_free(child);
+        }
+    }
+    names_free(&dirs);
+    return found;
+}
+
+/* Returns the last component of a path, ignoring an archive extension. */
+static char *category_from_path(const char *path)
+{
+    size_t end = strlen(path);
+    while (end > 1 && path[end - 1] == '/')
+        end--;
+    size_t start = end;
+    while (start > 0 && path[start - 1] != '/')
+        start--;
+
+    char *name = advgnn_malloc(end - start + 1);
+    if (name) {
+        memcpy(name, path + start, end - start);
+        name[end - start] = '\0';
+        char *dot = strchr(name, '.');
+        if (dot && dot != name)
+            *dot = '\0';
+    }
+    return name;
+}
+
+static int find_categories(advgnn_ctx *ctx, mvtec_ad_state *state, advgnn_string_list requested)
+{
+    name_list found = {0}, dirs = {0};
+    int rc;
+
+    if (is_category(state->src, state->base)) {
+        state->single = category_from_path(state->base[0] ? state->base : advgnn_source_path(state->src));
+        if (!state->single || names_append(&found, state->single) != ADVGNN_OK)
+            rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
+        else
+            rc = ADVGNN_OK;
+    } else {
+        rc = advgnn_source_list(state->src, ctx, state->base, ADVGNN_SOURCE_ENTRY_DIR, &dirs.names, &dirs.count);
+        for (size_t i = 0; rc == ADVGNN_OK && i < dirs.count; i++) {
+            char *child = layout_join(state->base, dirs.names[i], NULL);
+            if (!child || (is_category(state->src, child) && names_append(&found, dirs.names[i]) != ADVGNN_OK))
+                rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
+            advgnn_free(child);
+        }
+    }
+    if (rc == ADVGNN_OK)
+        rc = layout_select_categories(ctx, PLUGIN, &found, requested, &state->categories);
+    names_free(&found);
+    names_free(&dirs);
+    return rc;
+}
+
+static int mvtec_ad_open(advgnn_ctx *ctx, const advgnn_options *opts, void **state_out)
+{
+    *state_out = NULL;
+    mvtec_ad_state *state = advgnn_calloc(1, sizeof(*state));
+    if (!state)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
+    state->require_masks = advgnn_options_bool(opts, "require_masks");
+    state->validation_ratio = advgnn_options_number(opts, "validation_ratio");
+    state->seed = (uint64_t)advgnn_options_int(opts, "seed");
+
+    int rc = layout_open(ctx, PLUGIN, advgnn_options_string(opts, "root"), &state->src);
+    if (rc == ADVGNN_OK)
+        rc = layout_find_base(ctx, PLUGIN, state->src, is_base, "<category>/train/good, <category>/test/<type>",
+                              &state->base);
+    if (rc == ADVGNN_OK)
+        rc = find_categories(ctx, state, advgnn_options_strings(opts, "category"));
+    if (rc != ADVGNN_OK) {
+        mvtec_ad_close(state);
+        return rc;
+    }
+    *state_out = state;
+    return ADVGNN_OK;
+}
+
+/* ---- listing ---------------------------------------------------------------- */
+
+/* Lists train/good into the train and validation splits. */
+static int list_train(advgnn_ctx *ctx, const mvtec_ad_state *state, advgnn_sample_sink *sink, const char *category,
+                      const char *dir, layout_tally *tally)
+{
+    name_list files;
+    char *good = layout_join(dir, "train/good", NULL);
+    int rc = good ? layout_list_images(ctx, PLUGIN, state->src, good, png_extensions, "the training images", &files)
+                  : advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
+    if (rc != ADVGNN_OK) {
+        advgnn_free(good);
+        return rc;
+    }
+
+    advgnn_split *splits = advgnn_calloc(files.count + 1, sizeof(advgnn_split));
+    if (!splits)
+        rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
+    else if (files.count == 0)
+        rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND, PLUGIN ": no PNG images in '%s/%s'",
+                          advgnn_source_path(state->src), good);
+    else
+        rc = layout_split_normals(ctx, PLUGIN, good, files.count, 0.0, state->validation_ratio, state->seed, splits);
+
+    for (size_t i = 0; rc == ADVGNN_OK && i < files.count; i++) {
+        char *rel = layout_join(good, files.names[i], NULL);
+        char *name = layout_join("train/good", files.names[i], NULL);
+        advgnn_sample_info info = {.category = category, .split = splits[i], .defect_type = "good", .name = name,
+                                   .mask_threshold = 127};
+        rc = rel && name ? layout_add_sample(ctx, PLUGIN, state->src, sink, tally, &info, rel, NULL)
+                         : advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
+        advgnn_free(rel);
+        advgnn_free(name);
+    }
+    advgnn_free(splits);
+    advgnn_free(good);
+    names_free(&files);
+    return rc;
+}
+
+/* Returns the mask of test/<type>/<file>: ground_truth/<type>/<stem>_mask.png. */
+static char *mask_of(const char *dir, const char *type, const char *file)
+{
+    char *stem = layout_stem(file);
+    char *mask_file = stem ? advgnn_malloc(strlen(stem) + sizeof("_mask.png")) : NULL;
+    char *rel = NULL;
+
+    if (mask_file) {
+        strcpy(mask_file, stem);
+        strcat(mask_file, "_mask.png");
+        char *folder = layout_join(dir, "ground_truth", type);
+        rel = folder ? layout_join(folder, mask_file, NULL) : NULL;
+        advgnn_free(folder);
+    }
+    advgnn_free(stem);
+    advgnn_free(mask_file);
+    return rel;
+}
+
+/* Lists test/<type>: normal images for "good", defect images with masks otherwise. */
+static int list_test_type(advgnn_ctx *ctx, const mvtec_ad_state *state, advgnn_sample_sink *sink,
+                          const char *category, const char *dir, const char *type, layout_tally *tally)
+{
+    name_list files;
+    char *folder = layout_join(dir, "test", type);
+    int normal = strcmp(type, "good") == 0;
+    int rc = folder ? layout_list_images(ctx, PLUGIN, state->src, folder, png_extensions, "test images", &files)
+                    : advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
+    if (rc != ADVGNN_OK) {
+        advgnn_free(folder);
+        return rc;
+    }
+
+    for (size_t i = 0; rc == ADVGNN_OK && i < files.count; i++) {
+        char *rel = layout_join(folder, files.names[i], NULL);
+        char *name = layout_join("test", type, files.names[i]);
+        char *mask = normal ? NULL : mask_of(dir, type, files.names[i]);
+        if (!rel || !name || (!normal && !mask)) {
+            rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
+        } else {
+            int has_mask = mask && advgnn_source_stat(state->src, mask) == ADVGNN_SOURCE_ENTRY_FILE;
+            if (!normal && !has_mask && state->require_masks) {
+                char *image_path = advgnn_source_entry_path(state->src, rel);
+                char *mask_path = advgnn_source_entry_path(state->src, mask);
+                rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
+                                  PLUGIN ": defect image '%s' has no mask '%s'; add the mask or set "
+                                         "require_masks = false",
+                                  image_path ? image_path : rel, mask_path ? mask_path : mask);
+                advgnn_free(image_path);
+                advgnn_free(mask_path);
+            } else {
+                advgnn_sample_info info = {.category = category, .split = ADVGNN_SPLIT_TEST, .anomalous = !normal,
+                                           .defect_type = type, .name = name, .mask_threshold = 127};
+                rc = layout_add_sample(ctx, PLUGIN, state->src, sink, tally, &info, rel, has_mask ? mask : NULL);
+            }
+        }
+        advgnn_free(rel);
+        advgnn_free(name);
+        advgnn_free(mask);
+    }
+    advgnn_free(folder);
+    names_free(&files);
+    return rc;
+}
+
+static int list_category(advgnn_ctx *ctx, const mvtec_ad_state *state, advgnn_sample_sink *sink,
+                         const char *category)
+{
+    char *dir = state->single ? advgnn_strdup(state->base) : layout_join(state->base, category, NULL);
+    char *test = dir ? layout_join(dir, "test", NULL) : NULL;
+    layout_tally tally = {0};
+    name_list types = {0};
+    int rc = test ? ADVGNN_OK : advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
+
+    if (rc == ADVGNN_OK)
+        rc = list_train(ctx, state, sink, category, dir, &tally);
+    if (rc == ADVGNN_OK)
+        rc = layout_list(ctx, PLUGIN, state->src, test, ADVGNN_SOURCE_ENTRY_DIR, "the test images", &types);
+    for (size_t i = 0; rc == ADVGNN_OK && i < types.count; i++)
+        rc = list_test_type(ctx, state, sink, category, dir, types.names[i], &tally);
+    if (rc == ADVGNN_OK) {
+        char *where = advgnn_source_entry_path(state->src, dir);
+        layout_log_tally(ctx, PLUGIN, category, &tally, where ? where : dir);
+        advgnn_free(where);
+    } else {
+        advgnn_error_prefixf(ctx, "category %s", category);
+    }
+    layout_tally_free(&tally);
+    names_free(&types);
+    advgnn_free(test);
+    advgnn_free(dir);
+    return rc;
+}
+
+static int mvtec_ad_list(void *opaque, advgnn_ctx *ctx, advgnn_sample_sink *sink)
+{
+    const mvtec_ad_state *state = opaque;
+    int rc = ADVGNN_OK;
+
+    for (size_t i = 0; rc == ADVGNN_OK && i < state->categories.count; i++)
+        rc = list_category(ctx, state, sink, state->categories.names[i]);
+    return rc;
+}
+
+/* ---- descriptor ------------------------------------------------------------- */
+
+static const advgnn_dataset_functions mvtec_ad_functions = {
+    .struct_size = sizeof(advgnn_dataset_functions),
+    .open = mvtec_ad_open,
+    .close = mvtec_ad_close,
+    .list = mvtec_ad_list,
+    .load = NULL, /* the core decodes image_path and mask_path */
+};
+
+static const advgnn_plugin_descriptor mvtec_ad_descriptor = {
+    .abi_version = ADVGNN_ABI_VERSION,
+    .struct_size = sizeof(advgnn_plugin_descriptor),
+    .type_fingerprint = ADVGNN_TYPE_FINGERPRINT,
+    .kind = ADVGNN_PLUGIN_DATASET,
+    .name = PLUGIN,
+    .version = "1.0.0",
+    .description = "MVTec AD in its published layout, from the folder or the archive",
+    .options = mvtec_ad_options,
+    .functions = &mvtec_ad_functions,
+};
+
+const advgnn_plugin_descriptor *advgnn_plugin_describe(void)
+{
+    return &mvtec_ad_descriptor;
+}
