@@ -40,10 +40,10 @@ void advgnn_knn_graph_free(advgnn_knn_graph *graph);
 /* Returns the number of keys ((H/r) * (W/r)). */
 int advgnn_knn_graph_key_count(const advgnn_knn_graph *graph);
 
-/* Builds the graph of every image of `x` ((N, C, H, W), f32 or bf16, contiguous):
- * features are L2-normalized over channels, distances are the squared
+/* Builds the graph of every image of `x` ((N, C, H, W), f32 or bf16, contiguous).
+ * Features are L2-normalized over channels. Distances are the squared
  * Euclidean distances between normalized nodes and normalized keys (from one
- * matrix product) plus the bias, and for each node the k*d nearest keys are
+ * matrix product) plus the bias. For each node the k*d nearest keys are
  * sorted nearest first (ties to the lower key index) and every d-th is kept.
  * `edges` is (N, H*W, k) int32 key indices, caller-owned. The graph carries
  * no gradient. */
@@ -51,8 +51,8 @@ int advgnn_knn_graph_build(advgnn_knn_graph *graph, advgnn_ctx *ctx, const advgn
 
 /* Creates a max-relative aggregation layer: out[n, c, i] = max over the k
  * neighbours j of i of (keys[n, c, j] - x[n, c, i]). With `keys_shape` NULL
- * the keys are the input itself (one input); otherwise the layer takes two
- * inputs, x of `input_shape` and keys (N, C, h, w) of `keys_shape`. With
+ * the keys are the input itself and the layer has one input. Otherwise it
+ * takes two inputs: x of `input_shape` and keys (N, C, h, w) of `keys_shape`. With
  * `interleave` nonzero the output is (N, 2C, H, W) with channels x_0, mr_0,
  * x_1, mr_1, ... as ViG's MRConv concatenates them; else (N, C, H, W).
  * Backward scatters each output gradient to the argmax neighbour (saved by the

@@ -111,8 +111,8 @@ int advgnn_layer_forward1(advgnn_layer *layer, advgnn_ctx *ctx, const advgnn_ten
  * and overwrites the parameter gradients of this layer (no accumulation). */
 int advgnn_layer_backward(advgnn_layer *layer, advgnn_ctx *ctx, const advgnn_tensor *grad_output);
 
-/* Disables the gradient of the inputs (the first layer, which sees the image,
- * needs none). Call before advgnn_nn_commit. */
+/* Disables the gradient of the inputs, which the first layer of a network
+ * does not need. Call before advgnn_nn_commit. */
 void advgnn_layer_set_input_grad(advgnn_layer *layer, int enabled);
 
 const char *advgnn_layer_name(const advgnn_layer *layer);
@@ -141,7 +141,7 @@ int advgnn_nn_conv2d(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dt
                      const int64_t input_shape[4], const advgnn_conv2d_desc *desc, advgnn_layer **out);
 
 /* Transposed convolution (PyTorch's ConvTranspose2d). Weight (C_in, C_out / groups,
- * KH, KW); output size (H - 1) * stride - 2 * pad + dilation * (K - 1) + output_pad + 1. */
+ * KH, KW). Output size (H - 1) * stride - 2 * pad + dilation * (K - 1) + output_pad + 1. */
 int advgnn_nn_conv_transpose2d(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
                                const int64_t input_shape[4], const advgnn_conv2d_desc *desc, advgnn_layer **out);
 
@@ -232,9 +232,9 @@ void advgnn_optim_free(advgnn_optim *opt);
 /* Applies one update with learning rate `lr` from the current gradients. */
 int advgnn_optim_step(advgnn_optim *opt, advgnn_ctx *ctx, double lr);
 
-/* Scales all gradients so that their global L2 norm is at most `max_norm`;
- * returns the norm before scaling (summed in a fixed order, so it is the same
- * on every run). */
+/* Scales all gradients so that their global L2 norm is at most `max_norm`
+ * and returns the norm before scaling. The norm is summed in a fixed order,
+ * so it is the same on every run. */
 double advgnn_nn_clip_grad_norm(advgnn_nn *nn, double max_norm);
 
 /* ---- learning-rate schedules ------------------------------------------- */
@@ -295,8 +295,8 @@ int advgnn_nn_save(advgnn_nn *nn, advgnn_ctx *ctx, const char *path);
 
 /* Reads a safetensors file into the parameters and buffers. Every name of the
  * network must be in the file with dtype F32 (or BF16, widened) and the same
- * shape, and the file must hold no other tensor; a mismatch is an error that
- * names the tensor. */
+ * shape, and the file must contain no other tensor. A mismatch is an error
+ * that names the tensor and leaves the parameters unchanged. */
 int advgnn_nn_load(advgnn_nn *nn, advgnn_ctx *ctx, const char *path);
 
 #ifdef __cplusplus

@@ -106,11 +106,13 @@ static int maxrel_backward(advgnn_layer *l, advgnn_ctx *ctx)
     int64_t batch = l->input_shape[0][0], channels = l->input_shape[0][1];
     int bf16 = l->dtype == ADVGNN_DTYPE_BF16;
     float *dx = bf16 ? m->x_grad32 : l->input_grad[0].data;
-    float *dkeys = !m->separate_keys ? dx : bf16 ? m->keys_grad32 : l->input_grad[1].data;
+    float *dkeys = dx;
     const void *dy = l->grad_output_data;
 
     if (!l->input_grad_enabled)
         return ADVGNN_OK;
+    if (m->separate_keys)
+        dkeys = bf16 ? m->keys_grad32 : l->input_grad[1].data;
 
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t n = 0; n < batch; n++) {

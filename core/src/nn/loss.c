@@ -75,8 +75,15 @@ int advgnn_loss_l1(advgnn_ctx *ctx, const advgnn_tensor *pred, const advgnn_tens
 
         sum += fabs(d);
         /* The subgradient at 0 is 0, as torch.sign gives. */
-        if (grad)
-            ((float *)grad->data)[i] = (float)((d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0) / (double)n);
+        if (grad) {
+            double sign = 0.0;
+
+            if (d > 0)
+                sign = 1.0;
+            else if (d < 0)
+                sign = -1.0;
+            ((float *)grad->data)[i] = (float)(sign / (double)n);
+        }
     }
     *loss = sum / (double)n;
     return ADVGNN_OK;
@@ -85,7 +92,7 @@ int advgnn_loss_l1(advgnn_ctx *ctx, const advgnn_tensor *pred, const advgnn_tens
 /* ---- SSIM -------------------------------------------------------------- */
 
 /* Valid 2-D filtering of an (h, w) plane with the separable window `g`:
- * out is (h - 10, w - 10). `tmp` holds (h, w - 10). */
+ * out is (h - 10, w - 10). `tmp` has room for (h, w - 10) values. */
 static void filter_valid(const double *g, const double *in, int h, int w, double *tmp, double *out)
 {
     int oh = h - SSIM_WINDOW + 1, ow = w - SSIM_WINDOW + 1;
@@ -128,7 +135,7 @@ static void filter_transpose(const double *g, const double *in, int h, int w, do
 
 /* SSIM of one plane (Wang et al. 2004, eq. 13, Gaussian-weighted statistics):
  * returns the sum of the SSIM map and, when dx is non-NULL, writes
- * d(sum)/d(pred) into it. `work` holds 12 * h * w doubles. */
+ * d(sum)/d(pred) into it. `work` has room for 12 * h * w doubles. */
 static double ssim_plane(const double *g, const float *pred, const float *target, int h, int w, double c1, double c2,
                          double *work, float *dx, double dx_scale)
 {

@@ -12,8 +12,8 @@
 #define NN_MAX_INPUTS 8  /* inputs of one layer (concat is the widest) */
 
 /* One primitive with its execution arguments. Each memory object is created
- * without a buffer; `slots[i]` is where the data pointer lives at execution
- * time (a tensor's data field, a borrowed input, a scratch buffer). */
+ * without a buffer, and `slots[i]` is where the data pointer lives at
+ * execution time: a tensor's data field, a borrowed input, a scratch buffer. */
 typedef struct nn_step {
     dnnl_primitive_t prim;
     int nargs;
@@ -120,7 +120,7 @@ ADVGNN_INTERNAL int nn_reserve(advgnn_nn *nn, advgnn_ctx *ctx, advgnn_layer *lay
 ADVGNN_INTERNAL int nn_reserve_tensor(advgnn_nn *nn, advgnn_ctx *ctx, advgnn_layer *layer, advgnn_nn_arena arena,
                                       advgnn_tensor *t, advgnn_dtype dtype, int ndim, const int64_t *shape);
 
-/* Returns a new heap cell that holds a buffer address (NULL on failure). */
+/* Returns a new heap cell for a buffer address (NULL on failure). */
 ADVGNN_INTERNAL void **nn_cell_new(advgnn_nn *nn, advgnn_ctx *ctx);
 
 /* Adds a parameter (with a gradient when `trainable`) named "<layer>.<suffix>". */
@@ -137,11 +137,11 @@ ADVGNN_INTERNAL int nn_step_arg(advgnn_layer *layer, advgnn_ctx *ctx, nn_steps *
                                 const dnnl_memory_desc_t *md, void **slot);
 
 /* Connects user memory (plain layout, *user_slot) with the layout a primitive
- * chose. When they differ, reserves a buffer of the primitive's layout in
- * `arena` and appends a reorder to `steps`: user to buffer for an input, buffer
- * to user for an output (the caller then appends the reorder after the
- * primitive by passing a separate list). *prim_slot receives the slot the
- * primitive uses. */
+ * chose. When they differ, it reserves a buffer of the primitive's layout in
+ * `arena` and appends a reorder to `steps`. An input is reordered from user
+ * to buffer, an output from buffer to user, so for an output the caller
+ * passes a list that runs after the primitive. *prim_slot receives the slot
+ * the primitive uses. */
 ADVGNN_INTERNAL int nn_connect(advgnn_layer *layer, advgnn_ctx *ctx, nn_steps *steps, const dnnl_memory_desc_t *user_md,
                                const dnnl_memory_desc_t *prim_md, void **user_slot, int is_output,
                                advgnn_nn_arena arena, void ***prim_slot);
