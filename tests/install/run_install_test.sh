@@ -6,8 +6,8 @@
 # installed `advgnn plugins NAME --plugin-path DIR`, or with load_plugin.c when
 # the install has no advgnn command.
 #
-# Usage: run_install_test.sh BUILD_DIR TEST_SOURCE_DIR LIBDIR CMAKE C_COMPILER
-# Exit status: 0 passed, 1 failed, 77 skipped (no cmake, C compiler or pkg-config).
+# Usage: run_install_test.sh BUILD_DIR TEST_SOURCE_DIR LIBDIR CMAKE C_COMPILER PKG_CONFIG
+# Exit status: 0 passed, 1 failed, 77 skipped (no cmake or no C compiler).
 set -eu
 
 build_dir=$1
@@ -15,6 +15,7 @@ source_dir=$2
 libdir=$3
 cmake=$4
 cc=$5
+pkg_config=$6
 
 skip() {
     echo "SKIPPED: $*"
@@ -28,7 +29,8 @@ fail() {
 
 command -v "$cmake" >/dev/null 2>&1 || skip "cmake not found ($cmake)"
 command -v "$cc" >/dev/null 2>&1 || skip "C compiler not found ($cc)"
-command -v pkg-config >/dev/null 2>&1 || skip "pkg-config not found"
+# The build itself needs pkg-config, so a missing one is a failure, not a skip.
+command -v "$pkg_config" >/dev/null 2>&1 || fail "pkg-config not found ($pkg_config)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/advgnn-install-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
@@ -77,7 +79,7 @@ fi
 # ---- outside plugin, pkg-config -------------------------------------------
 
 mkdir -p "$work/outside-pkgconfig"
-flags=$(PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig" pkg-config --cflags --libs advgnn) ||
+flags=$(PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig" "$pkg_config" --cflags --libs advgnn) ||
     fail "pkg-config found no advgnn in $prefix/$libdir/pkgconfig"
 # shellcheck disable=SC2086 # $flags is a list of compiler words
 "$cc" -std=c11 -Wall -Wextra -Wno-unused-parameter -Werror -fPIC -shared -fvisibility=hidden \
