@@ -19,6 +19,8 @@ typedef struct cli_options {
     const char *output_root;  /* --output: parent of the run folders; or NULL */
     const char *tracking_uri; /* --tracking-uri, or NULL */
     int threads;              /* --threads; 0 = every core */
+    int shard_index;          /* --shard I/N: I, 0-based */
+    int shard_count;          /* --shard I/N: N; 0 = not given */
     int quiet;                /* --quiet: warnings and errors only, no results table */
     int verbose;              /* --verbose: debug messages too */
     int no_progress;          /* --no-progress */

@@ -1,9 +1,64 @@
 /* `advgnn run SCRIPT [key=value ...]`. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "lua/lua_runner.h"
+
+/* Reads an environment variable as a non-negative integer; 0 when it is
+ * unset, -1 when it is set but invalid. */
+static int read_env_integer(const char *name, long *value)
+{
+    const char *text = getenv(name);
+    char *end = NULL;
+
+    if (!text)
+        return 0;
+    errno = 0;
+    *value = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || *value < 0 || *value > INT_MAX)
+        return -1;
+    return 1;
+}
+
+/* Fills the shard from --shard, else from a Slurm job array, where task IDs
+ * run from SLURM_ARRAY_TASK_MIN (often 0 or 1) over SLURM_ARRAY_TASK_COUNT
+ * tasks. Returns CLI_EXIT_OK or a usage error.
+ * NOTE: Kubernetes Indexed Jobs set JOB_COMPLETION_INDEX but no job size, so
+ * it is not read here; such a job passes --shard "$(JOB_COMPLETION_INDEX)/N". */
+static int choose_shard(const cli_options *options, advgnn_run_settings *settings)
+{
+    long id = 0;
+    long count = 0;
+    long min = 0;
+    int have_id;
+    int have_count;
+    int have_min;
+
+    if (options->shard_count > 0) {
+        settings->shard_index = options->shard_index;
+        settings->shard_count = options->shard_count;
+        return CLI_EXIT_OK;
+    }
+
+    have_id = read_env_integer("SLURM_ARRAY_TASK_ID", &id);
+    have_count = read_env_integer("SLURM_ARRAY_TASK_COUNT", &count);
+    have_min = read_env_integer("SLURM_ARRAY_TASK_MIN", &min);
+    if (have_id == 0 || have_count == 0)
+        return CLI_EXIT_OK;
+    if (have_id < 0 || have_count < 0 || have_min < 0 || count < 1 || id < min || id - min >= count)
+        return cli_usage_error(cli_find_command("run"),
+                               "SLURM_ARRAY_TASK_ID, _MIN and _COUNT do not describe a task of the array "
+                               "(ID %s, MIN %s, COUNT %s); pass --shard I/N instead",
+                               getenv("SLURM_ARRAY_TASK_ID"), have_min ? getenv("SLURM_ARRAY_TASK_MIN") : "unset",
+                               getenv("SLURM_ARRAY_TASK_COUNT"));
+    settings->shard_index = (int)(id - min);
+    settings->shard_count = (int)count;
+    return CLI_EXIT_OK;
+}
 
 int cli_cmd_run(const cli_options *options, int argc, char **argv)
 {
@@ -29,6 +84,9 @@ int cli_cmd_run(const cli_options *options, int argc, char **argv)
     settings.threads = options->threads;
     settings.progress = isatty(STDERR_FILENO) && !options->no_progress;
     settings.quiet = options->quiet;
+    rc = choose_shard(options, &settings);
+    if (rc != CLI_EXIT_OK)
+        return rc;
 
     rc = cli_new_context(options, &ctx);
     if (rc != CLI_EXIT_OK)

@@ -54,6 +54,26 @@ static int parse_threads(const char *text, int *threads)
     return 1;
 }
 
+/* Reads "I/N" with 0 <= I < N. */
+static int parse_shard(const char *text, int *index, int *count)
+{
+    char *end = NULL;
+    long i;
+    long n;
+
+    errno = 0;
+    i = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '/')
+        return 0;
+    text = end + 1;
+    n = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || n < 1 || n > INT_MAX || i < 0 || i >= n)
+        return 0;
+    *index = (int)i;
+    *count = (int)n;
+    return 1;
+}
+
 /* Options that take a value, as "--name VALUE" or "--name=VALUE". */
 static const char **value_slot(cli_options *options, const char *name)
 {
@@ -104,7 +124,7 @@ static int parse_option(cli_options *options, int argc, char **argv, int *i)
         return CLI_EXIT_OK;
 
     slot = value_slot(options, name);
-    if (!slot && strcmp(name, "--threads") != 0)
+    if (!slot && strcmp(name, "--threads") != 0 && strcmp(name, "--shard") != 0)
         return cli_usage_error(NULL, "unknown option '%s'", word);
     if (!value) {
         if (*i + 1 >= argc)
@@ -114,7 +134,10 @@ static int parse_option(cli_options *options, int argc, char **argv, int *i)
 
     if (slot)
         *slot = value;
-    else if (!parse_threads(value, &options->threads))
+    else if (strcmp(name, "--shard") == 0) {
+        if (!parse_shard(value, &options->shard_index, &options->shard_count))
+            return cli_usage_error(NULL, "--shard must be I/N with 0 <= I < N (e.g. 0/4), not '%s'", value);
+    } else if (!parse_threads(value, &options->threads))
         return cli_usage_error(NULL, "--threads must be an integer from 0 (every core) to %d, not '%s'",
                                THREADS_MAX, value);
     return CLI_EXIT_OK;

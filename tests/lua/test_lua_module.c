@@ -165,6 +165,61 @@ static void test_log_and_warnings(void)
     advgnn_ctx_set_log_sink(test_ctx, NULL, NULL);
 }
 
+/* The grid order is fixed (names sorted, last fastest) so every shard sees
+ * the same sequence; shard i of n runs the points with index % n == i. */
+static void test_sweep(void)
+{
+    static const char script[] =
+        "local seen = {}\n"
+        "local results = advgnn.sweep({b = {'x', 'y', 'z'}, a = {1, 2}}, function(p, i)\n"
+        "  seen[#seen + 1] = string.format('%d:%s%s', i, p.a, p.b)\n"
+        "  p.a = 99\n"
+        "  return i * 10\n"
+        "end)\n"
+        "local got = table.concat(seen, ' ')\n"
+        "assert(got == advgnn.args.expected, got)\n"
+        "assert(#results == #seen, 'one result per point run')\n"
+        "assert(results[1].result == results[1].index * 10, 'result')\n"
+        "assert(results[1].point.a ~= 99, 'fn gets its own copy of the point')\n"
+        "assert(advgnn.shard.index == advgnn.args.shard and advgnn.shard.count == advgnn.args.count, 'shard')\n";
+    char *all[] = {"expected=1:1x 2:1y 3:1z 4:2x 5:2y 6:2z", "shard=0", "count=1"};
+    char *second_of_three[] = {"expected=2:1y 5:2y", "shard=1", "count=3"};
+    int rc;
+
+    rc = run_script_args("sweep.lua", script, 3, all);
+    CHECK_INT_EQ(rc, ADVGNN_OK);
+    if (rc != ADVGNN_OK)
+        fprintf(stderr, "%s\n", test_message);
+
+    test_settings.shard_index = 1;
+    test_settings.shard_count = 3;
+    rc = run_script_args("sweep.lua", script, 3, second_of_three);
+    CHECK_INT_EQ(rc, ADVGNN_OK);
+    if (rc != ADVGNN_OK)
+        fprintf(stderr, "%s\n", test_message);
+
+    test_settings.shard_index = 3;
+    rc = run_script("shard.lua", "error('must not run')\n");
+    CHECK_INT_EQ(rc, ADVGNN_ERR_INVALID_ARG);
+    CHECK_STR_CONTAINS(test_message, "shard 3/3 does not exist");
+    test_settings.shard_index = 0;
+    test_settings.shard_count = 0;
+
+    rc = run_script("grid.lua", "advgnn.sweep({k = {}}, print)\n");
+    CHECK_INT_EQ(rc, ADVGNN_ERR_INVALID_ARG);
+    CHECK_STR_CONTAINS(test_message, "grid.lua:1: advgnn.sweep: grid.k must be a non-empty list of values");
+    rc = run_script("grid.lua", "advgnn.sweep({}, print)\n");
+    CHECK_INT_EQ(rc, ADVGNN_ERR_INVALID_ARG);
+    CHECK_STR_CONTAINS(test_message, "the grid is empty");
+    rc = run_script("grid.lua", "advgnn.sweep({a = {1, 2}, b = {}}, print)\n");
+    CHECK_INT_EQ(rc, ADVGNN_ERR_INVALID_ARG);
+    CHECK_STR_CONTAINS(test_message, "grid.b must be");
+    rc = run_script("grid.lua", "local r = {}\nfor i = 1, 1001 do r[i] = i end\n"
+                                "advgnn.sweep({a = r, b = r}, print)\n");
+    CHECK_INT_EQ(rc, ADVGNN_ERR_LIMIT);
+    CHECK_STR_CONTAINS(test_message, "more than 1000000 points");
+}
+
 /* Fails each allocation of a script in turn. Every run must end with an error
  * status and a message, and (under AddressSanitizer) leak nothing. Lua
  * retries a failed allocation after a full collection, so some failures are
@@ -218,6 +273,7 @@ int main(void)
     test_plugin_list();
     test_format_table();
     test_log_and_warnings();
+    test_sweep();
     test_allocation_failures();
 
     test_teardown();

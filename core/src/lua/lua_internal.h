@@ -61,6 +61,10 @@ ADVGNN_INTERNAL advgnn_lua_plugin_obj *advgnn_lua_test_plugin(lua_State *L, int 
  * table at the top of the stack. */
 ADVGNN_INTERNAL void advgnn_lua_open_experiment(lua_State *L);
 
+/* Registers advgnn.sweep and advgnn.shard into the module table at the top of
+ * the stack. */
+ADVGNN_INTERNAL void advgnn_lua_open_sweep(lua_State *L);
+
 /* advgnn.format_table(rows, columns): pushes the aligned text table. */
 ADVGNN_INTERNAL int advgnn_lua_format_table(lua_State *L);
 

@@ -313,6 +313,7 @@ static void push_module(lua_State *L, int argc, char *const *args)
 
     advgnn_lua_open_plugins(L);
     advgnn_lua_open_experiment(L);
+    advgnn_lua_open_sweep(L);
 }
 
 /* What the protected setup needs; passed as a light userdata. */
@@ -439,6 +440,10 @@ int advgnn_lua_run_file(advgnn_ctx *ctx, advgnn_registry *reg, const char *scrip
         return rc;
 
     env.settings = settings ? settings : &default_settings;
+    if (env.settings->shard_count > 1 &&
+        (env.settings->shard_index < 0 || env.settings->shard_index >= env.settings->shard_count))
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "shard %d/%d does not exist: the index must be 0 to %d",
+                            env.settings->shard_index, env.settings->shard_count, env.settings->shard_count - 1);
     stem = script_stem(script);
     L = lua_newstate(lua_allocator, NULL);
     if (!stem || !L) {

@@ -14,6 +14,8 @@ typedef struct advgnn_run_settings {
     int threads;               /* 0 = every core */
     int progress;              /* nonzero: progress bars on a terminal */
     int quiet;                 /* nonzero: no results table on stdout after each run */
+    int shard_index;           /* this process runs the sweep points i with i % shard_count == shard_index */
+    int shard_count;           /* number of shards; 0 or 1 = run every point */
 } advgnn_run_settings;
 
 /* Runs `script` with the `advgnn` module loaded. `args` are the "key=value"
