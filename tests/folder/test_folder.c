@@ -391,6 +391,43 @@ static void test_masks_beside_images(void)
         fn->close(state);
 }
 
+/* Fails each allocation of open and list in turn on the mask folder layout:
+ * every failure must come back as a status, without a leak (checked under
+ * ASan) or a crash. */
+static void test_allocation_failures(void)
+{
+    char root[512];
+    int failures = 0;
+
+    snprintf(root, sizeof(root), "%s/parts", tmpdir);
+    setting settings[] = {STR("root", root), STR("mask_dir", "mask"), STR("mask_suffix", "_mask")};
+    advgnn_options *opts = harness_options(ctx, desc);
+    CHECK(opts != NULL);
+    for (size_t i = 0; opts && i < 3; i++)
+        CHECK_INT_EQ(advgnn_options_set(opts, ctx, settings[i].name, &settings[i].value), ADVGNN_OK);
+
+    for (size_t n = 1; opts && n < 400; n++) {
+        void *state = NULL;
+        advgnn_sample_store *store = NULL;
+        advgnn_alloc_fail_after(n);
+        int rc = fn->open(ctx, opts, &state);
+        if (rc == ADVGNN_OK)
+            rc = advgnn_sample_store_new(ctx, "folder", 1, &store);
+        if (rc == ADVGNN_OK)
+            rc = fn->list(state, ctx, store);
+        size_t used = advgnn_alloc_fail_after(0);
+        advgnn_sample_store_free(store);
+        if (state)
+            fn->close(state);
+        advgnn_ctx_clear_error(ctx);
+        if (rc == ADVGNN_OK && used < n)
+            break; /* no allocation failed: every earlier one was tried */
+        failures += rc != ADVGNN_OK;
+    }
+    CHECK(failures > 10);
+    advgnn_options_free(opts);
+}
+
 /* ---- errors ----------------------------------------------------------------- */
 
 /* Expects open (or, when open succeeds, list) to fail with `status` and a
@@ -500,6 +537,7 @@ int main(void)
     }
     test_mask_folder_layout();
     test_masks_beside_images();
+    test_allocation_failures();
     test_errors();
     if (check_failures)
         fprintf(stderr, "last error: %s\n", advgnn_ctx_error(ctx));

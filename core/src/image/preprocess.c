@@ -93,8 +93,9 @@ static int resize_and_crop(advgnn_ctx *ctx, advgnn_image *img, const advgnn_prep
 
 int advgnn_image_to_tensor(advgnn_ctx *ctx, const advgnn_image *img, const advgnn_preprocess *pp, float *out)
 {
-    if (!advgnn_image_is_valid(img) || img->type != ADVGNN_PIXEL_U8)
-        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "image_to_tensor needs a non-empty 8-bit image");
+    if (!advgnn_image_is_valid(img) || img->type != ADVGNN_PIXEL_U8 || !pp || !out)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                            "image_to_tensor needs a non-empty 8-bit image, preprocessing and an output buffer");
     int rc = check_preprocess(ctx, pp, img->height, img->width);
     if (rc != ADVGNN_OK)
         return rc;
@@ -127,8 +128,9 @@ int advgnn_image_to_tensor(advgnn_ctx *ctx, const advgnn_image *img, const advgn
 int advgnn_mask_to_binary(advgnn_ctx *ctx, const advgnn_image *mask, int threshold, const advgnn_preprocess *pp,
                           uint8_t *out)
 {
-    if (!advgnn_image_is_valid(mask) || mask->type != ADVGNN_PIXEL_U8)
-        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "mask_to_binary needs a non-empty 8-bit mask");
+    if (!advgnn_image_is_valid(mask) || mask->type != ADVGNN_PIXEL_U8 || !pp || !out)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                            "mask_to_binary needs a non-empty 8-bit mask, preprocessing and an output buffer");
     if (threshold < 0 || threshold > 254)
         return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "invalid mask threshold %d: expected 0..254", threshold);
     int rc = check_preprocess(ctx, pp, mask->height, mask->width);
