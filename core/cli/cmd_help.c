@@ -62,7 +62,7 @@ static const char global_options[] =
     "  --output DIR         folder that receives the run folders (default: runs)\n"
     "  --shard I/N          run share I (0-based) of N of every advgnn.sweep; default\n"
     "                       from SLURM_ARRAY_TASK_ID, _MIN and _COUNT when set\n"
-    "  --tracking-uri URI   MLflow tracking server that receives the runs\n"
+    "  --tracking-uri URI   MLflow tracking server for the runs (accepted, not yet used)\n"
     "  -q, --quiet          log only warnings and errors; print no results table\n"
     "  -v, --verbose        log debug messages too\n"
     "  --no-progress        draw no progress bars\n"
