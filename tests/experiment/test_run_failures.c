@@ -14,6 +14,9 @@
 
 #define SIZE 48 /* pixels of the test images */
 
+/* Every this many allocations of a run is made to fail once. */
+#define ALLOCATION_STEP 1
+
 typedef struct fixture {
     advgnn_ctx *ctx;
     advgnn_registry *reg;
@@ -54,18 +57,38 @@ static void write_category(fixture *fx, FILE *manifest, const char *category, in
     }
 }
 
-static int run(fixture *fx, const char *manifest, const char *out, const char *const *categories,
-               size_t category_count)
+/* Option sets of one run, built before any allocation is made to fail. */
+typedef struct run_options {
+    advgnn_options *dataset;
+    advgnn_options *encoder;
+    advgnn_options *scorer;
+} run_options;
+
+static int make_options(fixture *fx, const char *manifest, run_options *opts)
 {
     const char *pairs[] = {"manifest", manifest, NULL};
-    advgnn_options *dopts = helper_options(fx->ctx, fx->dataset, pairs);
-    advgnn_options *eopts = helper_options(fx->ctx, fx->encoder, NULL);
-    advgnn_options *sopts = helper_options(fx->ctx, fx->scorer, NULL);
-    advgnn_plugin_choice scorer = {.plugin = fx->scorer, .options = sopts, .weight = 1.0};
+
+    opts->dataset = helper_options(fx->ctx, fx->dataset, pairs);
+    opts->encoder = helper_options(fx->ctx, fx->encoder, NULL);
+    opts->scorer = helper_options(fx->ctx, fx->scorer, NULL);
+    return opts->dataset && opts->encoder && opts->scorer ? ADVGNN_OK : ADVGNN_ERR_OPTION;
+}
+
+static void free_options(run_options *opts)
+{
+    advgnn_options_free(opts->dataset);
+    advgnn_options_free(opts->encoder);
+    advgnn_options_free(opts->scorer);
+}
+
+static int run_with(fixture *fx, const run_options *opts, const char *out, const char *const *categories,
+                    size_t category_count)
+{
+    advgnn_plugin_choice scorer = {.plugin = fx->scorer, .options = opts->scorer, .weight = 1.0};
     advgnn_experiment_spec spec = {
         .name = "failures",
-        .dataset = {.plugin = fx->dataset, .options = dopts},
-        .encoder = {.plugin = fx->encoder, .options = eopts},
+        .dataset = {.plugin = fx->dataset, .options = opts->dataset},
+        .encoder = {.plugin = fx->encoder, .options = opts->encoder},
         .scorers = &scorer,
         .scorer_count = 1,
         .categories = categories,
@@ -78,16 +101,23 @@ static int run(fixture *fx, const char *manifest, const char *out, const char *c
         .threads = 1,
     };
     cJSON *results = NULL;
-    int rc = ADVGNN_ERR_INTERNAL;
 
     advgnn_ctx_clear_error(fx->ctx);
-    if (dopts && eopts && sopts)
-        rc = advgnn_experiment_run(fx->ctx, &spec, &results);
+    int rc = advgnn_experiment_run(fx->ctx, &spec, &results);
     CHECK(rc == ADVGNN_OK ? results != NULL : results == NULL);
     cJSON_Delete(results);
-    advgnn_options_free(dopts);
-    advgnn_options_free(eopts);
-    advgnn_options_free(sopts);
+    return rc;
+}
+
+static int run(fixture *fx, const char *manifest, const char *out, const char *const *categories,
+               size_t category_count)
+{
+    run_options opts = {0};
+    int rc = make_options(fx, manifest, &opts);
+
+    if (rc == ADVGNN_OK)
+        rc = run_with(fx, &opts, out, categories, category_count);
+    free_options(&opts);
     return rc;
 }
 
@@ -217,6 +247,45 @@ static void test_empty_split_and_unknown_category(fixture *fx)
     advgnn_free(out);
 }
 
+/* Fails each allocation of a small run in turn: every failure must return
+ * an error with a message, never crash, and free everything (ASan checks). */
+static void test_allocation_failures(fixture *fx)
+{
+    char *manifest = path_in(fx, "oom.tsv");
+    char *out = path_in(fx, "oom-out");
+    FILE *f = fopen(manifest, "w");
+    size_t failures = 0;
+
+    write_category(fx, f, "o", SIZE, 1);
+    fclose(f);
+
+    run_options opts = {0};
+    CHECK_INT_EQ(make_options(fx, manifest, &opts), ADVGNN_OK);
+
+    /* Count the allocations of a run that succeeds. */
+    advgnn_alloc_fail_after(0);
+    CHECK_INT_EQ(run_with(fx, &opts, out, NULL, 0), ADVGNN_OK);
+    size_t allocations = advgnn_alloc_fail_after(0);
+    CHECK(allocations > 0);
+
+    for (size_t fail_at = 1; fail_at <= allocations; fail_at += ALLOCATION_STEP) {
+        advgnn_alloc_fail_after(fail_at);
+        int rc = run_with(fx, &opts, out, NULL, 0);
+        advgnn_alloc_fail_after(0);
+        if (rc != ADVGNN_OK) {
+            failures++;
+            if (advgnn_ctx_error(fx->ctx)[0] == '\0') {
+                fprintf(stderr, "allocation %zu failed the run (status %d) without a message\n", fail_at, rc);
+                check_failures++;
+            }
+        }
+    }
+    CHECK(failures > 0);
+    free_options(&opts);
+    advgnn_free(manifest);
+    advgnn_free(out);
+}
+
 int main(void)
 {
     fixture fx = {0};
@@ -238,6 +307,7 @@ int main(void)
         test_mask_size_mismatch(&fx);
         test_missing_mask(&fx);
         test_empty_split_and_unknown_category(&fx);
+        test_allocation_failures(&fx);
     }
 
     helper_remove_tree(fx.root);

@@ -157,6 +157,8 @@ int advgnn_split_data_load(advgnn_ctx *ctx, const advgnn_sample_loader *loader, 
         rc = load_one(ctx, loader, out, i);
         if (rc == ADVGNN_OK && out->masks && !out->has_mask[i])
             out->missing_masks++;
+        if (rc == ADVGNN_OK && loader->image_done)
+            loader->image_done(loader->image_done_user);
     }
 
     if (rc != ADVGNN_OK)

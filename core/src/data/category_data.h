@@ -25,6 +25,10 @@ typedef struct advgnn_sample_loader {
     int height;                        /* output of pp */
     int width;
     uint64_t max_pixels;               /* decode limit; 0 = the default */
+
+    /* Optional: called after each decoded image, e.g. to draw progress. */
+    void (*image_done)(void *user);
+    void *image_done_user;
 } advgnn_sample_loader;
 
 /* The preprocessed samples of one split of a category. */

@@ -680,6 +680,14 @@ static int write_heatmaps(category_run *cr)
 
 /* ---- the category -------------------------------------------------------- */
 
+/* Advances the "load" progress bar by one image. */
+static void count_loaded_image(void *user)
+{
+    advgnn_progress *progress = user;
+
+    advgnn_progress_update(progress, progress->done + 1);
+}
+
 static int load_category(category_run *cr, size_t category_index)
 {
     advgnn_run *run = cr->run;
@@ -692,8 +700,9 @@ static int load_category(category_run *cr, size_t category_index)
         listed += n;
     }
     advgnn_progress_begin(&run->progress, "load", cr->name, listed);
+    run->loader.image_done = count_loaded_image;
+    run->loader.image_done_user = &run->progress;
     int rc = advgnn_category_data_load(cr->ctx, &run->loader, run->store, category_index, &cr->data);
-    advgnn_progress_update(&run->progress, listed);
     advgnn_progress_end(&run->progress);
     cr->loaded = rc == ADVGNN_OK;
     return rc;
