@@ -222,6 +222,123 @@ int layout_select_categories(advgnn_ctx *ctx, const char *plugin, const name_lis
     return ADVGNN_OK;
 }
 
+/* ---- categories ------------------------------------------------------------- */
+
+/* Returns nonzero when rel/<marker> is a folder. */
+static int has_marker(advgnn_source *src, const char *rel, const char *marker)
+{
+    char *path = layout_join(rel, marker, NULL);
+    int found = path && advgnn_source_stat(src, path) == ADVGNN_SOURCE_ENTRY_DIR;
+
+    advgnn_free(path);
+    return found;
+}
+
+/* Lists the subfolders of `rel` that have the marker into *out. */
+static int list_marked(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *rel, const char *marker,
+                       name_list *out)
+{
+    name_list dirs = {0};
+    int rc = advgnn_source_list(src, ctx, rel, ADVGNN_SOURCE_ENTRY_DIR, &dirs.names, &dirs.count);
+
+    out->names = NULL;
+    out->count = 0;
+    for (size_t i = 0; rc == ADVGNN_OK && i < dirs.count; i++) {
+        char *child = layout_join(rel, dirs.names[i], NULL);
+        if (!child || (has_marker(src, child, marker) && names_append(out, dirs.names[i]) != ADVGNN_OK))
+            rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "%s: out of memory", plugin);
+        advgnn_free(child);
+    }
+    names_free(&dirs);
+    if (rc != ADVGNN_OK)
+        names_free(out);
+    return rc;
+}
+
+/* Returns the last component of a path without its extensions (new string). */
+static char *name_from_path(const char *path)
+{
+    size_t end = strlen(path);
+    while (end > 1 && path[end - 1] == '/')
+        end--;
+    size_t start = end;
+    while (start > 0 && path[start - 1] != '/')
+        start--;
+
+    char *name = advgnn_malloc(end - start + 1);
+    if (name) {
+        memcpy(name, path + start, end - start);
+        name[end - start] = '\0';
+        char *dot = strchr(name, '.');
+        if (dot && dot != name)
+            *dot = '\0';
+    }
+    return name;
+}
+
+void layout_categories_free(layout_categories *categories)
+{
+    advgnn_free(categories->base);
+    names_free(&categories->names);
+    categories->base = NULL;
+    categories->single = 0;
+}
+
+char *layout_category_dir(const layout_categories *categories, const char *category)
+{
+    return categories->single ? advgnn_strdup(categories->base) : layout_join(categories->base, category, NULL);
+}
+
+/* Looks for the categories in `rel`: rel itself, or its marked subfolders. */
+static int categories_in(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *rel,
+                         const char *marker, layout_categories *out, name_list *found)
+{
+    found->names = NULL;
+    found->count = 0;
+    if (has_marker(src, rel, marker)) {
+        char *name = name_from_path(rel[0] ? rel : advgnn_source_path(src));
+        int rc = name && names_append(found, name) == ADVGNN_OK ? ADVGNN_OK : ADVGNN_ERR_NOMEM;
+        advgnn_free(name);
+        out->single = 1;
+        return rc == ADVGNN_OK ? rc : advgnn_failf(ctx, rc, "%s: out of memory", plugin);
+    }
+    out->single = 0;
+    return list_marked(ctx, plugin, src, rel, marker, found);
+}
+
+int layout_find_categories(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *marker,
+                           const char *expected, advgnn_string_list requested, layout_categories *out)
+{
+    name_list found = {0}, dirs = {0};
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = categories_in(ctx, plugin, src, "", marker, out, &found);
+
+    /* An archive often wraps the dataset in one folder. */
+    if (rc == ADVGNN_OK && found.count == 0)
+        rc = advgnn_source_list(src, ctx, "", ADVGNN_SOURCE_ENTRY_DIR, &dirs.names, &dirs.count);
+    if (rc == ADVGNN_OK && found.count == 0 && dirs.count == 1) {
+        out->base = advgnn_strdup(dirs.names[0]);
+        rc = out->base ? categories_in(ctx, plugin, src, out->base, marker, out, &found)
+                       : advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "%s: out of memory", plugin);
+    } else if (rc == ADVGNN_OK) {
+        out->base = advgnn_strdup("");
+        if (!out->base)
+            rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "%s: out of memory", plugin);
+    }
+    if (rc == ADVGNN_OK && found.count == 0)
+        rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND, "%s: no category found in root '%s'; expected %s", plugin,
+                          advgnn_source_path(src), expected);
+    if (rc == ADVGNN_OK)
+        rc = layout_select_categories(ctx, plugin, &found, requested, &out->names);
+    names_free(&found);
+    names_free(&dirs);
+    if (rc != ADVGNN_OK)
+        layout_categories_free(out);
+    return rc;
+}
+
 /* ---- splits ----------------------------------------------------------------- */
 
 size_t layout_ratio_count(double ratio, size_t count)

@@ -68,6 +68,26 @@ int layout_find_base(advgnn_ctx *ctx, const char *plugin, advgnn_source *src,
 int layout_select_categories(advgnn_ctx *ctx, const char *plugin, const name_list *found,
                              advgnn_string_list requested, name_list *selected);
 
+/* The categories of a dataset whose category folders each contain a
+ * `marker` folder (e.g. "test"). */
+typedef struct layout_categories {
+    char *base;      /* folder inside the source with the category folders, or the one category folder */
+    int single;      /* nonzero when `base` is itself a category (named after the root) */
+    name_list names; /* selected categories, in the order requested or listed */
+} layout_categories;
+
+/* Finds the categories: `root` may contain category folders, be one category
+ * folder (named after its last path component without extension), or wrap
+ * either in one folder. Then selects them as layout_select_categories does.
+ * Fails naming the root and `expected` when none is found. */
+int layout_find_categories(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *marker,
+                           const char *expected, advgnn_string_list requested, layout_categories *out);
+
+void layout_categories_free(layout_categories *categories);
+
+/* Returns the folder of `category` inside the source (new string). */
+char *layout_category_dir(const layout_categories *categories, const char *category);
+
 /* Copies a string list option. */
 int layout_copy_strings(advgnn_ctx *ctx, const char *plugin, advgnn_string_list values, name_list *out);
 

@@ -39,9 +39,7 @@ static const advgnn_option_spec mvtec_ad_options[] = {
 
 typedef struct mvtec_ad_state {
     advgnn_source *src;
-    char *base;           /* folder inside the source with the categories, "" for its root */
-    char *single;         /* category name when `base` is itself one category, else NULL */
-    name_list categories; /* selected, in listing order */
+    layout_categories categories;
     int require_masks;
     double validation_ratio;
     uint64_t seed;
@@ -54,86 +52,8 @@ static void mvtec_ad_close(void *opaque)
     if (!state)
         return;
     advgnn_source_close(state->src);
-    advgnn_free(state->base);
-    advgnn_free(state->single);
-    names_free(&state->categories);
+    layout_categories_free(&state->categories);
     advgnn_free(state);
-}
-
-/* ---- finding the categories ------------------------------------------------- */
-
-static int is_category(advgnn_source *src, const char *rel)
-{
-    char *test = layout_join(rel, "test", NULL);
-    int found = test && advgnn_source_stat(src, test) == ADVGNN_SOURCE_ENTRY_DIR;
-
-    advgnn_free(test);
-    return found;
-}
-
-/* A folder with category folders, or one category folder. */
-static int is_base(advgnn_source *src, const char *rel)
-{
-    name_list dirs = {0};
-    int found = is_category(src, rel);
-
-    if (!found && advgnn_source_list(src, NULL, rel, ADVGNN_SOURCE_ENTRY_DIR, &dirs.names, &dirs.count) == ADVGNN_OK) {
-        for (size_t i = 0; i < dirs.count && !found; i++) {
-            char *child = layout_join(rel, dirs.names[i], NULL);
-            found = child && is_category(src, child);
-            advgnn_free(child);
-        }
-    }
-    names_free(&dirs);
-    return found;
-}
-
-/* Returns the last component of a path, ignoring an archive extension. */
-static char *category_from_path(const char *path)
-{
-    size_t end = strlen(path);
-    while (end > 1 && path[end - 1] == '/')
-        end--;
-    size_t start = end;
-    while (start > 0 && path[start - 1] != '/')
-        start--;
-
-    char *name = advgnn_malloc(end - start + 1);
-    if (name) {
-        memcpy(name, path + start, end - start);
-        name[end - start] = '\0';
-        char *dot = strchr(name, '.');
-        if (dot && dot != name)
-            *dot = '\0';
-    }
-    return name;
-}
-
-static int find_categories(advgnn_ctx *ctx, mvtec_ad_state *state, advgnn_string_list requested)
-{
-    name_list found = {0}, dirs = {0};
-    int rc;
-
-    if (is_category(state->src, state->base)) {
-        state->single = category_from_path(state->base[0] ? state->base : advgnn_source_path(state->src));
-        if (!state->single || names_append(&found, state->single) != ADVGNN_OK)
-            rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
-        else
-            rc = ADVGNN_OK;
-    } else {
-        rc = advgnn_source_list(state->src, ctx, state->base, ADVGNN_SOURCE_ENTRY_DIR, &dirs.names, &dirs.count);
-        for (size_t i = 0; rc == ADVGNN_OK && i < dirs.count; i++) {
-            char *child = layout_join(state->base, dirs.names[i], NULL);
-            if (!child || (is_category(state->src, child) && names_append(&found, dirs.names[i]) != ADVGNN_OK))
-                rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
-            advgnn_free(child);
-        }
-    }
-    if (rc == ADVGNN_OK)
-        rc = layout_select_categories(ctx, PLUGIN, &found, requested, &state->categories);
-    names_free(&found);
-    names_free(&dirs);
-    return rc;
 }
 
 static int mvtec_ad_open(advgnn_ctx *ctx, const advgnn_options *opts, void **state_out)
@@ -148,10 +68,8 @@ static int mvtec_ad_open(advgnn_ctx *ctx, const advgnn_options *opts, void **sta
 
     int rc = layout_open(ctx, PLUGIN, advgnn_options_string(opts, "root"), &state->src);
     if (rc == ADVGNN_OK)
-        rc = layout_find_base(ctx, PLUGIN, state->src, is_base, "<category>/train/good, <category>/test/<type>",
-                              &state->base);
-    if (rc == ADVGNN_OK)
-        rc = find_categories(ctx, state, advgnn_options_strings(opts, "category"));
+        rc = layout_find_categories(ctx, PLUGIN, state->src, "test", "<category>/train/good, <category>/test/<type>",
+                                    advgnn_options_strings(opts, "category"), &state->categories);
     if (rc != ADVGNN_OK) {
         mvtec_ad_close(state);
         return rc;
@@ -268,7 +186,7 @@ static int list_test_type(advgnn_ctx *ctx, const mvtec_ad_state *state, advgnn_s
 static int list_category(advgnn_ctx *ctx, const mvtec_ad_state *state, advgnn_sample_sink *sink,
                          const char *category)
 {
-    char *dir = state->single ? advgnn_strdup(state->base) : layout_join(state->base, category, NULL);
+    char *dir = layout_category_dir(&state->categories, category);
     char *test = dir ? layout_join(dir, "test", NULL) : NULL;
     layout_tally tally = {0};
     name_list types = {0};
@@ -299,8 +217,8 @@ static int mvtec_ad_list(void *opaque, advgnn_ctx *ctx, advgnn_sample_sink *sink
     const mvtec_ad_state *state = opaque;
     int rc = ADVGNN_OK;
 
-    for (size_t i = 0; rc == ADVGNN_OK && i < state->categories.count; i++)
-        rc = list_category(ctx, state, sink, state->categories.names[i]);
+    for (size_t i = 0; rc == ADVGNN_OK && i < state->categories.names.count; i++)
+        rc = list_category(ctx, state, sink, state->categories.names.names[i]);
     return rc;
 }
 
