@@ -1,5 +1,6 @@
 /* From a decoded image to the network input: channel conversion, resize,
  * center crop and normalization; and the same geometry for defect masks. */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -54,10 +55,17 @@ static int check_preprocess(advgnn_ctx *ctx, const advgnn_preprocess *pp, int in
                             "center crop of %d x %d is larger than the %d x %d image after resizing; lower the "
                             "crop size or raise the resize size",
                             pp->crop_width, pp->crop_height, w, h);
+    return ADVGNN_OK;
+}
+
+/* Checks the normalization, which only images use (masks are binarized). */
+static int check_normalization(advgnn_ctx *ctx, const advgnn_preprocess *pp)
+{
     for (int c = 0; c < pp->channels; c++) {
-        if (!(pp->std[c] > 0.0f))
-            return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "invalid preprocessing: std[%d] = %g must be > 0", c,
-                                (double)pp->std[c]);
+        if (!(pp->std[c] > 0.0f) || !isfinite(pp->mean[c]))
+            return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                                "invalid preprocessing: channel %d has mean %g and std %g; std must be > 0", c,
+                                (double)pp->mean[c], (double)pp->std[c]);
     }
     return ADVGNN_OK;
 }
@@ -97,6 +105,8 @@ int advgnn_image_to_tensor(advgnn_ctx *ctx, const advgnn_image *img, const advgn
         return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
                             "image_to_tensor needs a non-empty 8-bit image, preprocessing and an output buffer");
     int rc = check_preprocess(ctx, pp, img->height, img->width);
+    if (rc == ADVGNN_OK)
+        rc = check_normalization(ctx, pp);
     if (rc != ADVGNN_OK)
         return rc;
 
