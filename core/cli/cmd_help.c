@@ -35,7 +35,7 @@ static const char run_details[] =
     "  heatmaps    heatmap images written per category, -1 = all (default 8)\n"
     "\n"
     "After each run a results table is printed to stdout unless --quiet is given.\n"
-    "Example: advgnn run examples/quickstart.lua epochs=2\n";
+    "Example: advgnn run experiments/quickstart.lua seed=3\n";
 
 static const char plugins_details[] =
     "Without NAME, lists the plugins found by kind, and the files that failed to\n"
