@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "mlflow_test.h"
+#include "tracking/sync.h"
 #include "tracking/tracker.h"
 
 #define COMMIT "0123456789abcdef0123456789abcdef01234567"
@@ -248,6 +249,63 @@ static void check_killed(advgnn_ctx *ctx, const char *uri, const char *experimen
     free(experiment_id);
 }
 
+/* Without a tracking URI the journal is the record; advgnn sync pushes it
+ * later, and a second sync sends nothing. */
+static void check_offline_sync(advgnn_ctx *ctx, const char *uri, const char *experiment, const char *dir)
+{
+    char run_dir[700];
+    char artifact[800];
+    advgnn_tracker_config config = {0};
+    advgnn_tracker_summary summary;
+    advgnn_sync_summary synced;
+    advgnn_tracker *t = NULL;
+    char *experiment_id;
+    cJSON *runs;
+    cJSON *history;
+    const cJSON *run;
+    size_t len = 0;
+    char *bytes;
+
+    snprintf(run_dir, sizeof(run_dir), "%s/offline", dir);
+    snprintf(artifact, sizeof(artifact), "%s/curve.svg", run_dir);
+    mkdir(run_dir, 0755);
+    CHECK(mt_write_file(artifact, "<svg/>", 6));
+    unsetenv("MLFLOW_TRACKING_URI");
+    config.experiment = experiment;
+    config.run_dir = run_dir;
+    CHECK_INT_EQ(advgnn_tracker_open(ctx, &config, &t), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_tracker_start_run(t, "main", NULL, "offline", NULL), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_tracker_log_param(t, "main", "threads", "2"), ADVGNN_OK);
+    for (int step = 0; step < 5; step++)
+        CHECK_INT_EQ(advgnn_tracker_log_metric(t, "main", "loss", step, step, 0), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_tracker_log_artifact(t, "main", artifact, "curves"), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_tracker_end_run(t, "main", ADVGNN_RUN_STATUS_FINISHED, NULL), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_tracker_close(t, 0, &summary), ADVGNN_OK);
+    CHECK_INT_EQ(summary.pending, 0);
+    CHECK_INT_EQ(summary.sent, 0);
+
+    CHECK_INT_EQ(advgnn_tracking_sync(ctx, run_dir, uri, &synced), ADVGNN_OK);
+    CHECK_INT_EQ(synced.records, summary.journaled - 1);
+    CHECK_INT_EQ(synced.sent, synced.records);
+    CHECK_INT_EQ(synced.pending, 0);
+    CHECK_INT_EQ(advgnn_tracking_sync(ctx, run_dir, uri, &synced), ADVGNN_OK);
+    CHECK_INT_EQ(synced.sent, 0);
+
+    experiment_id = mt_experiment_id(uri, experiment);
+    runs = experiment_id ? mt_search_runs(uri, experiment_id) : NULL;
+    run = mt_run_named(runs, "offline");
+    CHECK(run != NULL);
+    CHECK_STR_CONTAINS(mt_run_param(run, "threads"), "2");
+    history = run ? mt_metric_history(uri, mt_run_id(run), "loss") : NULL;
+    CHECK_INT_EQ(cJSON_GetArraySize(history), 5);
+    bytes = run ? mt_download_artifact(uri, run, "curves/curve.svg", &len) : NULL;
+    CHECK(bytes && len == 6 && memcmp(bytes, "<svg/>", 6) == 0);
+    free(bytes);
+    cJSON_Delete(history);
+    cJSON_Delete(runs);
+    free(experiment_id);
+}
+
 int main(void)
 {
     const char *uri = mt_fixture_uri();
@@ -317,6 +375,7 @@ int main(void)
     cJSON_Delete(runs);
 
     check_killed(ctx, uri, experiment, f.dir);
+    check_offline_sync(ctx, uri, experiment, f.dir);
 
     free(experiment_id);
     free(f.weights_data);
