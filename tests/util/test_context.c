@@ -78,6 +78,10 @@ static void test_atomic_write(void)
     CHECK_INT_EQ(advgnn_fs_read_file(ctx, path, 2, &data, &size), ADVGNN_ERR_LIMIT);
     CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "out.txt");
 
+    advgnn_ctx_clear_error(ctx);
+    CHECK_INT_EQ(advgnn_fs_read_file(ctx, sub, 100, &data, &size), ADVGNN_ERR_IO);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "not a regular file");
+
     unlink(path);
     rmdir(sub);
     rmdir(dir);

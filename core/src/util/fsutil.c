@@ -75,6 +75,13 @@ int advgnn_fs_read_file(advgnn_ctx *ctx, const char *path, size_t max_size, char
     if (!f)
         return advgnn_failf(ctx, errno == ENOENT ? ADVGNN_ERR_NOT_FOUND : ADVGNN_ERR_IO, "cannot open '%s': %s",
                             path, strerror(errno));
+
+    /* fopen succeeds on a folder, and ftell then reports a huge size. */
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot read '%s': not a regular file", path);
+    }
     if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
         fclose(f);
         return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot read '%s': not a seekable file", path);
