@@ -27,6 +27,15 @@ static inline void builder_mkdirs(const char *path)
     }
 }
 
+/* Creates the folders of dir/rel; rel ends with '/' to create it too. */
+static inline void builder_mkdirs_of(const char *dir, const char *rel)
+{
+    char path[1024];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    builder_mkdirs(path);
+}
+
 static inline void builder_write(const char *dir, const char *rel, const void *data, size_t size)
 {
     char path[1024];
