@@ -70,7 +70,7 @@ start_server() {
       exit 1
     fi
     if ((SECONDS >= deadline)); then
-      echo "mlflow-server.sh: no answer from $uri/health after ${timeout}s" >&2
+      echo "mlflow-server.sh: $uri/health did not respond within ${timeout}s; see $state/server.log" >&2
       stop_server "$state"
       exit 1
     fi

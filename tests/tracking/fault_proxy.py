@@ -10,7 +10,7 @@ Control endpoints (never forwarded):
   GET  /__proxy/log    JSON array, one entry per proxied request
 
 A rule applies to requests whose path contains "path" (default: all) and,
-when given, whose method equals "method". Its "count" says how many requests
+when given, whose method equals "method". Its "count" is the number of requests
 it applies to (-1: all). Actions:
   {"action": "status", "status": 503, "retry_after": 1, "forward": false}
       answer with this status and an MLflow-style JSON error; with

@@ -25,7 +25,7 @@ void mt_server_stop(const char *state_dir);
 char *mt_http(const char *method, const char *url, const char *body, size_t body_len, long *status,
               size_t *out_len);
 
-/* GET or POST <uri><path>; returns the parsed JSON of a 200 answer, or NULL
+/* GET or POST <uri><path>; returns the parsed JSON of a 200 response, or NULL
  * with a message on stderr. */
 cJSON *mt_api_get(const char *uri, const char *path);
 cJSON *mt_api_post(const char *uri, const char *path, const char *body);

@@ -1,5 +1,5 @@
 /* Delivery under faults, through tests/tracking/fault_proxy.py in front of the
- * fixture's MLflow server: 503s, 429 with Retry-After, slow answers, wrong
+ * fixture's MLflow server: 503s, 429 with Retry-After, slow responses, wrong
  * and right credentials, a param changed after it was logged, keys that
  * MLflow rejects. Every run is read back from the server itself. */
 #include <stdio.h>
@@ -54,7 +54,7 @@ static cJSON *fetch_runs(env *e)
     return e->experiment_id ? mt_search_runs(e->server, e->experiment_id) : NULL;
 }
 
-/* Checks that metric `key` of run `name` holds steps 0..count-1 exactly once. */
+/* Checks that metric `key` of run `name` contains steps 0..count-1 exactly once. */
 static void check_history(env *e, const char *name, const char *key, int count)
 {
     cJSON *runs = fetch_runs(e);
@@ -88,7 +88,7 @@ static size_t count_occurrences(const char *text, const char *needle)
 }
 
 /* Counts proxy log entries from index `from` on whose path contains `path`
- * and whose answer is `answer` (0: any). */
+ * and whose response status is `answer` (0: any). */
 static int count_requests(const cJSON *log, int from, const char *path, int answer)
 {
     int n = 0;
@@ -160,7 +160,7 @@ static void case_retry_after(env *e)
     CHECK_INT_EQ(advgnn_tracker_close(t, 30000, &summary), ADVGNN_OK);
     CHECK_INT_EQ(summary.pending, 0);
 
-    /* The retry came no sooner than Retry-After said (backoff alone is 0 s). */
+    /* The retry came no sooner than the Retry-After header requested (backoff alone is 0 s). */
     log = mt_proxy_log(e->proxy);
     for (int i = from; i < cJSON_GetArraySize(log); i++) {
         const cJSON *entry = cJSON_GetArrayItem(log, i);
@@ -190,9 +190,9 @@ static void case_slow(env *e)
     int from = log_size(e);
     cJSON *log;
 
-    /* The first log-batch reaches the server but its answer comes after the
-     * client's 1 s timeout: the retry repeats the batch, and the server's
-     * copy must still hold every point once. */
+    /* The first log-batch reaches the server, but its response comes after
+     * the client's 1 s timeout. The retry repeats the batch, and the server
+     * must still store every point once. */
     setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1", 1);
     CHECK(mt_proxy_plan(e->proxy, "[{\"path\":\"log-batch\",\"action\":\"delay\",\"seconds\":2.5,\"count\":1}]"));
     t = open_run(e, "slow", run_dir, sizeof(run_dir));

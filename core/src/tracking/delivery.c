@@ -168,9 +168,9 @@ static trk_outcome attempt(trk_delivery *d, const request *req, trk_response *re
     return trk_response_outcome(resp);
 }
 
-/* Sends `req` until the server answers for good. Returns TRK_OUTCOME_OK or
- * TRK_OUTCOME_REJECTED (with `resp` holding the answer), or 0 when the
- * request stays pending: stopped, halted, or out of retries. */
+/* Sends `req` until the server accepts or rejects it for good. Returns
+ * TRK_OUTCOME_OK or TRK_OUTCOME_REJECTED (with the response in `resp`), or 0
+ * when the request stays pending: stopped, halted, or out of retries. */
 static int deliver(trk_delivery *d, const request *req, trk_response *resp)
 {
     char message[1024];
@@ -205,7 +205,7 @@ static int deliver(trk_delivery *d, const request *req, trk_response *resp)
         retry++;
         if (retry > d->cfg.max_retries) {
             if (!d->persistent) {
-                advgnn_failf(d->ctx, ADVGNN_ERR_NETWORK, "MLflow server %s did not answer after %d retries: %s",
+                advgnn_failf(d->ctx, ADVGNN_ERR_NETWORK, "MLflow server %s did not respond after %d retries: %s",
                              d->cfg.display, d->cfg.max_retries, message);
                 return 0;
             }
@@ -405,8 +405,8 @@ static send_status ensure_experiment(trk_delivery *d)
     return SEND_DONE;
 }
 
-/* Stores the run named in a runs/create or runs/search answer. Returns 1 when
- * one was found and recorded. */
+/* Records the run named in a runs/create or runs/search response. Returns 1
+ * when one was found and recorded. */
 static int record_run_from(trk_delivery *d, const char *key, const trk_response *resp, int from_search)
 {
     cJSON *json = cJSON_Parse(resp->body.data ? resp->body.data : "");
@@ -427,7 +427,7 @@ static int record_run_from(trk_delivery *d, const char *key, const trk_response 
     return found;
 }
 
-/* A replay asks the server for a run this journal created before a crash. */
+/* Searches the server for a run that this journal created before a crash. */
 static send_status find_existing_run(trk_delivery *d, const char *key, int *found)
 {
     trk_buf body = {0};
@@ -684,7 +684,9 @@ static int load_history(trk_delivery *d, const char *run_id, const char *key)
         return 0;
     }
 
-    json = outcome == TRK_OUTCOME_OK ? cJSON_Parse(resp.body.data ? resp.body.data : "") : NULL;
+    json = NULL;
+    if (outcome == TRK_OUTCOME_OK && resp.body.data)
+        json = cJSON_Parse(resp.body.data);
     metrics = cJSON_GetObjectItemCaseSensitive(json, "metrics");
     d->history = advgnn_calloc((size_t)cJSON_GetArraySize(metrics) + 1, sizeof(*d->history));
     d->history_run = advgnn_strdup(run_id);
@@ -714,7 +716,7 @@ static int same_value(double stored, double value)
     return stored == value;
 }
 
-/* Replay check: nonzero when the server already holds this metric point. */
+/* Replay check: nonzero when the server already stored this metric point. */
 static int metric_on_server(trk_delivery *d, const char *run_id, const cJSON *r, int *pending)
 {
     double value = metric_value(r);

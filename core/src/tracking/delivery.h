@@ -42,10 +42,10 @@ typedef struct trk_delivery {
     cJSON *experiment_tags;   /* object of strings, or NULL */
 
     int replay;               /* records come from disk: check before sending what may exist */
-    int persistent;           /* retry past max_retries until `wait` says stop (live runs) */
+    int persistent;           /* retry past max_retries until `wait` returns nonzero (live runs) */
     double max_delay_s;       /* cap on one wait between attempts */
 
-    /* Sleeps `seconds` unless told to stop; returns nonzero to stop now. */
+    /* Sleeps `seconds`, or less when a stop is requested; returns nonzero to stop now. */
     int (*wait)(void *user, double seconds);
     /* Returns how many records are waiting, for the "unreachable" message. */
     size_t (*waiting)(void *user);
@@ -74,8 +74,9 @@ ADVGNN_INTERNAL void trk_delivery_free(trk_delivery *d);
 
 /* Delivers `records` (parsed journal lines, in journal order), skipping those
  * already acknowledged. Returns how many leading records are done (delivered,
- * rejected for good, or skipped); fewer than `count` means the rest waits: the
- * server stayed unreachable, `wait` said stop, or d->halted was set. */
+ * rejected for good, or skipped). Fewer than `count` means the rest waits,
+ * because the server stayed unreachable, `wait` returned nonzero, or
+ * d->halted was set. */
 ADVGNN_INTERNAL size_t trk_delivery_process(trk_delivery *d, cJSON *const *records, size_t count);
 
 #endif

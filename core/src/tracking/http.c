@@ -215,8 +215,8 @@ void trk_response_describe(const trk_response *resp, char *out, size_t size)
         return;
     }
 
-    /* MLflow errors are {"error_code", "message"}; proxies answer plain text or
-     * HTML, of which the first line is kept. */
+    /* MLflow errors are {"error_code", "message"}. Proxies respond with plain
+     * text or HTML, of which the first line is kept. */
     json = resp->body.data ? cJSON_Parse(resp->body.data) : NULL;
     code = cJSON_GetObjectItemCaseSensitive(json, "error_code");
     message = cJSON_GetObjectItemCaseSensitive(json, "message");
@@ -247,8 +247,8 @@ static void response_reset(trk_response *resp)
 
 /* ---- curl callbacks ------------------------------------------------------------ */
 
-/* Bodies larger than this are cut: MLflow's answers to our requests are small,
- * and a misbehaving proxy must not fill memory. */
+/* Bodies larger than this are cut, because MLflow's responses to these
+ * requests are small and a misbehaving proxy must not fill memory. */
 #define MAX_RESPONSE_BYTES (64u << 20)
 
 static size_t on_body(char *data, size_t size, size_t count, void *user)

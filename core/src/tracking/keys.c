@@ -93,7 +93,7 @@ size_t trk_utf8_prefix(const char *value, size_t max)
 
 /* ---- git --------------------------------------------------------------------- */
 
-/* snprintf that reports truncation: 1 when `out` holds the whole text. */
+/* Formats like snprintf and returns 1 when `out` received the whole text. */
 static int format_path(char *out, size_t size, const char *fmt, const char *a, const char *b)
 {
     int n = snprintf(out, size, fmt, a, b);

@@ -15,13 +15,18 @@ typedef struct advgnn_sync_summary {
 } advgnn_sync_summary;
 
 /* Sends every record of <run_dir>/tracking/journal.jsonl that the server at
- * `uri` (NULL: MLFLOW_TRACKING_URI) has not acknowledged, exactly once: what
- * the server acknowledged is recorded after each request, and records that
- * may have reached it before a crash are checked on the server first.
- * Retries follow MLFLOW_HTTP_REQUEST_MAX_RETRIES; when the server stays
+ * `uri` (NULL: MLFLOW_TRACKING_URI) has not acknowledged. The acknowledgement
+ * log is updated after each request. Records that may have reached the server
+ * before a crash are checked there first: metric points against their
+ * history, runs by their advgnn.run_key tag. Params, tags, run ends and
+ * artifact uploads are idempotent in MLflow, so repeating them is harmless.
+ * NOTE: dataset inputs are not checked; the SQL store of MLflow 3.17 skips a
+ * dataset input that is already linked to the run.
+ *
+ * Retries follow MLFLOW_HTTP_REQUEST_MAX_RETRIES. When the server stays
  * unreachable the call fails with ADVGNN_ERR_NETWORK and can be repeated.
- * Returns ADVGNN_OK when nothing is pending (rejected records do not count as
- * pending; they are logged). `summary` may be NULL. */
+ * Returns ADVGNN_OK when nothing is pending; rejected records do not count
+ * as pending and are logged. `summary` may be NULL. */
 int advgnn_tracking_sync(advgnn_ctx *ctx, const char *run_dir, const char *uri, advgnn_sync_summary *summary);
 
 #endif

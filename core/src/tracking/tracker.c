@@ -18,9 +18,9 @@
 #include "tracking/keys.h"
 #include "util/fsutil.h"
 
-/* Lines queued in memory for the delivery thread. Beyond this the journal
- * alone holds new records. NOTE: records not queued are not sent by this
- * process; `advgnn sync` sends them after the run. */
+/* Maximum lines queued in memory for the delivery thread. Beyond this only
+ * the journal stores new records. NOTE: this process never sends records that
+ * were not queued, so `advgnn sync` must send them after the run. */
 #define MAX_QUEUED_LINES (1u << 20)
 
 /* Keys sanitized or values cut are warned about once each, up to this many. */

@@ -1,8 +1,8 @@
-/* Experiment tracking: every param, metric, tag, dataset input and artifact of
- * a run goes first to a journal in the run's folder, then to an MLflow
- * tracking server over its REST API from a background thread, so training
- * never waits on the network and no record is lost while the server is slow,
- * down or restarting. Private to the core and the CLI.
+/* Experiment tracking. Every param, metric, tag, dataset input and artifact of
+ * a run goes first to a journal in the run's folder. A background thread then
+ * sends it to an MLflow tracking server over its REST API, so training never
+ * waits on the network, and no record is lost while the server is slow, down
+ * or restarting. Private to the core and the CLI.
  *
  * A tracker holds one parent run and any number of nested runs (one per
  * category or sweep point). The caller names each run with a stable key
@@ -33,8 +33,8 @@ typedef struct advgnn_tracker_config {
     /* Experiment tags as NULL-terminated key, value pairs, set when the
      * experiment is created; may be NULL. */
     const char *const *experiment_tags;
-    /* Longest wait between two attempts to reach the server, in seconds;
-     * 0 = 120 (MLflow's client). Tests shorten it. */
+    /* Maximum wait between two attempts to reach the server, in seconds.
+     * 0 means 120, the cap of MLflow's Python client. Tests shorten it. */
     double max_retry_delay_s;
 } advgnn_tracker_config;
 
@@ -66,15 +66,15 @@ int advgnn_tracker_open(advgnn_ctx *ctx, const advgnn_tracker_config *config, ad
  * MLflow UI; `note` (may be NULL) becomes mlflow.note.content. The run gets the
  * tags mlflow.user, mlflow.source.name/type and, when the script lies in a git
  * repository, mlflow.source.git.commit/branch. Starting a key that the journal
- * already holds (a resumed run) continues that run. */
+ * already contains (a resumed run) continues that run. */
 int advgnn_tracker_start_run(advgnn_tracker *tracker, const char *run_key, const char *parent_key,
                              const char *run_name, const char *note);
 
 /* The log calls journal one record each. Keys that MLflow rejects are
- * sanitized (rejected characters become '_') with one warning per key; param
- * values longer than 6000 bytes and tag values longer than 8000 bytes are cut
- * with a warning. They fail only on a local problem (unknown run key, disk,
- * memory). */
+ * sanitized, so rejected characters become '_', with one warning per key.
+ * Param values longer than 6000 bytes and tag values longer than 8000 bytes
+ * are cut with a warning. The calls fail only on a local problem: an unknown
+ * run key, the disk, or memory. */
 int advgnn_tracker_log_param(advgnn_tracker *tracker, const char *run_key, const char *key, const char *value);
 
 /* Logs a metric point. NaN and infinities are allowed. `timestamp_ms` is Unix
@@ -102,17 +102,17 @@ void advgnn_tracker_digest(const char *const *items, size_t count, char out[17])
 
 /* Uploads the file `local_path` into the run's artifacts under folder
  * `artifact_dir` ("" or NULL = top level). The file is read when it is sent,
- * so it must stay in place until the tracker is closed; a path inside the
- * run folder is journaled relative to it, so `advgnn sync` works after the
- * folder moved. */
+ * so it must stay in place until the tracker is closed. A path inside the
+ * run folder is journaled relative to it, so `advgnn sync` still finds the
+ * file after the folder moved. */
 int advgnn_tracker_log_artifact(advgnn_tracker *tracker, const char *run_key, const char *local_path,
                                 const char *artifact_dir);
 
 /* Writes the journal to disk (fflush + fsync): call at checkpoints. */
 int advgnn_tracker_checkpoint(advgnn_tracker *tracker);
 
-/* Ends a run with FINISHED, FAILED or KILLED. With FAILED, `error` (may be
- * NULL) is stored in the tag advgnn.error. Also checkpoints the journal. */
+/* Ends a run with FINISHED, FAILED or KILLED. With FAILED or KILLED, `error`
+ * (may be NULL) is stored in the tag advgnn.error. Also checkpoints the journal. */
 int advgnn_tracker_end_run(advgnn_tracker *tracker, const char *run_key, advgnn_run_status status,
                            const char *error);
 
@@ -123,7 +123,7 @@ size_t advgnn_tracker_pending(advgnn_tracker *tracker);
 /* Ends runs still open (KILLED when advgnn_interrupted() is set, else FAILED),
  * fsyncs the journal, waits up to `wait_ms` for the delivery thread to send
  * what is left, stops it and frees the tracker. Records still waiting stay
- * in the journal; one log line says how many and how to send them later.
+ * in the journal, and one log line gives their count and the sync command.
  * Fills `summary` when not NULL. advgnn_tracker_close(NULL, ...) does nothing. */
 int advgnn_tracker_close(advgnn_tracker *tracker, int wait_ms, advgnn_tracker_summary *summary);
 
