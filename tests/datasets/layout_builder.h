@@ -14,7 +14,7 @@
 /* Creates every folder of `path` up to its last '/'. */
 static inline void builder_mkdirs(const char *path)
 {
-    char buf[1024];
+    char buf[4096];
 
     snprintf(buf, sizeof(buf), "%s", path);
     for (char *p = buf + 1; *p; p++) {
@@ -30,7 +30,7 @@ static inline void builder_mkdirs(const char *path)
 /* Creates the folders of dir/rel; rel ends with '/' to create it too. */
 static inline void builder_mkdirs_of(const char *dir, const char *rel)
 {
-    char path[1024];
+    char path[4096];
 
     snprintf(path, sizeof(path), "%s/%s", dir, rel);
     builder_mkdirs(path);
@@ -38,7 +38,7 @@ static inline void builder_mkdirs_of(const char *dir, const char *rel)
 
 static inline void builder_write(const char *dir, const char *rel, const void *data, size_t size)
 {
-    char path[1024];
+    char path[4096];
 
     snprintf(path, sizeof(path), "%s/%s", dir, rel);
     builder_mkdirs(path);
