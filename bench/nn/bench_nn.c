@@ -4,7 +4,14 @@
  * usage: bench_nn [threads]   (default 2)
  *
  * Peak FLOP/s come from an FMA loop (f32) and a VDPBF16PS loop (bf16) run on
- * the same threads, so the ratios compare with this machine's own peak. */
+ * the same threads, so the ratios compare with this machine's own peak.
+ *
+ * Every time is reported twice: wall-clock, and process CPU time divided by
+ * the thread count. On a machine shared with other jobs the wall time grows
+ * with the load while the CPU time stays close to what the work costs on idle
+ * cores, so GFLOP/s and the ratios to peak use the CPU time. Run with
+ * OMP_WAIT_POLICY=passive on a loaded machine, or spinning threads count as
+ * work. */
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
@@ -18,67 +25,87 @@
 #define BATCH 8
 #define MIN_SECONDS 0.3 /* each measurement repeats until it has run this long */
 
-static double now(void)
+static int threads = 2;
+
+static double clock_seconds(clockid_t id)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static double now(void)
+{
+    return clock_seconds(CLOCK_MONOTONIC);
+}
+
+/* Process CPU seconds divided by the thread count. */
+static double cpu_now(void)
+{
+    return clock_seconds(CLOCK_PROCESS_CPUTIME_ID) / threads;
+}
+
+typedef struct timing {
+    double wall, cpu; /* seconds per repetition */
+} timing;
+
 /* ---- peak -------------------------------------------------------------- */
 
-/* 12 independent accumulators hide the FMA latency; 16 lanes x 2 FLOPs each. */
+/* Twelve accumulators in named variables (so they stay in registers) hide
+ * the FMA latency; each FMA is 16 lanes x 2 FLOPs. */
+#define PEAK_BODY(op)                                                                                          \
+    do {                                                                                                       \
+        a0 = op(a0, x, y), a1 = op(a1, x, y), a2 = op(a2, x, y), a3 = op(a3, x, y), a4 = op(a4, x, y);         \
+        a5 = op(a5, x, y), a6 = op(a6, x, y), a7 = op(a7, x, y), a8 = op(a8, x, y), a9 = op(a9, x, y);         \
+        a10 = op(a10, x, y), a11 = op(a11, x, y);                                                              \
+    } while (0)
+
+#define PEAK_SUM()                                                                                             \
+    _mm512_reduce_add_ps(_mm512_add_ps(                                                                         \
+        _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),                              \
+                      _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7))),                             \
+        _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11))))
+
 __attribute__((target("avx512f"))) static double fma_loop(long iterations, float seed)
 {
-    __m512 acc[12], a = _mm512_set1_ps(1.0000001f), b = _mm512_set1_ps(0.9999999f);
-    float out[16];
-    double sum = 0;
+    __m512 x = _mm512_set1_ps(1.0000001f), y = _mm512_set1_ps(0.9999999f);
+    __m512 a0 = _mm512_set1_ps(seed), a1 = _mm512_set1_ps(seed + 1), a2 = _mm512_set1_ps(seed + 2);
+    __m512 a3 = _mm512_set1_ps(seed + 3), a4 = _mm512_set1_ps(seed + 4), a5 = _mm512_set1_ps(seed + 5);
+    __m512 a6 = _mm512_set1_ps(seed + 6), a7 = _mm512_set1_ps(seed + 7), a8 = _mm512_set1_ps(seed + 8);
+    __m512 a9 = _mm512_set1_ps(seed + 9), a10 = _mm512_set1_ps(seed + 10), a11 = _mm512_set1_ps(seed + 11);
 
-    for (int i = 0; i < 12; i++)
-        acc[i] = _mm512_set1_ps(seed + (float)i);
     for (long it = 0; it < iterations; it++)
-        for (int i = 0; i < 12; i++)
-            acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-    for (int i = 0; i < 12; i++) {
-        _mm512_storeu_ps(out, acc[i]);
-        sum += out[0];
-    }
-    return sum;
+        PEAK_BODY(_mm512_fmadd_ps);
+    return PEAK_SUM();
 }
 
 /* VDPBF16PS: 32 bf16 products summed into 16 f32 lanes, 64 FLOPs. */
 __attribute__((target("avx512f,avx512bf16"))) static double bf16_loop(long iterations, float seed)
 {
-    __m512 acc[12];
-    __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3f80);
-    float out[16];
-    double sum = 0;
+    __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3f80);
+    __m512 a0 = _mm512_set1_ps(seed), a1 = _mm512_set1_ps(seed + 1), a2 = _mm512_set1_ps(seed + 2);
+    __m512 a3 = _mm512_set1_ps(seed + 3), a4 = _mm512_set1_ps(seed + 4), a5 = _mm512_set1_ps(seed + 5);
+    __m512 a6 = _mm512_set1_ps(seed + 6), a7 = _mm512_set1_ps(seed + 7), a8 = _mm512_set1_ps(seed + 8);
+    __m512 a9 = _mm512_set1_ps(seed + 9), a10 = _mm512_set1_ps(seed + 10), a11 = _mm512_set1_ps(seed + 11);
 
-    for (int i = 0; i < 12; i++)
-        acc[i] = _mm512_set1_ps(seed + (float)i);
     for (long it = 0; it < iterations; it++)
-        for (int i = 0; i < 12; i++)
-            acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
-    for (int i = 0; i < 12; i++) {
-        _mm512_storeu_ps(out, acc[i]);
-        sum += out[0];
-    }
-    return sum;
+        PEAK_BODY(_mm512_dpbf16_ps);
+    return PEAK_SUM();
 }
 
-static double measure_peak(int bf16, int threads)
+static double measure_peak(int bf16)
 {
     const long iterations = 20000000;
     volatile float seed = 1.0f;
-    double start = now(), sink = 0;
+    double start = cpu_now(), sink = 0;
 
 #pragma omp parallel num_threads(threads) reduction(+ : sink)
     sink += bf16 ? bf16_loop(iterations, seed + (float)omp_get_thread_num())
                  : fma_loop(iterations, seed + (float)omp_get_thread_num());
     if (sink == 42.0)
         printf(" ");
-    return (double)iterations * 12 * (bf16 ? 64 : 32) * threads / (now() - start) / 1e9;
+    return (double)iterations * 12 * (bf16 ? 64 : 32) * threads / (cpu_now() - start) / 1e9;
 }
 
 /* ---- layers ------------------------------------------------------------ */
@@ -106,11 +133,12 @@ static void random_fill(advgnn_tensor *t, unsigned seed)
     free(tmp);
 }
 
-/* Returns the mean seconds of fn over repetitions lasting MIN_SECONDS, after one warm-up. */
-static double time_pass(advgnn_ctx *ctx, bench_case *bc, const advgnn_tensor *const *in, const advgnn_tensor *dy,
+/* Returns the mean time of a forward or backward pass over repetitions
+ * lasting MIN_SECONDS, after one warm-up. */
+static timing time_pass(advgnn_ctx *ctx, bench_case *bc, const advgnn_tensor *const *in, const advgnn_tensor *dy,
                         int backward)
 {
-    double start, elapsed;
+    double start, cpu_start, elapsed;
     int reps = 0;
 
     if (advgnn_layer_forward(bc->layer, ctx, in, ADVGNN_NN_MODE_TRAINING) != ADVGNN_OK ||
@@ -119,6 +147,7 @@ static double time_pass(advgnn_ctx *ctx, bench_case *bc, const advgnn_tensor *co
         exit(1);
     }
     start = now();
+    cpu_start = cpu_now();
     do {
         if (backward)
             advgnn_layer_backward(bc->layer, ctx, dy);
@@ -127,7 +156,7 @@ static double time_pass(advgnn_ctx *ctx, bench_case *bc, const advgnn_tensor *co
         reps++;
         elapsed = now() - start;
     } while (elapsed < MIN_SECONDS || reps < 3);
-    return elapsed / reps;
+    return (timing){elapsed / reps, (cpu_now() - cpu_start) / reps};
 }
 
 static void run_case(advgnn_ctx *ctx, bench_case *bc, double peak)
@@ -135,7 +164,9 @@ static void run_case(advgnn_ctx *ctx, bench_case *bc, double peak)
     advgnn_tensor inputs[2], dy;
     const advgnn_tensor *in[2];
     const advgnn_tensor *out = advgnn_layer_output(bc->layer);
-    double fwd, bwd, bwd_flops;
+    timing fwd, bwd;
+    double bwd_flops;
+    const char *dtype = out->dtype == ADVGNN_DTYPE_BF16 ? "bf16" : "f32";
 
     for (int k = 0; k < bc->inputs; k++) {
         const advgnn_tensor *g = advgnn_layer_input_grad(bc->layer, k);
@@ -152,13 +183,12 @@ static void run_case(advgnn_ctx *ctx, bench_case *bc, double peak)
     bwd = time_pass(ctx, bc, in, &dy, 1);
     bwd_flops = bc->flops * (bc->weights ? 2 : 1);
     if (bc->flops > 0)
-        printf("| %s | %s | %.2f | %.1f | %.0f%% | %.2f | %.1f | %.0f%% |\n", bc->label,
-               out->dtype == ADVGNN_DTYPE_BF16 ? "bf16" : "f32", fwd * 1e3, bc->flops / fwd / 1e9,
-               100 * bc->flops / fwd / 1e9 / peak, bwd * 1e3, bwd_flops / bwd / 1e9,
-               100 * bwd_flops / bwd / 1e9 / peak);
+        printf("| %s | %s | %.2f | %.2f | %.1f | %.0f%% | %.2f | %.2f | %.1f | %.0f%% |\n", bc->label, dtype,
+               fwd.wall * 1e3, fwd.cpu * 1e3, bc->flops / fwd.cpu / 1e9, 100 * bc->flops / fwd.cpu / 1e9 / peak,
+               bwd.wall * 1e3, bwd.cpu * 1e3, bwd_flops / bwd.cpu / 1e9, 100 * bwd_flops / bwd.cpu / 1e9 / peak);
     else
-        printf("| %s | %s | %.2f | - | - | %.2f | - | - |\n", bc->label,
-               out->dtype == ADVGNN_DTYPE_BF16 ? "bf16" : "f32", fwd * 1e3, bwd * 1e3);
+        printf("| %s | %s | %.2f | %.2f | - | - | %.2f | %.2f | - | - |\n", bc->label, dtype, fwd.wall * 1e3,
+               fwd.cpu * 1e3, bwd.wall * 1e3, bwd.cpu * 1e3);
     for (int k = 0; k < bc->inputs; k++)
         advgnn_tensor_release(&inputs[k]);
     advgnn_tensor_release(&dy);
@@ -262,7 +292,7 @@ static void bench_knn(advgnn_ctx *ctx, int channels, int ratio)
     advgnn_knn_graph *graph = NULL;
     advgnn_tensor x;
     int32_t *edges = malloc(sizeof(int32_t) * BATCH * 3136 * 9);
-    double start, elapsed;
+    double start, cpu_start, elapsed;
     int reps = 0;
 
     advgnn_tensor_alloc(ctx, &x, ADVGNN_DTYPE_F32, 4, shape);
@@ -273,13 +303,14 @@ static void bench_knn(advgnn_ctx *ctx, int channels, int ratio)
         exit(1);
     }
     start = now();
+    cpu_start = cpu_now();
     do {
         advgnn_knn_graph_build(graph, ctx, &x, edges);
         reps++;
         elapsed = now() - start;
     } while (elapsed < MIN_SECONDS || reps < 3);
-    printf("| 3136 | %d | %d | 9 | %.2f |\n", channels, advgnn_knn_graph_key_count(graph),
-           elapsed / reps / BATCH * 1e3);
+    printf("| 3136 | %d | %d | 9 | %.2f | %.2f |\n", channels, advgnn_knn_graph_key_count(graph),
+           elapsed / reps / BATCH * 1e3, (cpu_now() - cpu_start) / reps / BATCH * 1e3);
     advgnn_knn_graph_free(graph);
     advgnn_tensor_release(&x);
     free(edges);
@@ -312,23 +343,24 @@ int main(int argc, char **argv)
         {"concat 48+48 @56", CONCAT, 48, 56, 56, 0, 0, 0, 0, 0},
         {"max-relative k=9 r=4 48 @56", MAXREL, 48, 56, 56, 0, 9, 4, 0, 0},
     };
-    int threads = argc > 1 ? atoi(argv[1]) : 2;
     advgnn_ctx *ctx = advgnn_ctx_new();
     double peak32, peak16;
 
+    threads = argc > 1 && atoi(argv[1]) > 0 ? atoi(argv[1]) : 2;
     advgnn_ctx_set_threads(ctx, threads);
-    peak32 = measure_peak(0, threads);
-    peak16 = measure_peak(1, threads);
+    peak32 = measure_peak(0);
+    peak16 = measure_peak(1);
     printf("threads %d, batch %d; measured peak %.0f GFLOP/s f32, %.0f GFLOP/s bf16\n\n", threads, BATCH, peak32,
            peak16);
-    printf("| layer | dtype | forward ms | fwd GFLOP/s | fwd %% peak | backward ms | bwd GFLOP/s | bwd %% peak |\n");
-    printf("|---|---|---|---|---|---|---|---|\n");
+    printf("| layer | dtype | fwd ms wall | fwd ms CPU | fwd GFLOP/s | fwd %% peak | bwd ms wall | bwd ms CPU | "
+           "bwd GFLOP/s | bwd %% peak |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
         bench_spec(ctx, &specs[i], ADVGNN_DTYPE_F32, peak32);
         bench_spec(ctx, &specs[i], ADVGNN_DTYPE_BF16, peak16);
     }
 
-    printf("\n| nodes | channels | keys | k | ms per image |\n|---|---|---|---|---|\n");
+    printf("\n| nodes | channels | keys | k | ms per image wall | ms per image CPU |\n|---|---|---|---|---|---|\n");
     bench_knn(ctx, 48, 1);
     bench_knn(ctx, 96, 1);
     bench_knn(ctx, 48, 4);

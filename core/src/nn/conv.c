@@ -124,6 +124,76 @@ static int init_mds(conv_layer *c, advgnn_ctx *ctx, conv_mds *m)
 
 /* ---- primitive descriptors --------------------------------------------- */
 
+/* Returns nonzero when oneDNN picked a JIT kernel other than its generic GEMM
+ * fallback for `pd`. */
+static int is_jit(const_dnnl_primitive_desc_t pd)
+{
+    const char *impl = NULL;
+
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl)
+        return 0;
+    return strncmp(impl, "jit", 3) == 0;
+}
+
+/* oneDNN 2.6 has no JIT bf16 backward-weights kernel for some shapes
+ * (grouped 1x1, 3 input channels) and falls back to a GEMM path that
+ * bench/nn measured 10-50x slower than the f32 JIT kernel. For those layers
+ * the weight gradients are computed in f32 from f32 copies of the input and
+ * the output gradient, which the reorders of nn_connect make. */
+static int use_f32_weight_grads(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitive_desc_t pd[3])
+{
+    advgnn_layer *l = &c->base;
+    const dnnl_memory_desc_t *bias = c->bias ? &m->b : NULL;
+    dnnl_memory_desc_t x32, y32, w32;
+    dnnl_convolution_desc_t cd[2];
+    dnnl_deconvolution_desc_t dd[2];
+    dnnl_primitive_desc_t hint = NULL, candidate = NULL;
+    const void *op[2];
+    dnnl_status_t st[2];
+    int rc;
+
+    rc = any_md(l, ctx, &m->x, dnnl_f32, &x32);
+    if (rc == ADVGNN_OK)
+        rc = any_md(l, ctx, &m->y, dnnl_f32, &y32);
+    if (rc == ADVGNN_OK)
+        rc = any_md(l, ctx, &m->w, dnnl_f32, &w32);
+    if (rc != ADVGNN_OK)
+        return rc;
+    if (c->transposed) {
+        st[0] = dnnl_dilated_deconvolution_forward_desc_init(&dd[0], dnnl_forward_training, dnnl_deconvolution_direct,
+                                                             &x32, &w32, bias, &y32, m->strides, m->dilates, m->pad_l,
+                                                             m->pad_r);
+        st[1] = dnnl_dilated_deconvolution_backward_weights_desc_init(&dd[1], dnnl_deconvolution_direct, &x32, &w32,
+                                                                      bias, &y32, m->strides, m->dilates, m->pad_l,
+                                                                      m->pad_r);
+        op[0] = &dd[0], op[1] = &dd[1];
+    } else {
+        st[0] = dnnl_dilated_convolution_forward_desc_init(&cd[0], dnnl_forward_training, dnnl_convolution_direct,
+                                                           &x32, &w32, bias, &y32, m->strides, m->dilates, m->pad_l,
+                                                           m->pad_r);
+        st[1] = dnnl_dilated_convolution_backward_weights_desc_init(&cd[1], dnnl_convolution_direct, &x32, &w32,
+                                                                    bias, &y32, m->strides, m->dilates, m->pad_l,
+                                                                    m->pad_r);
+        op[0] = &cd[0], op[1] = &cd[1];
+    }
+    if (st[0] != dnnl_success || st[1] != dnnl_success)
+        return ADVGNN_OK;
+
+    /* Failures only mean no better kernel, so the first choice stays. */
+    if (nn_pd_create(l, NULL, &hint, op[0], NULL, "f32 convolution forward") == ADVGNN_OK &&
+        nn_pd_create(l, NULL, &candidate, op[1], hint, "f32 convolution backward-weights") == ADVGNN_OK &&
+        is_jit(candidate)) {
+        dnnl_primitive_desc_destroy(pd[2]);
+        pd[2] = candidate;
+        candidate = NULL;
+    }
+    if (candidate)
+        dnnl_primitive_desc_destroy(candidate);
+    if (hint)
+        dnnl_primitive_desc_destroy(hint);
+    return ADVGNN_OK;
+}
+
 static int create_pds(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitive_desc_t pd[3])
 {
     advgnn_layer *l = &c->base;
@@ -168,6 +238,8 @@ static int create_pds(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitiv
         rc = nn_pd_create(l, ctx, &pd[1], op[1], pd[0], "convolution backward-data");
     if (rc == ADVGNN_OK)
         rc = nn_pd_create(l, ctx, &pd[2], op[2], pd[0], "convolution backward-weights");
+    if (rc == ADVGNN_OK && l->dtype == ADVGNN_DTYPE_BF16 && !is_jit(pd[2]))
+        rc = use_f32_weight_grads(c, ctx, m, pd);
     return rc;
 }
 
