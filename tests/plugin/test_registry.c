@@ -286,7 +286,7 @@ static void test_require_and_print(advgnn_ctx *ctx, const advgnn_registry *reg)
     advgnn_ctx_clear_error(ctx);
     CHECK_INT_EQ(advgnn_registry_require(reg, ctx, "test_current", ADVGNN_PLUGIN_DATASET, &p), ADVGNN_ERR_NOT_FOUND);
     CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "'test_current'");
-    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "is a scorer plugin, not a dataset plugin");
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "is of kind scorer, not dataset");
 
     advgnn_ctx_clear_error(ctx);
     CHECK_INT_EQ(advgnn_registry_require(reg, ctx, "test_older_table", ADVGNN_PLUGIN_DATASET, &p), ADVGNN_OK);

@@ -96,8 +96,9 @@ int advgnn_registry_require(const advgnn_registry *reg, advgnn_ctx *ctx, const c
     /* The name exists, but for another kind of plugin. */
     other = advgnn_registry_find(reg, name, ADVGNN_PLUGIN_INVALID);
     if (other)
-        return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND, "plugin '%s' (%s) is a %s plugin, not a %s plugin", name,
-                            other->path, advgnn_plugin_kind_name(other->kind), kind_name);
+        return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND, "plugin '%s' (%s) is of kind %s, not %s; run 'advgnn plugins' "
+                            "to list the plugins of each kind", name, other->path,
+                            advgnn_plugin_kind_name(other->kind), kind_name);
 
     text_add(&t, "no %s%splugin named '%s'", kind_name, kind_name[0] ? " " : "", name);
     closest = closest_plugin(reg, name, kind);
