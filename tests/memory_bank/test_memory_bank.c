@@ -371,7 +371,7 @@ static void test_scorer_coreset(void)
 
 static void test_scorer_errors(void)
 {
-    static const float bank[4 * 3] = {0};
+    static const float bank[4 * 4] = {0}; /* four patches of up to 4 channels */
     scorer_settings st = {1.0, 0.0, 0, 3, 2, 8};
     scorer_settings wrong = {1.0, 0.0, 0, 4, 2, 8};
     float maps[64], scores[1];
@@ -393,6 +393,47 @@ static void test_scorer_errors(void)
     fn->destroy(state);
 }
 
+/* Every allocation of create, fit and score fails once in turn: each call
+ * reports ADVGNN_ERR_NOMEM and the sanitizer build sees no leak. */
+static void test_allocation_failures(void)
+{
+    enum { IMAGES = 4, GRID = 4, CHANNELS = 6, IMAGE = 8 };
+    float *rows = clustered_rows(IMAGES * GRID * GRID, CHANNELS, 8);
+    scorer_settings st = {0.25, 1.0, 3, CHANNELS, GRID, IMAGE};
+    float maps[IMAGES * IMAGE * IMAGE], scores[IMAGES];
+    size_t failures = 0, unexpected = 0, completed = 0;
+
+    advgnn_ctx_set_log_level(ctx, ADVGNN_LOG_WARN);
+    for (size_t n = 1; n < 200 && !completed; n++) {
+        void *state;
+        int rc = ADVGNN_OK;
+        size_t made;
+
+        advgnn_alloc_fail_after(n);
+        state = create_scorer(&st);
+        if (!state)
+            rc = advgnn_ctx_error_status(ctx);
+        if (rc == ADVGNN_OK)
+            rc = run(state, 1, rows, IMAGES, &st, NULL, NULL);
+        if (rc == ADVGNN_OK)
+            rc = fn->fit_end(state, ctx);
+        if (rc == ADVGNN_OK)
+            rc = run(state, 0, rows, IMAGES, &st, maps, scores);
+        made = advgnn_alloc_fail_after(0);
+        completed = rc == ADVGNN_OK && made < n;
+        failures += rc == ADVGNN_ERR_NOMEM;
+        unexpected += rc != ADVGNN_ERR_NOMEM && rc != ADVGNN_OK;
+        advgnn_ctx_clear_error(ctx);
+        if (state)
+            fn->destroy(state);
+    }
+    advgnn_ctx_set_log_level(ctx, ADVGNN_LOG_INFO);
+    CHECK(completed);
+    CHECK(failures > 0);
+    CHECK_INT_EQ(unexpected, 0);
+    free(rows);
+}
+
 int main(void)
 {
     void *handle = NULL;
@@ -410,6 +451,7 @@ int main(void)
     test_hand_made_bank();
     test_scorer_coreset();
     test_scorer_errors();
+    test_allocation_failures();
 
     dlclose(handle);
     advgnn_ctx_free(ctx);

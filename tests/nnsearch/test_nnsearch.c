@@ -178,6 +178,40 @@ static void test_invalid_input(void)
     advgnn_ctx_clear_error(ctx);
 }
 
+/* Every allocation of the search fails once in turn: the call reports
+ * ADVGNN_ERR_NOMEM and frees what it had, and the first run that no failure
+ * reaches gives the right answer. oneDNN's own allocations are not counted. */
+static void test_allocation_failures(void)
+{
+    advgnn_rng rng;
+    float *q, *bank, got[300];
+    int64_t arg[300];
+    size_t failures = 0, unexpected = 0;
+
+    advgnn_rng_seed(&rng, 14);
+    q = random_rows(&rng, 300, 20, 0.0);
+    bank = random_rows(&rng, 1100, 20, 0.0);
+    for (size_t n = 1; n < 100; n++) {
+        int rc;
+        size_t made;
+
+        advgnn_alloc_fail_after(n);
+        rc = advgnn_nn_search(ctx, q, 300, bank, 1100, 20, got, arg);
+        made = advgnn_alloc_fail_after(0);
+        if (rc == ADVGNN_OK && made < n) {
+            check_against_brute_force(q, 300, bank, 1100, 20, got, arg);
+            break;
+        }
+        failures += rc == ADVGNN_ERR_NOMEM;
+        unexpected += rc != ADVGNN_ERR_NOMEM && rc != ADVGNN_OK;
+        advgnn_ctx_clear_error(ctx);
+    }
+    CHECK(failures > 0);
+    CHECK_INT_EQ(unexpected, 0);
+    free(q);
+    free(bank);
+}
+
 int main(void)
 {
     ctx = advgnn_ctx_new();
@@ -185,6 +219,7 @@ int main(void)
     test_ties_and_exact_matches();
     test_cancellation();
     test_invalid_input();
+    test_allocation_failures();
     advgnn_ctx_free(ctx);
     return CHECK_DONE();
 }

@@ -191,6 +191,42 @@ static void test_invalid_settings(void)
     fn->destroy(state);
 }
 
+/* Every allocation of create and encode fails once in turn: each reports
+ * ADVGNN_ERR_NOMEM, and the sanitizer build sees no leak. */
+static void test_allocation_failures(void)
+{
+    settings st = {4, 8, 1, 3};
+    float pixels[2 * 3 * 16 * 16] = {0};
+    advgnn_tensor images = advgnn_tensor_view(pixels, ADVGNN_DTYPE_F32, 4, (int64_t[]){2, 3, 16, 16});
+    advgnn_tensor features;
+    size_t failures = 0, unexpected = 0, completed = 0;
+
+    CHECK_INT_EQ(advgnn_tensor_alloc(ctx, &features, ADVGNN_DTYPE_F32, 4, (int64_t[]){2, 12, 4, 4}), ADVGNN_OK);
+    for (size_t n = 1; n < 100 && !completed; n++) {
+        void *state;
+        int rc = ADVGNN_OK;
+        size_t made;
+
+        advgnn_alloc_fail_after(n);
+        state = create_encoder(&st, 16, 16);
+        if (!state)
+            rc = advgnn_ctx_error_status(ctx);
+        if (rc == ADVGNN_OK)
+            rc = fn->encode(state, ctx, &images, &features, NULL);
+        made = advgnn_alloc_fail_after(0);
+        completed = rc == ADVGNN_OK && made < n;
+        failures += rc == ADVGNN_ERR_NOMEM;
+        unexpected += rc != ADVGNN_ERR_NOMEM && rc != ADVGNN_OK;
+        advgnn_ctx_clear_error(ctx);
+        if (state)
+            fn->destroy(state);
+    }
+    CHECK(completed);
+    CHECK(failures > 0);
+    CHECK_INT_EQ(unexpected, 0);
+    advgnn_tensor_release(&features);
+}
+
 int main(void)
 {
     void *handle = NULL;
@@ -206,6 +242,7 @@ int main(void)
 
     test_against_direct_computation();
     test_invalid_settings();
+    test_allocation_failures();
 
     dlclose(handle);
     advgnn_ctx_free(ctx);

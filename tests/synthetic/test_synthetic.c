@@ -431,6 +431,55 @@ static void test_unlisted_key(void)
     fn->close(state);
 }
 
+/* Every allocation of open, list and load fails once in turn: each reports
+ * ADVGNN_ERR_NOMEM, and the sanitizer build sees no leak. */
+static void test_allocation_failures(void)
+{
+    config cfg = small_config();
+    size_t failures = 0, unexpected = 0, completed = 0;
+
+    cfg.kind_count = 1;
+    cfg.size = 32;
+    for (size_t n = 1; n < 100 && !completed; n++) {
+        advgnn_sample_store *store = NULL;
+        advgnn_image image = {0}, mask = {0};
+        void *state;
+        int rc = ADVGNN_OK;
+        size_t made;
+
+        advgnn_alloc_fail_after(n);
+        state = open_dataset(&cfg);
+        if (!state)
+            rc = advgnn_ctx_error_status(ctx);
+        if (rc == ADVGNN_OK)
+            rc = advgnn_sample_store_new(ctx, "synthetic", 0, &store);
+        if (rc == ADVGNN_OK)
+            rc = fn->list(state, ctx, store);
+        if (rc == ADVGNN_OK)
+            rc = advgnn_sample_store_finish(store, ctx);
+        if (rc == ADVGNN_OK) {
+            const advgnn_sample *samples;
+            size_t count;
+
+            advgnn_sample_store_split(store, 0, ADVGNN_SPLIT_TEST, &samples, &count);
+            rc = load_sample(state, &samples[count - 1], &image, &mask);
+        }
+        made = advgnn_alloc_fail_after(0);
+        completed = rc == ADVGNN_OK && made < n;
+        failures += rc == ADVGNN_ERR_NOMEM;
+        unexpected += rc != ADVGNN_ERR_NOMEM && rc != ADVGNN_OK;
+        advgnn_ctx_clear_error(ctx);
+        advgnn_image_release(&image);
+        advgnn_image_release(&mask);
+        advgnn_sample_store_free(store);
+        if (state)
+            fn->close(state);
+    }
+    CHECK(completed);
+    CHECK(failures > 0);
+    CHECK_INT_EQ(unexpected, 0);
+}
+
 int main(void)
 {
     void *handle = NULL;
@@ -451,6 +500,7 @@ int main(void)
     test_masks_cover_painted_pixels();
     test_unknown_kind();
     test_unlisted_key();
+    test_allocation_failures();
 
     dlclose(handle);
     advgnn_ctx_free(ctx);
