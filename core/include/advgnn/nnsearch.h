@@ -20,7 +20,7 @@ extern "C" {
  * so their absolute error grows with the squared norms. Of bank rows at equal
  * float distance the lowest index is returned. Fails with
  * ADVGNN_ERR_INVALID_ARG for NULL arrays, an empty bank or dim 0,
- * ADVGNN_ERR_NUMERIC when a row contains NaN or infinity, and
+ * ADVGNN_ERR_NUMERIC when a row contains NaN or infinity,
  * ADVGNN_ERR_BACKEND when oneDNN fails, and ADVGNN_ERR_INTERRUPTED once
  * advgnn_interrupted() is set. queries == 0 does nothing. */
 int advgnn_nn_search(advgnn_ctx *ctx, const float *q, size_t queries, const float *bank, size_t bank_rows,
