@@ -1,5 +1,5 @@
--- KolektorSDD (Tabernik et al., 2020) through the kolektor plugin: parts
--- with an all-zero label are normal; a seeded shuffle sends 20% of them to
+-- KolektorSDD (Tabernik et al., 2020) through the kolektor plugin. Parts
+-- with an all-zero label are normal. A seeded shuffle sends 20% of them to
 -- test and 10% of the rest to validation, and every defective part to test.
 -- Encoder and scorer as in experiments/mvtec_ad.lua.
 --

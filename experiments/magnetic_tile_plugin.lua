@@ -1,8 +1,7 @@
--- Magnetic Tile Defects through the magnetic_tile plugin, which knows the
--- layout (MT_Free as normal, the five MT_<defect> folders as defect types,
--- masks above 127). experiments/magnetic_tile.lua reads the same files
--- through the generic folder plugin; with equal ratios and seed the two
--- scripts split the defect-free images alike.
+-- Magnetic Tile Defects through the magnetic_tile plugin, which reads the
+-- dataset's own layout (MT_Free as normal, the five MT_<defect> folders as
+-- defect types, masks above 127). experiments/magnetic_tile.lua reads the
+-- same files through the generic folder plugin.
 --
 --   build/advgnn run experiments/magnetic_tile_plugin.lua [root=FOLDER_OR_ARCHIVE] [seed=N]
 --

@@ -45,7 +45,7 @@ static inline int test_dataset_load(test_dataset *ds, const char *name)
 }
 
 /* Builds the option set, opens the dataset and lists it into a finished
- * store. Returns the status; on success *store holds the samples. The error
+ * store. Returns the status; on success *store contains the samples. The error
  * message stays in ctx. */
 static inline int test_dataset_list(advgnn_ctx *ctx, const test_dataset *ds, const test_option *options,
                                     size_t count, advgnn_sample_store **store)

@@ -1,8 +1,8 @@
-/* The same dataset read from its folder and from archives of it: real
+/* The same dataset read from its folder and from archives of it. Real
  * category folders of the shared data are packed here into .tar.xz and .zip
- * with libarchive, and the samples listed (split, type, name, and the bytes
- * of each image and mask read through advgnn_source_read_path) must equal
- * those listed from the folder. mvtec_loco also decodes its masks through
+ * with libarchive. The samples listed from an archive (split, type, name, and
+ * the bytes of each image and mask read through advgnn_source_read_path)
+ * must equal those listed from the folder. mvtec_loco also decodes its masks through
  * load(), and kolektor decodes its labels while listing. */
 #include <archive.h>
 #include <archive_entry.h>
@@ -88,7 +88,9 @@ static void check_same_file(const char *folder_path, const char *archive_path)
     read_bytes(folder_path, &a, &a_size);
     read_bytes(archive_path, &b, &b_size);
     CHECK_INT_EQ(a_size, b_size);
-    CHECK(a && b && a_size == b_size && memcmp(a, b, a_size) == 0);
+    CHECK(a != NULL);
+    CHECK(b != NULL);
+    CHECK(a && b && a_size == b_size && memcmp(a, b, a_size) == 0); /* the same bytes */
     advgnn_free(a);
     advgnn_free(b);
 }
@@ -181,7 +183,9 @@ static void compare_loco_load(const char *folder_root, const char *archive_root)
     size_t mask_bytes = (size_t)masks[0].width * masks[0].height * masks[0].channels;
     CHECK(image_bytes > 0);
     CHECK(mask_bytes > 0);
-    CHECK(images[1].data && memcmp(images[0].data, images[1].data, image_bytes) == 0);
+    CHECK(images[1].data != NULL);
+    CHECK(masks[1].data != NULL);
+    CHECK(images[1].data && memcmp(images[0].data, images[1].data, image_bytes) == 0); /* the same pixels */
     CHECK(masks[1].data && memcmp(masks[0].data, masks[1].data, mask_bytes) == 0);
     for (int r = 0; r < 2; r++) {
         advgnn_image_release(&images[r]);

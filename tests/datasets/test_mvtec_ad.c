@@ -92,7 +92,8 @@ static void test_built_layout(void)
         CHECK_INT_EQ(test_count(store, "metal_nut", ADVGNN_SPLIT_TEST, "color"), 1);
         CHECK_INT_EQ(test_count_masks(store, "metal_nut", ADVGNN_SPLIT_TEST), 1);
         const advgnn_sample *s = test_find(store, "metal_nut", ADVGNN_SPLIT_TEST, "test/color/000.png");
-        CHECK(s && s->mask_path && strstr(s->mask_path, "ground_truth/color/000_mask.png"));
+        CHECK(s != NULL);
+    CHECK_STR_CONTAINS(s ? s->mask_path : NULL, "ground_truth/color/000_mask.png");
     }
     advgnn_sample_store_free(store);
 

@@ -1,7 +1,7 @@
-/* The visa and btad plugins on layouts built here from real images of the
- * shared data (JPEG and PNG for VisA, BMP and PNG for BTAD), in each
- * dataset's published layout; plus a split file missing a column, a missing
- * image and a defect image without a mask. */
+/* The visa and btad plugins on layouts built here, in each dataset's
+ * published layout, from real images of the shared data (JPEG and PNG for
+ * VisA, BMP and PNG for BTAD). Bad inputs: a split file missing a column, a
+ * missing mask file and a defect image without a mask. */
 #include <stdio.h>
 #include <unistd.h>
 
@@ -126,7 +126,8 @@ static void test_btad(const char *dir)
     CHECK_INT_EQ(test_count(store, "02", ADVGNN_SPLIT_TEST, "ko"), 2);
     CHECK_INT_EQ(test_count_masks(store, "02", ADVGNN_SPLIT_TEST), 2);
     const advgnn_sample *s = test_find(store, "01", ADVGNN_SPLIT_TEST, "test/ko/0000.bmp");
-    CHECK(s && s->mask_path && strstr(s->mask_path, "01/ground_truth/ko/0000.bmp"));
+    CHECK(s != NULL);
+    CHECK_STR_CONTAINS(s ? s->mask_path : NULL, "01/ground_truth/ko/0000.bmp");
     advgnn_sample_store_free(store);
 
     char path[1024];

@@ -76,8 +76,8 @@ static int btad_open(advgnn_ctx *ctx, const advgnn_options *opts, void **state_o
     return ADVGNN_OK;
 }
 
-/* Returns ground_truth/ko/<stem>.png or .bmp when present, else the .png path;
- * *found tells which. */
+/* Returns ground_truth/ko/<stem>.png or .bmp when present, else the .png path.
+ * *found is nonzero when the returned file exists. */
 static char *mask_of(advgnn_source *src, const char *dir, const char *file, int *found)
 {
     char *stem = layout_stem(file);

@@ -1,8 +1,8 @@
 /* Helpers shared by the dataset plugins of published benchmarks (mvtec_ad,
- * mvtec_loco, mvtec_3d_ad, visa, btad, kolektor, magnetic_tile): walking a
+ * mvtec_loco, mvtec_3d_ad, visa, btad, kolektor, magnetic_tile). They walk a
  * dataset layout through an advgnn_source, so one plugin reads the extracted
- * folder and the archive alike, choosing categories, seeded splits of normal
- * images, and the per-split counts that each plugin logs.
+ * folder and the archive alike. They also choose categories, split normal
+ * images by a seeded shuffle and count the samples that each plugin logs.
  *
  * Each plugin compiles this file into its own shared object; the helpers use
  * only the public SDK. Every failure message starts with the plugin's name. */

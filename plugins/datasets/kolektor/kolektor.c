@@ -7,7 +7,7 @@
  * every nonzero label pixel a defect pixel. The labels are decoded while
  * listing to tell the two apart. A seeded shuffle of the normal parts sends
  * test_normal_ratio of them to test and validation_ratio of the rest to
- * validation; every defective part goes to test. One category,
+ * validation. Every defective part goes to test. One category,
  * "kolektorsdd". */
 #include <string.h>
 

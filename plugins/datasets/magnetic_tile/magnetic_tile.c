@@ -8,7 +8,7 @@
  * type is the lowercase folder suffix ("blowhole"). Masks are anti-aliased,
  * so a pixel above mask_threshold (127 by default) is a defect pixel. A
  * seeded shuffle of the defect-free images sends test_normal_ratio of them
- * to test and validation_ratio of the rest to validation; every defective
+ * to test and validation_ratio of the rest to validation. Every defective
  * image goes to test. One category, "magnetic_tile". */
 #include <ctype.h>
 #include <string.h>

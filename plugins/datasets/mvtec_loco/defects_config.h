@@ -21,8 +21,8 @@ typedef struct defects_config {
 
 /* Parses the JSON text of `path` (used in messages). The file must be a list
  * of objects with defect_name (string), pixel_value (integer 1..255),
- * saturation_threshold (number; in (0, 1] when relative) and
- * relative_saturation (boolean); a field of another type fails naming the
+ * saturation_threshold (number, in (0, 1] when relative) and
+ * relative_saturation (boolean). A field of another type fails naming the
  * file, the entry and the field. Pixel values must be unique. */
 int defects_config_parse(advgnn_ctx *ctx, const char *path, const char *text, defects_config *out);
 

@@ -8,8 +8,8 @@
  *
  * Each defect of an image has its own mask, whose pixels carry the defect's
  * pixel_value from defects_config.json. For the ordinary pixel metrics,
- * load() ORs an image's masks into one binary mask; mask_path names the
- * first mask file, so messages cite a real file, but the core reads the
+ * load() ORs an image's masks into one binary mask. mask_path names the
+ * first mask file so that messages cite a real file, but the core reads the
  * masks through load(). For sPRO, load_defect_masks() returns each mask with
  * its saturation area from defects_config.json. */
 #include <string.h>
