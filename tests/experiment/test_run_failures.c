@@ -247,6 +247,75 @@ static void test_empty_split_and_unknown_category(fixture *fx)
     advgnn_free(out);
 }
 
+static void test_reconstruction_required(fixture *fx)
+{
+    char *manifest = path_in(fx, "recon.tsv");
+    char *out = path_in(fx, "recon-out");
+    FILE *f = fopen(manifest, "w");
+    run_options opts = {0};
+
+    write_category(fx, f, "r", SIZE, 0);
+    fclose(f);
+    const advgnn_plugin *needs = helper_load_plugin(fx->reg, fx->ctx, ADVGNN_TEST_MANIFEST_DIR,
+                                                    "test_needs_reconstruction");
+    CHECK(needs != NULL);
+    CHECK_INT_EQ(make_options(fx, manifest, &opts), ADVGNN_OK);
+    advgnn_options *needs_opts = needs ? helper_options(fx->ctx, needs, NULL) : NULL;
+
+    /* patch_stats does not reconstruct its input. */
+    advgnn_plugin_choice scorers[2] = {
+        {.plugin = fx->scorer, .options = opts.scorer, .weight = 1.0},
+        {.plugin = needs, .options = needs_opts, .weight = 1.0},
+    };
+    advgnn_experiment_spec spec = {
+        .name = "reconstruction",
+        .dataset = {.plugin = fx->dataset, .options = opts.dataset},
+        .encoder = {.plugin = fx->encoder, .options = opts.encoder},
+        .scorers = scorers,
+        .scorer_count = 2,
+        .image_size = SIZE,
+        .output_dir = out,
+    };
+    cJSON *results = NULL;
+    advgnn_ctx_clear_error(fx->ctx);
+    if (needs && needs_opts) {
+        CHECK_INT_EQ(advgnn_experiment_run(fx->ctx, &spec, &results), ADVGNN_ERR_INVALID_ARG);
+        CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "scorer 'test_needs_reconstruction' needs a reconstruction");
+        CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "encoder 'patch_stats'");
+    }
+    CHECK(results == NULL);
+    advgnn_options_free(needs_opts);
+    free_options(&opts);
+    advgnn_free(manifest);
+    advgnn_free(out);
+}
+
+static void test_interrupted_run(fixture *fx)
+{
+    char *manifest = path_in(fx, "interrupt.tsv");
+    char *out = path_in(fx, "interrupt-out");
+    char path[4096];
+    FILE *f = fopen(manifest, "w");
+
+    write_category(fx, f, "i", SIZE, 0);
+    fclose(f);
+
+    /* As if SIGINT had arrived: the run stops at its first check. */
+    advgnn_set_interrupted(1);
+    CHECK_INT_EQ(run(fx, manifest, out, NULL, 0), ADVGNN_ERR_INTERRUPTED);
+    advgnn_set_interrupted(0);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "interrupted");
+
+    snprintf(path, sizeof(path), "%s/results.json", out);
+    cJSON *results = helper_read_json(path);
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(results, "status");
+    CHECK(cJSON_IsString(status));
+    CHECK(cJSON_IsString(status) && strcmp(status->valuestring, "failed") == 0);
+    cJSON_Delete(results);
+    advgnn_free(manifest);
+    advgnn_free(out);
+}
+
 /* Fails each allocation of a small run in turn: every failure must return
  * an error with a message, never crash, and free everything (ASan checks). */
 static void test_allocation_failures(fixture *fx)
@@ -307,6 +376,8 @@ int main(void)
         test_mask_size_mismatch(&fx);
         test_missing_mask(&fx);
         test_empty_split_and_unknown_category(&fx);
+        test_reconstruction_required(&fx);
+        test_interrupted_run(&fx);
         test_allocation_failures(&fx);
     }
 
