@@ -43,22 +43,28 @@ typedef struct advgnn_experiment_spec {
 /* Runs the experiment and returns its results as a JSON tree (*results, free
  * with cJSON_Delete), the same content as the results.json it writes:
  *
- *   { "experiment", "advgnn_version", "seed", "output_dir", "seconds",
- *     "image": {"size", "crop"},
+ *   { "experiment", "advgnn_version", "status", "seed", "output_dir", "seconds",
+ *     "batch_size", "image": {"size", "crop", "height", "width"},
  *     "plugins": {"dataset": {name, version, options}, "encoder": {...},
  *                 "scorers": [{name, label, weight, version, options}]},
  *     "categories": { "<category>": {
- *         "counts": {"train", "validation", "test_normal", "test_anomalous"},
+ *         "counts": {"train", "validation", "test_normal", "test_anomalous",
+ *                    "test_without_mask"},
  *         "timings": {"fit_seconds", "score_seconds", "images_per_second"},
  *         "metrics": { "<scorer label>" | "fused": {"image_auroc", "pixel_auroc",
  *                      "aupro", "f1_max", "f1_threshold"} },
- *         "undefined": { "<label>.<metric>": "<reason>" } } },
+ *         "undefined": { "<label>.<metric>": "<reason>" },
+ *         "fusion": {"statistics_split", "note", "scorers": {...}} } },
  *     "mean": { "<label>": {...metric means over categories...} } }
  *
- * A metric that is undefined appears under "undefined" with its reason, never
- * as a number. Files are written atomically, so a failure mid-run leaves every
- * file either complete or absent; results of categories finished before a
- * failure stay in the output folder. */
+ * "fused" and "fusion" appear with two or more scorers only. A metric that is
+ * undefined appears under "undefined" with its reason, never as a number.
+ * Files are written atomically, so a failure mid-run leaves every file either
+ * complete or absent. results.json is rewritten after each category with
+ * "status": "running", and at the end with "finished"; after a failure it
+ * keeps the finished categories and gets "status": "failed" and "error". On
+ * failure the return value is the status, the context has the message, and
+ * *results is NULL. docs/results.md describes the outputs in full. */
 int advgnn_experiment_run(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, cJSON **results);
 
 #endif
