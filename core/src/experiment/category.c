@@ -113,6 +113,27 @@ static int read_split_images(void *user, advgnn_ctx *ctx, size_t first, size_t n
     return ADVGNN_OK;
 }
 
+/* Saves trained weights to <work_dir>/weights.safetensors and records the
+ * path in the category's results. Encoders without save() keep nothing. */
+static int save_encoder(category_run *cr)
+{
+    char *path;
+    int rc;
+
+    if (!cr->encoder_fn->save)
+        return ADVGNN_OK;
+    path = advgnn_fs_join(cr->work_dir, "weights.safetensors");
+    if (!path)
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    rc = cr->encoder_fn->save(cr->encoder, cr->ctx, path);
+    if (rc != ADVGNN_OK)
+        advgnn_error_prefixf(cr->ctx, "saving the weights of encoder '%s'", cr->run->spec->encoder.plugin->name);
+    else if (!cJSON_AddStringToObject(cr->json, "encoder_weights", path))
+        rc = advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    advgnn_free(path);
+    return rc;
+}
+
 static int train_encoder(category_run *cr)
 {
     advgnn_image_source train = {cr->data.train.count, read_split_images, &cr->data.train};
@@ -124,9 +145,11 @@ static int train_encoder(category_run *cr)
     advgnn_progress_begin(&cr->run->progress, "train encoder", cr->name, cr->data.train.count);
     rc = cr->encoder_fn->train(cr->encoder, cr->ctx, &train, &validation);
     advgnn_progress_end(&cr->run->progress);
-    if (rc != ADVGNN_OK)
+    if (rc != ADVGNN_OK) {
         advgnn_error_prefixf(cr->ctx, "training encoder '%s'", cr->run->spec->encoder.plugin->name);
-    return rc;
+        return rc;
+    }
+    return save_encoder(cr);
 }
 
 /* Asks the encoder for its feature shape and allocates the batch buffers. */
