@@ -285,10 +285,10 @@ static void bench_spec(advgnn_ctx *ctx, const spec *s, advgnn_dtype dtype, doubl
 
 /* ---- kNN graph --------------------------------------------------------- */
 
-static void bench_knn(advgnn_ctx *ctx, int channels, int ratio)
+static void bench_knn(advgnn_ctx *ctx, int channels, int ratio, int bf16)
 {
     int64_t shape[4] = {BATCH, channels, 56, 56};
-    advgnn_knn_config config = {9, 1, ratio, NULL};
+    advgnn_knn_config config = {9, 1, ratio, NULL, bf16};
     advgnn_knn_graph *graph = NULL;
     advgnn_tensor x;
     int32_t *edges = malloc(sizeof(int32_t) * BATCH * 3136 * 9);
@@ -309,7 +309,7 @@ static void bench_knn(advgnn_ctx *ctx, int channels, int ratio)
         reps++;
         elapsed = now() - start;
     } while (elapsed < MIN_SECONDS || reps < 3);
-    printf("| 3136 | %d | %d | 9 | %.2f | %.2f |\n", channels, advgnn_knn_graph_key_count(graph),
+    printf("| 3136 | %d | %d | 9 | %s | %.2f | %.2f |\n", channels, advgnn_knn_graph_key_count(graph), bf16 ? "bf16" : "f32",
            elapsed / reps / BATCH * 1e3, (cpu_now() - cpu_start) / reps / BATCH * 1e3);
     advgnn_knn_graph_free(graph);
     advgnn_tensor_release(&x);
@@ -360,11 +360,14 @@ int main(int argc, char **argv)
         bench_spec(ctx, &specs[i], ADVGNN_DTYPE_BF16, peak16);
     }
 
-    printf("\n| nodes | channels | keys | k | ms per image wall | ms per image CPU |\n|---|---|---|---|---|---|\n");
-    bench_knn(ctx, 48, 1);
-    bench_knn(ctx, 96, 1);
-    bench_knn(ctx, 48, 4);
-    bench_knn(ctx, 96, 2);
+    printf("\n| nodes | channels | keys | k | matmul | ms per image wall | ms per image CPU |\n"
+           "|---|---|---|---|---|---|---|\n");
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        bench_knn(ctx, 48, 1, bf16);
+        bench_knn(ctx, 96, 1, bf16);
+        bench_knn(ctx, 48, 4, bf16);
+        bench_knn(ctx, 96, 2, bf16);
+    }
     advgnn_ctx_free(ctx);
     return 0;
 }

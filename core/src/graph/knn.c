@@ -1,6 +1,7 @@
 /* Dynamic k-nearest-neighbour graph of Vision GNN: L2-normalized nodes and
  * keys, one oneDNN matmul per block of rows for the distances, an OpenMP
  * top-k per row, then dilation. */
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -29,8 +30,12 @@ struct advgnn_knn_graph {
     dnnl_memory_t src_mem, weights_mem, bias_mem, dst_mem, scratch_mem;
 
     int padded_nodes;         /* nodes rounded up to a whole number of blocks */
+    int bf16;                 /* the matmul reads bf16 copies of the rows */
+    int avx512;               /* the CPU has AVX-512F (checked at creation) */
     float *node_rows;         /* (padded_nodes, C) normalized nodes; padding rows stay 0 */
     float *key_rows;          /* (keys, C) normalized keys */
+    uint16_t *node_rows16;    /* bf16 copies when `bf16`, else NULL */
+    uint16_t *key_rows16;
     float *key_term;          /* (1, keys): -|y_j|^2 / 2 */
     float *scores;            /* (block, keys): x_i . y_j - |y_j|^2 / 2 */
     void *scratchpad;
@@ -61,6 +66,8 @@ void advgnn_knn_graph_free(advgnn_knn_graph *g)
         dnnl_engine_destroy(g->engine);
     advgnn_aligned_free(g->node_rows);
     advgnn_aligned_free(g->key_rows);
+    advgnn_aligned_free(g->node_rows16);
+    advgnn_aligned_free(g->key_rows16);
     advgnn_aligned_free(g->key_term);
     advgnn_aligned_free(g->scores);
     advgnn_aligned_free(g->scratchpad);
@@ -80,6 +87,9 @@ static int create_matmul(advgnn_knn_graph *g, advgnn_ctx *ctx)
 {
     dnnl_dims_t src_dims = {KNN_BLOCK_ROWS, g->channels}, wei_dims = {g->channels, g->keys};
     dnnl_dims_t wei_strides = {1, g->channels}, bias_dims = {1, g->keys}, dst_dims = {KNN_BLOCK_ROWS, g->keys};
+    dnnl_data_type_t type = g->bf16 ? dnnl_bf16 : dnnl_f32;
+    void *nodes = g->bf16 ? (void *)g->node_rows16 : (void *)g->node_rows;
+    void *keys = g->bf16 ? (void *)g->key_rows16 : (void *)g->key_rows;
     dnnl_memory_desc_t src, wei, bias, dst;
     const dnnl_memory_desc_t *scratch;
     dnnl_matmul_desc_t desc;
@@ -88,9 +98,9 @@ static int create_matmul(advgnn_knn_graph *g, advgnn_ctx *ctx)
     dnnl_status_t st;
     int rc;
 
-    st = dnnl_memory_desc_init_by_tag(&src, 2, src_dims, dnnl_f32, dnnl_ab);
+    st = dnnl_memory_desc_init_by_tag(&src, 2, src_dims, type, dnnl_ab);
     if (st == dnnl_success)
-        st = dnnl_memory_desc_init_by_strides(&wei, 2, wei_dims, dnnl_f32, wei_strides);
+        st = dnnl_memory_desc_init_by_strides(&wei, 2, wei_dims, type, wei_strides);
     if (st == dnnl_success)
         st = dnnl_memory_desc_init_by_tag(&bias, 2, bias_dims, dnnl_f32, dnnl_ab);
     if (st == dnnl_success)
@@ -120,9 +130,9 @@ static int create_matmul(advgnn_knn_graph *g, advgnn_ctx *ctx)
                            "memory creation");
     }
     if (rc == ADVGNN_OK)
-        rc = dnnl_fail(ctx, dnnl_memory_create(&g->src_mem, &src, g->engine, g->node_rows), "memory creation");
+        rc = dnnl_fail(ctx, dnnl_memory_create(&g->src_mem, &src, g->engine, nodes), "memory creation");
     if (rc == ADVGNN_OK)
-        rc = dnnl_fail(ctx, dnnl_memory_create(&g->weights_mem, &wei, g->engine, g->key_rows), "memory creation");
+        rc = dnnl_fail(ctx, dnnl_memory_create(&g->weights_mem, &wei, g->engine, keys), "memory creation");
     if (rc == ADVGNN_OK)
         rc = dnnl_fail(ctx, dnnl_memory_create(&g->bias_mem, &bias, g->engine, g->key_term), "memory creation");
     if (rc == ADVGNN_OK)
@@ -190,12 +200,21 @@ int advgnn_knn_graph_new(advgnn_ctx *ctx, int channels, int height, int width, c
     g->key_rows = advgnn_aligned_alloc((size_t)g->keys * channels * sizeof(float));
     g->key_term = advgnn_aligned_alloc((size_t)g->keys * sizeof(float));
     g->scores = advgnn_aligned_alloc((size_t)KNN_BLOCK_ROWS * g->keys * sizeof(float));
-    if (!g->node_rows || !g->key_rows || !g->key_term || !g->scores) {
+    g->bf16 = config->bf16_matmul != 0;
+    g->avx512 = __builtin_cpu_supports("avx512f");
+    if (g->bf16) {
+        g->node_rows16 = advgnn_aligned_alloc((size_t)g->padded_nodes * channels * sizeof(uint16_t));
+        g->key_rows16 = advgnn_aligned_alloc((size_t)g->keys * channels * sizeof(uint16_t));
+    }
+    if (!g->node_rows || !g->key_rows || !g->key_term || !g->scores ||
+        (g->bf16 && (!g->node_rows16 || !g->key_rows16))) {
         advgnn_knn_graph_free(g);
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "kNN graph: out of memory for %d nodes and %d keys", g->nodes,
                             g->keys);
     }
     memset(g->node_rows, 0, (size_t)g->padded_nodes * channels * sizeof(float));
+    if (g->bf16)
+        memset(g->node_rows16, 0, (size_t)g->padded_nodes * channels * sizeof(uint16_t));
 
     rc = dnnl_fail(ctx, dnnl_engine_create(&g->engine, dnnl_cpu, 0), "engine creation");
     if (rc == ADVGNN_OK)
@@ -251,6 +270,8 @@ static void prepare_image(advgnn_knn_graph *g, const void *image, advgnn_dtype d
         for (int c = 0; c < g->channels; c++)
             row[c] = load(image, dtype, c * plane + i);
         normalize_row(row, g->channels);
+        if (g->bf16)
+            advgnn_f32_to_bf16(row, g->node_rows16 + (size_t)i * g->channels, (size_t)g->channels);
     }
 
 #pragma omp parallel for schedule(static)
@@ -268,6 +289,12 @@ static void prepare_image(advgnn_knn_graph *g, const void *image, advgnn_dtype d
             row[c] = (float)(sum / (r * r));
         }
         normalize_row(row, g->channels);
+
+        /* The norm term matches the values the matmul reads. */
+        if (g->bf16) {
+            advgnn_f32_to_bf16(row, g->key_rows16 + (size_t)j * g->channels, (size_t)g->channels);
+            advgnn_bf16_to_f32(g->key_rows16 + (size_t)j * g->channels, row, (size_t)g->channels);
+        }
         for (int c = 0; c < g->channels; c++)
             norm += (double)row[c] * row[c];
         g->key_term[j] = (float)(-0.5 * norm);
@@ -279,27 +306,51 @@ static void prepare_image(advgnn_knn_graph *g, const void *image, advgnn_dtype d
 /* Keeps the kd best (largest) scores of one row, sorted best first. A later
  * key with an equal score never displaces an earlier one, so ties go to the
  * lower key index. */
+/* Returns nonzero when one of 16 scores exceeds `threshold`. */
+static int any_above_portable(const float *scores, float threshold)
+{
+    int any = 0;
+
+    for (int t = 0; t < 16; t++)
+        any |= scores[t] > threshold;
+    return any;
+}
+
+__attribute__((target("avx512f"))) static int any_above_avx512(const float *scores, float threshold)
+{
+    return _mm512_cmp_ps_mask(_mm512_loadu_ps(scores), _mm512_set1_ps(threshold), _CMP_GT_OQ) != 0;
+}
+
 static void select_row(const advgnn_knn_graph *g, const float *scores, const float *bias_row, int32_t *edges)
 {
+    int (*any_above)(const float *, float) = g->avx512 ? any_above_avx512 : any_above_portable;
     float best[KNN_MAX_KD];
     int32_t index[KNN_MAX_KD];
     int filled = 0, kd = g->kd;
 
-    for (int j = 0; j < g->keys; j++) {
-        /* dist = |x|^2 - 2 * score + bias, so ranking by score - bias / 2 is the same order. */
-        float s = bias_row ? scores[j] - 0.5f * bias_row[j] : scores[j];
-        int pos;
+    for (int group = 0; group < g->keys; group += 16) {
+        int end = group + 16 < g->keys ? group + 16 : g->keys;
 
-        if (filled == kd && !(s > best[kd - 1]))
+        /* Once the list is full, most groups of 16 keys contain no candidate,
+         * and one vector compare skips them. */
+        if (!bias_row && filled == kd && end - group == 16 && !any_above(scores + group, best[kd - 1]))
             continue;
-        pos = filled < kd ? filled++ : kd - 1;
-        while (pos > 0 && s > best[pos - 1]) {
-            best[pos] = best[pos - 1];
-            index[pos] = index[pos - 1];
-            pos--;
+        for (int j = group; j < end; j++) {
+            /* dist = |x|^2 - 2 * score + bias, so ranking by score - bias / 2 gives the same order. */
+            float s = bias_row ? scores[j] - 0.5f * bias_row[j] : scores[j];
+            int pos;
+
+            if (filled == kd && !(s > best[kd - 1]))
+                continue;
+            pos = filled < kd ? filled++ : kd - 1;
+            while (pos > 0 && s > best[pos - 1]) {
+                best[pos] = best[pos - 1];
+                index[pos] = index[pos - 1];
+                pos--;
+            }
+            best[pos] = s;
+            index[pos] = j;
         }
-        best[pos] = s;
-        index[pos] = j;
     }
     for (int i = 0; i < g->k; i++)
         edges[i] = index[i * g->dilation];
@@ -312,7 +363,10 @@ static int run_block(advgnn_knn_graph *g, advgnn_ctx *ctx, int first)
         {DNNL_ARG_DST, g->dst_mem},   {DNNL_ARG_SCRATCHPAD, g->scratch_mem}};
     dnnl_status_t st;
 
-    st = dnnl_memory_set_data_handle(g->src_mem, g->node_rows + (size_t)first * g->channels);
+    if (g->bf16)
+        st = dnnl_memory_set_data_handle(g->src_mem, g->node_rows16 + (size_t)first * g->channels);
+    else
+        st = dnnl_memory_set_data_handle(g->src_mem, g->node_rows + (size_t)first * g->channels);
     if (st == dnnl_success)
         st = dnnl_primitive_execute(g->matmul, g->stream, 5, args);
     if (st == dnnl_success)
