@@ -1,0 +1,595 @@
+/* Shared code of the trainable autoencoder encoders; see ae.h. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <advgnn/image.h>
+
+#include "ae.h"
+
+const char *const ae_optimizer_choices[] = {"adam", "adamw", "sgd", "rmsprop", NULL};
+const char *const ae_schedule_choices[] = {"cosine", "constant", "step", "plateau", NULL};
+
+/* ---- building ------------------------------------------------------------- */
+
+int ae_net_new(advgnn_ctx *ctx, const int64_t input_shape[4], ae_net *net)
+{
+    memset(net, 0, sizeof(*net));
+    memcpy(net->input_shape, input_shape, sizeof(net->input_shape));
+    net->output = -1;
+    net->feature_pool = 1;
+    return advgnn_nn_new(ctx, &net->nn);
+}
+
+void ae_net_free(ae_net *net)
+{
+    for (int i = 0; i < net->count; i++) {
+        ae_node *n = &net->nodes[i];
+
+        advgnn_free(n->grad);
+        advgnn_tensor_release(&n->constant);
+        advgnn_knn_graph_free(n->knn);
+        advgnn_free(n->edges);
+        advgnn_free(n->bias);
+    }
+    advgnn_free(net->nodes);
+    advgnn_tensor_release(&net->grad_out);
+    advgnn_tensor_release(&net->grad_ssim);
+    advgnn_nn_free(net->nn);
+    memset(net, 0, sizeof(*net));
+}
+
+const int64_t *ae_shape(const ae_net *net, int from)
+{
+    return from == AE_INPUT ? net->input_shape : net->nodes[from].shape;
+}
+
+/* Appends a node for `layer` with up to two inputs. */
+static int add_node(ae_net *net, advgnn_ctx *ctx, advgnn_layer *layer, int a, int b, int count, int *node)
+{
+    ae_node *n;
+
+    if (net->count == net->capacity) {
+        int capacity = net->capacity ? 2 * net->capacity : 64;
+        ae_node *grown = advgnn_realloc(net->nodes, (size_t)capacity * sizeof(*grown));
+
+        if (!grown)
+            return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory for %d layers", capacity);
+        net->nodes = grown;
+        net->capacity = capacity;
+    }
+    n = &net->nodes[net->count];
+    memset(n, 0, sizeof(*n));
+    n->layer = layer;
+    n->inputs[0] = a;
+    n->inputs[1] = b;
+    n->input_count = count;
+    n->graph_from = -1;
+    memcpy(n->shape, advgnn_layer_output(layer)->shape, sizeof(n->shape));
+    if (a == AE_INPUT || a == AE_CONST)
+        advgnn_layer_set_input_grad(layer, 0);
+    *node = net->count++;
+    return ADVGNN_OK;
+}
+
+int ae_conv(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out_channels, int kernel, int stride,
+            int groups, int *node)
+{
+    advgnn_conv2d_desc d = {.out_channels = out_channels, .kernel_h = kernel, .kernel_w = kernel,
+                            .stride_h = stride, .stride_w = stride, .pad_h = kernel / 2, .pad_w = kernel / 2,
+                            .groups = groups, .bias = 1};
+    advgnn_layer *layer;
+    int rc = advgnn_nn_conv2d(net->nn, ctx, name, ADVGNN_DTYPE_F32, ae_shape(net, from), &d, &layer);
+
+    return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
+}
+
+/* A 4x4 transposed convolution of stride 2 and padding 1: exactly twice the size. */
+int ae_deconv(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out_channels, int *node)
+{
+    advgnn_conv2d_desc d = {.out_channels = out_channels, .kernel_h = 4, .kernel_w = 4, .stride_h = 2,
+                            .stride_w = 2, .pad_h = 1, .pad_w = 1, .bias = 1};
+    advgnn_layer *layer;
+    int rc = advgnn_nn_conv_transpose2d(net->nn, ctx, name, ADVGNN_DTYPE_F32, ae_shape(net, from), &d, &layer);
+
+    return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
+}
+
+int ae_bn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *node)
+{
+    advgnn_layer *layer;
+    int rc = advgnn_nn_batch_norm(net->nn, ctx, name, ADVGNN_DTYPE_F32, ae_shape(net, from), 1e-5, 0.1, &layer);
+
+    return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
+}
+
+int ae_act(ae_net *net, advgnn_ctx *ctx, const char *name, int from, advgnn_activation kind, int *node)
+{
+    advgnn_layer *layer;
+    int rc = advgnn_nn_activation(net->nn, ctx, name, ADVGNN_DTYPE_F32, ae_shape(net, from), kind, &layer);
+
+    return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
+}
+
+int ae_avg_pool(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int ratio, int *node)
+{
+    advgnn_pool_desc d = {.kind = ADVGNN_POOL_AVG, .kernel_h = ratio, .kernel_w = ratio};
+    advgnn_layer *layer;
+    int rc = advgnn_nn_pool2d(net->nn, ctx, name, ADVGNN_DTYPE_F32, ae_shape(net, from), &d, &layer);
+
+    return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
+}
+
+int ae_sum(ae_net *net, advgnn_ctx *ctx, const char *name, int a, int b, int *node)
+{
+    advgnn_layer *layer;
+    int rc = advgnn_nn_add(net->nn, ctx, name, ADVGNN_DTYPE_F32, ae_shape(net, a), &layer);
+
+    return rc == ADVGNN_OK ? add_node(net, ctx, layer, a, b, 2, node) : rc;
+}
+
+int ae_conv_bn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out_channels, int kernel, int stride,
+               int groups, advgnn_activation act, int *node)
+{
+    char full[128];
+    int rc;
+
+    snprintf(full, sizeof(full), "%s.conv", name);
+    rc = ae_conv(net, ctx, full, from, out_channels, kernel, stride, groups, node);
+    snprintf(full, sizeof(full), "%s.bn", name);
+    if (rc == ADVGNN_OK)
+        rc = ae_bn(net, ctx, full, *node, node);
+    snprintf(full, sizeof(full), "%s.act", name);
+    if (rc == ADVGNN_OK && act != ADVGNN_ACTIVATION_INVALID)
+        rc = ae_act(net, ctx, full, *node, act, node);
+    return rc;
+}
+
+int ae_pos_embed(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *node)
+{
+    const int64_t *s = ae_shape(net, from);
+    int64_t grid = s[2] * s[3], shape[4] = {s[0], grid, s[2], s[3]};
+    advgnn_conv2d_desc d = {.out_channels = (int)s[1], .kernel_h = 1, .kernel_w = 1};
+    advgnn_tensor onehot;
+    advgnn_layer *layer;
+    int conv, rc;
+    char full[128];
+
+    /* The constant input: channel p is 1 at position p and 0 elsewhere. */
+    rc = advgnn_tensor_alloc(ctx, &onehot, ADVGNN_DTYPE_F32, 4, shape);
+    if (rc != ADVGNN_OK)
+        return rc;
+    for (int64_t n = 0; n < s[0]; n++)
+        for (int64_t p = 0; p < grid; p++)
+            ((float *)onehot.data)[(n * grid + p) * grid + p] = 1.0f;
+
+    snprintf(full, sizeof(full), "%s", name);
+    rc = advgnn_nn_conv2d(net->nn, ctx, full, ADVGNN_DTYPE_F32, shape, &d, &layer);
+    if (rc == ADVGNN_OK)
+        rc = add_node(net, ctx, layer, AE_CONST, 0, 1, &conv);
+    if (rc != ADVGNN_OK) {
+        advgnn_tensor_release(&onehot);
+        return rc;
+    }
+    net->nodes[conv].constant = onehot;
+    snprintf(full, sizeof(full), "%s.add", name);
+    return ae_sum(net, ctx, full, from, conv, node);
+}
+
+int ae_max_relative(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int k, int dilation, int ratio,
+                    float *bias, int *node)
+{
+    const int64_t *s = ae_shape(net, from);
+    advgnn_knn_config kc = {.k = k, .dilation = dilation, .reduce_ratio = ratio, .bias = bias};
+    advgnn_knn_graph *knn = NULL;
+    advgnn_layer *layer = NULL;
+    int keys = from, rc;
+    char full[128];
+
+    /* Keys are the average-pooled map, as the graph builder pools them. */
+    snprintf(full, sizeof(full), "%s.keys", name);
+    rc = ratio > 1 ? ae_avg_pool(net, ctx, full, from, ratio, &keys) : ADVGNN_OK;
+    if (rc == ADVGNN_OK)
+        rc = advgnn_knn_graph_new(ctx, (int)s[1], (int)s[2], (int)s[3], &kc, &knn);
+    if (rc == ADVGNN_OK)
+        rc = advgnn_nn_max_relative(net->nn, ctx, name, ADVGNN_DTYPE_F32, s, ratio > 1 ? ae_shape(net, keys) : NULL,
+                                    k, 1, &layer);
+    if (rc == ADVGNN_OK)
+        rc = add_node(net, ctx, layer, from, keys, ratio > 1 ? 2 : 1, node);
+    if (rc != ADVGNN_OK) {
+        advgnn_knn_graph_free(knn);
+        advgnn_free(bias);
+        return rc;
+    }
+    net->nodes[*node].knn = knn;
+    net->nodes[*node].graph_from = from;
+    net->nodes[*node].bias = bias;
+    net->nodes[*node].edges = advgnn_malloc((size_t)s[0] * s[2] * s[3] * k * sizeof(int32_t));
+    if (!net->nodes[*node].edges)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "%s: out of memory for the graph edges", name);
+    return ADVGNN_OK;
+}
+
+int ae_net_finish(ae_net *net, advgnn_ctx *ctx, uint64_t seed)
+{
+    int rc = advgnn_nn_commit(net->nn, ctx);
+
+    if (rc == ADVGNN_OK)
+        rc = advgnn_nn_init_params(net->nn, ctx, seed);
+    if (rc == ADVGNN_OK)
+        rc = advgnn_tensor_alloc(ctx, &net->grad_out, ADVGNN_DTYPE_F32, 4, net->input_shape);
+    if (rc == ADVGNN_OK)
+        rc = advgnn_tensor_alloc(ctx, &net->grad_ssim, ADVGNN_DTYPE_F32, 4, net->input_shape);
+    for (int i = 0; i < net->count && rc == ADVGNN_OK; i++) {
+        ae_node *n = &net->nodes[i];
+        size_t numel = (size_t)(n->shape[0] * n->shape[1] * n->shape[2] * n->shape[3]);
+
+        n->grad = advgnn_malloc(numel * sizeof(float));
+        if (!n->grad)
+            rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory for the gradient of %s",
+                              advgnn_layer_name(n->layer));
+
+        /* Position embeddings start at zero, as ViG's do. */
+        if (rc == ADVGNN_OK && n->inputs[0] == AE_CONST) {
+            const advgnn_nn_param *w = advgnn_layer_param(n->layer, "weight");
+
+            memset(w->value->data, 0, (size_t)advgnn_tensor_numel(w->value) * sizeof(float));
+        }
+    }
+    return rc;
+}
+
+/* ---- running -------------------------------------------------------------- */
+
+static const advgnn_tensor *node_input(ae_net *net, ae_node *n, int j)
+{
+    int from = n->inputs[j];
+
+    if (from == AE_INPUT)
+        return net->input;
+    if (from == AE_CONST)
+        return &n->constant;
+    return advgnn_layer_output(net->nodes[from].layer);
+}
+
+int ae_forward(ae_net *net, advgnn_ctx *ctx, const advgnn_tensor *images, advgnn_nn_mode mode)
+{
+    int rc = ADVGNN_OK;
+
+    net->input = images;
+    for (int i = 0; i < net->count && rc == ADVGNN_OK; i++) {
+        ae_node *n = &net->nodes[i];
+        const advgnn_tensor *inputs[2] = {node_input(net, n, 0), n->input_count > 1 ? node_input(net, n, 1) : NULL};
+
+        if (n->knn) {
+            rc = advgnn_knn_graph_build(n->knn, ctx, advgnn_layer_output(net->nodes[n->graph_from].layer), n->edges);
+            if (rc == ADVGNN_OK)
+                rc = advgnn_max_relative_set_edges(n->layer, ctx, n->edges);
+        }
+        if (rc == ADVGNN_OK)
+            rc = advgnn_layer_forward(n->layer, ctx, inputs, mode);
+    }
+    return rc;
+}
+
+static size_t node_numel(const ae_node *n)
+{
+    return (size_t)(n->shape[0] * n->shape[1] * n->shape[2] * n->shape[3]);
+}
+
+int ae_backward(ae_net *net, advgnn_ctx *ctx, const advgnn_tensor *grad)
+{
+    int rc = ADVGNN_OK;
+
+    for (int i = 0; i < net->count; i++)
+        memset(net->nodes[i].grad, 0, node_numel(&net->nodes[i]) * sizeof(float));
+    memcpy(net->nodes[net->output].grad, grad->data, node_numel(&net->nodes[net->output]) * sizeof(float));
+
+    /* Reverse creation order is a topological order; a node's gradient is
+     * complete once every later node has added its share. */
+    for (int i = net->count - 1; i >= 0 && rc == ADVGNN_OK; i--) {
+        ae_node *n = &net->nodes[i];
+        advgnn_tensor dy = advgnn_tensor_view(n->grad, ADVGNN_DTYPE_F32, 4, n->shape);
+
+        rc = advgnn_layer_backward(n->layer, ctx, &dy);
+        for (int j = 0; j < n->input_count && rc == ADVGNN_OK; j++) {
+            const advgnn_tensor *dx = n->inputs[j] >= 0 ? advgnn_layer_input_grad(n->layer, j) : NULL;
+            ae_node *to = n->inputs[j] >= 0 ? &net->nodes[n->inputs[j]] : NULL;
+            const float *src = dx ? dx->data : NULL;
+            size_t count = to ? node_numel(to) : 0;
+
+            for (size_t e = 0; src && e < count; e++)
+                to->grad[e] += src[e];
+        }
+    }
+    return rc;
+}
+
+int ae_train_step(void *user, advgnn_ctx *ctx, const advgnn_tensor *images, size_t valid, int training, double *loss)
+{
+    ae_net *net = user;
+    int64_t shape[4] = {(int64_t)valid, net->input_shape[1], net->input_shape[2], net->input_shape[3]};
+    size_t numel = (size_t)(shape[0] * shape[1] * shape[2] * shape[3]);
+    advgnn_tensor pred, target, g_mse, g_ssim;
+    double mse = 0.0, dssim = 0.0;
+    int rc = ae_forward(net, ctx, images, training ? ADVGNN_NN_MODE_TRAINING : ADVGNN_NN_MODE_INFERENCE);
+
+    if (rc != ADVGNN_OK)
+        return rc;
+    pred = advgnn_tensor_view(advgnn_layer_output(net->nodes[net->output].layer)->data, ADVGNN_DTYPE_F32, 4, shape);
+    target = advgnn_tensor_view(images->data, ADVGNN_DTYPE_F32, 4, shape);
+    g_mse = advgnn_tensor_view(net->grad_out.data, ADVGNN_DTYPE_F32, 4, shape);
+    g_ssim = advgnn_tensor_view(net->grad_ssim.data, ADVGNN_DTYPE_F32, 4, shape);
+
+    /* loss = MSE + lambda * (1 - SSIM); the SSIM loss of the engine is already 1 - SSIM. */
+    rc = advgnn_loss_mse(ctx, &pred, &target, training ? &g_mse : NULL, &mse);
+    if (rc == ADVGNN_OK && net->ssim_weight > 0)
+        rc = advgnn_loss_ssim(ctx, &pred, &target, net->ssim_range, training ? &g_ssim : NULL, &dssim);
+    *loss = mse + net->ssim_weight * dssim;
+    if (rc != ADVGNN_OK || !training || !isfinite(*loss))
+        return rc;
+    if (net->ssim_weight > 0) {
+        float *g = net->grad_out.data, *s = net->grad_ssim.data, w = (float)net->ssim_weight;
+
+        for (size_t i = 0; i < numel; i++)
+            g[i] += w * s[i];
+    }
+    return ae_backward(net, ctx, &net->grad_out);
+}
+
+/* ---- the encoder functions ------------------------------------------------ */
+
+/* Returns "<dir>/<name>" (advgnn_free), or NULL when out of memory. */
+static char *join_path(const char *dir, const char *name)
+{
+    size_t size = strlen(dir) + strlen(name) + 2;
+    char *path = advgnn_malloc(size);
+
+    if (path)
+        snprintf(path, size, "%s/%s", dir, name);
+    return path;
+}
+
+static char *copy_option(const advgnn_options *opts, const char *name)
+{
+    const char *v = advgnn_options_string(opts, name);
+
+    return v && *v ? advgnn_strdup(v) : NULL;
+}
+
+static int parse_optimizer(const char *name, advgnn_optim_kind *kind)
+{
+    static const advgnn_optim_kind kinds[] = {ADVGNN_OPTIM_ADAM, ADVGNN_OPTIM_ADAMW, ADVGNN_OPTIM_SGD,
+                                              ADVGNN_OPTIM_RMSPROP};
+
+    for (int i = 0; ae_optimizer_choices[i]; i++)
+        if (strcmp(name, ae_optimizer_choices[i]) == 0) {
+            *kind = kinds[i];
+            return 1;
+        }
+    return 0;
+}
+
+int ae_encoder_configure(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options *opts,
+                         const advgnn_encoder_config *config, const char *label)
+{
+    advgnn_train_config *t = &enc->train;
+    int64_t seed = advgnn_options_int(opts, "seed");
+    const char *schedule = advgnn_options_string(opts, "schedule");
+
+    if (config->image_height < 16 || config->image_width < 16 || config->channels != 3)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "%s: needs 3-channel images of at least 16 x 16, got %d x %d x %d",
+                            label, config->channels, config->image_height, config->image_width);
+    enc->label = label;
+    enc->height = config->image_height;
+    enc->width = config->image_width;
+    enc->seed = seed >= 0 ? (uint64_t)seed : config->seed;
+    enc->threads = (int)advgnn_options_int(opts, "threads");
+    enc->work_dir = config->work_dir ? advgnn_strdup(config->work_dir) : NULL;
+    enc->resume = copy_option(opts, "resume");
+    enc->weights = copy_option(opts, "weights");
+    if ((config->work_dir && !enc->work_dir) || (advgnn_options_string(opts, "resume") && !enc->resume) ||
+        (advgnn_options_string(opts, "weights") && !enc->weights))
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "%s: out of memory", label);
+
+    t->epochs = (int)advgnn_options_int(opts, "epochs");
+    t->batch_size = (int)advgnn_options_int(opts, "batch_size");
+    t->seed = enc->seed;
+    parse_optimizer(advgnn_options_string(opts, "optimizer"), &t->optim.kind);
+    t->optim.weight_decay = advgnn_options_number(opts, "weight_decay");
+    t->optim.momentum = advgnn_options_number(opts, "momentum");
+    t->schedule.lr = advgnn_options_number(opts, "lr");
+    t->schedule.kind = strcmp(schedule, "cosine") == 0     ? ADVGNN_LR_COSINE
+                       : strcmp(schedule, "step") == 0     ? ADVGNN_LR_STEP
+                       : strcmp(schedule, "plateau") == 0  ? ADVGNN_LR_PLATEAU
+                                                           : ADVGNN_LR_CONSTANT;
+    t->schedule.min_lr = t->schedule.lr * 0.01;
+    t->schedule.warmup_steps = (int)advgnn_options_int(opts, "warmup_epochs"); /* epochs until train() knows the step count */
+    t->schedule.gamma = 0.5;
+    t->schedule.patience = 2;
+    t->clip_grad_norm = advgnn_options_number(opts, "clip_grad_norm");
+    t->patience = (int)advgnn_options_int(opts, "patience");
+    t->checkpoint_every = (int)advgnn_options_int(opts, "checkpoint_every");
+    t->resume_from = enc->resume;
+    t->progress = 1;
+    t->label = label;
+    enc->net.ssim_weight = advgnn_options_number(opts, "ssim_weight");
+    enc->net.ssim_range = advgnn_options_number(opts, "ssim_range");
+    enc->net.feature_pool = (int)advgnn_options_int(opts, "feature_pool");
+    if (enc->net.feature_pool % 2 == 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "%s: option 'feature_pool' is %d; it must be odd", label,
+                            enc->net.feature_pool);
+    if (enc->threads > 0)
+        advgnn_ctx_set_threads(ctx, enc->threads);
+    return ADVGNN_OK;
+}
+
+int ae_encoder_start(ae_encoder *enc, advgnn_ctx *ctx)
+{
+    if (!enc->weights)
+        return ADVGNN_OK;
+    return advgnn_nn_load(enc->net.nn, ctx, enc->weights);
+}
+
+void ae_encoder_free(ae_encoder *enc)
+{
+    if (!enc)
+        return;
+    ae_net_free(&enc->net);
+    advgnn_train_history_free(&enc->history);
+    advgnn_free(enc->work_dir);
+    advgnn_free(enc->resume);
+    advgnn_free(enc->weights);
+}
+
+/* The grid of the features: the largest map among the feature nodes. */
+static void feature_grid(const ae_net *net, int *channels, int *height, int *width)
+{
+    *channels = *height = *width = 0;
+    for (int f = 0; f < net->feature_count; f++) {
+        const int64_t *s = net->nodes[net->features[f]].shape;
+
+        *channels += (int)s[1];
+        *height = (int)s[2] > *height ? (int)s[2] : *height;
+        *width = (int)s[3] > *width ? (int)s[3] : *width;
+    }
+}
+
+int ae_encoder_feature_shape(void *state, int *channels, int *height, int *width)
+{
+    feature_grid(&((ae_encoder *)state)->net, channels, height, width);
+    return ADVGNN_OK;
+}
+
+/* Zero-padded box average of side `side` (count_include_pad), in place. */
+static int box_average(advgnn_ctx *ctx, float *plane, int h, int w, int side)
+{
+    float *copy = advgnn_malloc((size_t)h * w * sizeof(float));
+    int r = side / 2;
+
+    if (!copy)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory for a %d x %d feature plane", h, w);
+    memcpy(copy, plane, (size_t)h * w * sizeof(float));
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double sum = 0.0;
+
+            for (int dy = -r; dy <= r; dy++)
+                for (int dx = -r; dx <= r; dx++) {
+                    int yy = y + dy, xx = x + dx;
+
+                    if (yy >= 0 && yy < h && xx >= 0 && xx < w)
+                        sum += copy[(size_t)yy * w + xx];
+                }
+            plane[(size_t)y * w + x] = (float)(sum / (side * side));
+        }
+    advgnn_free(copy);
+    return ADVGNN_OK;
+}
+
+/* Writes image `b` of the last forward's feature nodes into `out` (C, gh, gw). */
+static int assemble_features(ae_net *net, advgnn_ctx *ctx, int b, float *out)
+{
+    int channels, gh, gw, rc = ADVGNN_OK;
+
+    feature_grid(net, &channels, &gh, &gw);
+    for (int f = 0; f < net->feature_count && rc == ADVGNN_OK; f++) {
+        const ae_node *n = &net->nodes[net->features[f]];
+        int c = (int)n->shape[1], h = (int)n->shape[2], w = (int)n->shape[3];
+        const float *src = (const float *)advgnn_layer_output(n->layer)->data + (size_t)b * c * h * w;
+
+        for (int i = 0; i < c && rc == ADVGNN_OK; i++, out += (size_t)gh * gw) {
+            if (h == gh && w == gw)
+                memcpy(out, src + (size_t)i * h * w, (size_t)h * w * sizeof(float));
+            else
+                rc = advgnn_map_resize_bilinear(ctx, src + (size_t)i * h * w, h, w, out, gh, gw);
+            if (rc == ADVGNN_OK && net->feature_pool > 1)
+                rc = box_average(ctx, out, gh, gw, net->feature_pool);
+        }
+    }
+    return rc;
+}
+
+int ae_encoder_encode(void *state, advgnn_ctx *ctx, const advgnn_tensor *images, advgnn_tensor *features,
+                      advgnn_tensor *reconstruction)
+{
+    ae_encoder *enc = state;
+    ae_net *net = &enc->net;
+    size_t bs = (size_t)net->input_shape[0], n = (size_t)images->shape[0];
+    size_t image = (size_t)(net->input_shape[1] * net->input_shape[2] * net->input_shape[3]);
+    size_t fsize = (size_t)advgnn_tensor_numel(features) / (n ? n : 1);
+    advgnn_tensor chunk;
+    int rc;
+
+    if (!advgnn_tensor_is_contiguous(images) || images->shape[1] != 3 || images->shape[2] != enc->height ||
+        images->shape[3] != enc->width)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "%s: expected contiguous images of 3 x %d x %d", enc->label,
+                            enc->height, enc->width);
+    rc = advgnn_tensor_alloc(ctx, &chunk, ADVGNN_DTYPE_F32, 4, net->input_shape);
+
+    /* The network's batch is fixed: run chunks of it, the last one padded
+     * with copies of its first image (inference mode keeps images independent). */
+    for (size_t first = 0; first < n && rc == ADVGNN_OK; first += bs) {
+        size_t valid = n - first < bs ? n - first : bs;
+
+        for (size_t b = 0; b < bs; b++)
+            memcpy((float *)chunk.data + b * image, (const float *)images->data + (first + (b < valid ? b : 0)) * image,
+                   image * sizeof(float));
+        rc = ae_forward(net, ctx, &chunk, ADVGNN_NN_MODE_INFERENCE);
+        for (size_t b = 0; b < valid && rc == ADVGNN_OK; b++)
+            rc = assemble_features(net, ctx, (int)b, (float *)features->data + (first + b) * fsize);
+        if (rc == ADVGNN_OK && reconstruction)
+            memcpy((float *)reconstruction->data + first * image, advgnn_layer_output(net->nodes[net->output].layer)->data,
+                   valid * image * sizeof(float));
+    }
+    advgnn_tensor_release(&chunk);
+    return rc;
+}
+
+int ae_encoder_train(void *state, advgnn_ctx *ctx, const advgnn_image_source *train,
+                     const advgnn_image_source *validation)
+{
+    ae_encoder *enc = state;
+    advgnn_train_config t = enc->train;
+    size_t steps_per_epoch = train->count >= (size_t)t.batch_size ? train->count / (size_t)t.batch_size : 1;
+    char *checkpoints = enc->work_dir ? join_path(enc->work_dir, "checkpoints") : NULL;
+    int rc;
+
+    /* Weights given by the user replace training. */
+    if (enc->weights) {
+        advgnn_log(ctx, ADVGNN_LOG_INFO, "%s: using the weights of %s, no training", enc->label, enc->weights);
+        return ADVGNN_OK;
+    }
+    t.schedule.total_steps = (int)(steps_per_epoch * (size_t)t.epochs);
+    t.schedule.warmup_steps = (int)(steps_per_epoch * (size_t)enc->train.schedule.warmup_steps);
+    t.schedule.step_size = (int)steps_per_epoch * (t.epochs > 3 ? t.epochs / 3 : 1);
+    t.checkpoint_dir = checkpoints;
+    advgnn_train_history_free(&enc->history);
+    rc = advgnn_train_run(ctx, enc->net.nn, &t, train, validation, 3, enc->height, enc->width, ae_train_step,
+                          &enc->net, &enc->history);
+    advgnn_free(checkpoints);
+
+    /* The final weights and the per-epoch losses beside the checkpoints. */
+    if (rc == ADVGNN_OK && enc->work_dir) {
+        char *weights = join_path(enc->work_dir, "weights.safetensors");
+        char *history = join_path(enc->work_dir, "train_history.json");
+
+        rc = weights && history ? advgnn_nn_save(enc->net.nn, ctx, weights)
+                                : advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "%s: out of memory", enc->label);
+        if (rc == ADVGNN_OK)
+            rc = advgnn_train_history_save(ctx, &enc->history, history);
+        advgnn_free(weights);
+        advgnn_free(history);
+    }
+    return rc;
+}
+
+int ae_encoder_save(void *state, advgnn_ctx *ctx, const char *path)
+{
+    return advgnn_nn_save(((ae_encoder *)state)->net.nn, ctx, path);
+}
+
+int ae_encoder_load(void *state, advgnn_ctx *ctx, const char *path)
+{
+    return advgnn_nn_load(((ae_encoder *)state)->net.nn, ctx, path);
+}

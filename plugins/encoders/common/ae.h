@@ -1,0 +1,181 @@
+/* Shared code of the trainable autoencoder encoders (cnn_ae, vig): a small
+ * executor for a directed acyclic graph of engine layers with summed
+ * gradients at branches, the dynamic kNN graph before each max-relative
+ * layer, the reconstruction loss MSE + lambda * (1 - SSIM), the training
+ * options and the assembly of memory-bank features from several stages.
+ * Built into each plugin from source; uses only the public SDK. */
+#ifndef ADVGNN_PLUGINS_AE_H
+#define ADVGNN_PLUGINS_AE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <advgnn/encoder.h>
+#include <advgnn/graph.h>
+#include <advgnn/nn.h>
+#include <advgnn/options.h>
+#include <advgnn/train.h>
+
+#define AE_INPUT (-1)    /* a node input that is the network's image batch */
+#define AE_CONST (-2)    /* a node input that is the node's constant tensor */
+#define AE_MAX_FEATURES 4
+
+/* One layer of the graph. */
+typedef struct ae_node {
+    advgnn_layer *layer;
+    int inputs[2];       /* node indices, AE_INPUT or AE_CONST */
+    int input_count;
+    int64_t shape[4];    /* output (N, C, H, W) */
+    float *grad;         /* (shape) summed gradient of the output; allocated at ae_net_finish */
+    advgnn_tensor constant; /* owned input for AE_CONST (the one-hot position grid) */
+
+    /* Max-relative layers: the graph is rebuilt from node `graph_from` before each forward. */
+    advgnn_knn_graph *knn;
+    int32_t *edges;      /* (N, H*W, k) */
+    int graph_from;
+    float *bias;         /* (H*W, keys) relative-position term, or NULL; owned */
+} ae_node;
+
+typedef struct ae_net {
+    advgnn_nn *nn;
+    ae_node *nodes;
+    int count, capacity;
+    int64_t input_shape[4]; /* (batch, 3, H, W) */
+    int output;             /* node of the reconstruction */
+    int features[AE_MAX_FEATURES]; /* nodes whose maps feed the memory bank */
+    int feature_count;
+    int feature_pool;       /* odd side of the local average over the feature grid; 1 = none */
+    const advgnn_tensor *input; /* borrowed during forward/backward */
+    advgnn_tensor grad_out;  /* (input_shape) f32 gradient of the loss */
+    advgnn_tensor grad_ssim; /* (input_shape) f32 gradient of the SSIM term */
+    double ssim_weight;     /* lambda of MSE + lambda * (1 - SSIM) */
+    double ssim_range;      /* SSIM data range L */
+} ae_net;
+
+/* ---- building ------------------------------------------------------------- */
+
+int ae_net_new(advgnn_ctx *ctx, const int64_t input_shape[4], ae_net *net);
+void ae_net_free(ae_net *net);
+
+/* Returns the output shape of node `from` (or of the input for AE_INPUT). */
+const int64_t *ae_shape(const ae_net *net, int from);
+
+/* Each builder adds one layer fed by node `from` and returns the new node's
+ * index in *node. */
+int ae_conv(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out_channels, int kernel, int stride,
+            int groups, int *node);
+int ae_deconv(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out_channels, int *node);
+int ae_bn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *node);
+int ae_act(ae_net *net, advgnn_ctx *ctx, const char *name, int from, advgnn_activation kind, int *node);
+int ae_avg_pool(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int ratio, int *node);
+int ae_sum(ae_net *net, advgnn_ctx *ctx, const char *name, int a, int b, int *node);
+/* conv (kernel, stride), BN and an optional activation (INVALID = none). */
+int ae_conv_bn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out_channels, int kernel, int stride,
+               int groups, advgnn_activation act, int *node);
+
+/* A learnable position embedding (C, H, W) added to node `from`: a 1x1
+ * convolution without bias over a constant one-hot grid of H*W channels, so
+ * the engine trains and saves it. Its weight starts at zero. */
+int ae_pos_embed(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *node);
+
+/* Max-relative aggregation over the kNN graph of node `from` (keys average-
+ * pooled by `ratio`), channels interleaved: (N, 2C, H, W). `bias` is an
+ * owned (H*W, keys) array or NULL. */
+int ae_max_relative(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int k, int dilation, int ratio,
+                    float *bias, int *node);
+
+/* Commits the network, allocates gradients and initializes parameters from
+ * `seed` (position embeddings to zero). */
+int ae_net_finish(ae_net *net, advgnn_ctx *ctx, uint64_t seed);
+
+/* ---- running -------------------------------------------------------------- */
+
+int ae_forward(ae_net *net, advgnn_ctx *ctx, const advgnn_tensor *images, advgnn_nn_mode mode);
+
+/* Back-propagates `grad` (shape of the output node) through the last training forward. */
+int ae_backward(ae_net *net, advgnn_ctx *ctx, const advgnn_tensor *grad);
+
+/* The advgnn_train_step_fn of an ae_net: reconstruction loss, backward when training. */
+int ae_train_step(void *user, advgnn_ctx *ctx, const advgnn_tensor *images, size_t valid, int training, double *loss);
+
+/* ---- options and the encoder functions ------------------------------------ */
+
+/* Option specs shared by the trainable encoders, spliced into each plugin's array. */
+#define AE_TRAIN_OPTION_SPECS                                                                                       \
+    {.name = "epochs", .type = ADVGNN_OPT_INT, .help = "training epochs over the normal images",                  \
+     .def.integer = 10, .min = 1, .max = 100000, .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},               \
+        {.name = "batch_size", .type = ADVGNN_OPT_INT, .help = "images per training step (and per encode pass)", \
+         .def.integer = 8, .min = 1, .max = 4096, .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},              \
+        {.name = "lr", .type = ADVGNN_OPT_NUMBER, .help = "base learning rate", .def.number = 1e-3, .min = 0,      \
+         .flags = ADVGNN_OPT_HAS_MIN},                                                                             \
+        {.name = "optimizer", .type = ADVGNN_OPT_ENUM, .help = "optimizer of the engine",                         \
+         .def.string = "adam", .choices = ae_optimizer_choices},                                                   \
+        {.name = "weight_decay", .type = ADVGNN_OPT_NUMBER, .help = "weight decay (L2 for adam, decoupled for adamw)", \
+         .def.number = 0, .min = 0, .flags = ADVGNN_OPT_HAS_MIN},                                                  \
+        {.name = "momentum", .type = ADVGNN_OPT_NUMBER, .help = "momentum of sgd and rmsprop", .def.number = 0.9,  \
+         .min = 0, .max = 0.999, .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},                               \
+        {.name = "schedule", .type = ADVGNN_OPT_ENUM, .help = "learning-rate schedule over all steps",             \
+         .def.string = "cosine", .choices = ae_schedule_choices},                                                  \
+        {.name = "warmup_epochs", .type = ADVGNN_OPT_INT, .help = "cosine schedule: epochs of linear warm-up",    \
+         .def.integer = 1, .min = 0, .flags = ADVGNN_OPT_HAS_MIN},                                                 \
+        {.name = "ssim_weight", .type = ADVGNN_OPT_NUMBER, .help = "lambda of the loss MSE + lambda * (1 - SSIM)", \
+         .def.number = 0.5, .min = 0, .flags = ADVGNN_OPT_HAS_MIN},                                                \
+        {.name = "ssim_range", .type = ADVGNN_OPT_NUMBER,                                                          \
+         .help = "data range L of SSIM, in units of the normalized input", .def.number = 4.0, .min = 1e-6,        \
+         .flags = ADVGNN_OPT_HAS_MIN},                                                                             \
+        {.name = "clip_grad_norm", .type = ADVGNN_OPT_NUMBER, .help = "global gradient norm limit; 0 = none",     \
+         .def.number = 5.0, .min = 0, .flags = ADVGNN_OPT_HAS_MIN},                                                \
+        {.name = "patience", .type = ADVGNN_OPT_INT,                                                               \
+         .help = "epochs without validation improvement before stopping; 0 = never", .def.integer = 0, .min = 0, \
+         .flags = ADVGNN_OPT_HAS_MIN},                                                                             \
+        {.name = "checkpoint_every", .type = ADVGNN_OPT_INT,                                                       \
+         .help = "epochs between checkpoints in the run's encoder folder; 0 = only at the end", .def.integer = 0, \
+         .min = 0, .flags = ADVGNN_OPT_HAS_MIN},                                                                   \
+        {.name = "resume", .type = ADVGNN_OPT_STRING, .help = "checkpoint folder to continue training from",     \
+         .def.string = NULL},                                                                                      \
+        {.name = "weights", .type = ADVGNN_OPT_STRING,                                                             \
+         .help = "safetensors file to load instead of training", .def.string = NULL},                              \
+        {.name = "seed", .type = ADVGNN_OPT_INT, .help = "seed of weights and shuffling; -1 = the run's seed",    \
+         .def.integer = -1, .min = -1, .flags = ADVGNN_OPT_HAS_MIN},                                               \
+        {.name = "threads", .type = ADVGNN_OPT_INT, .help = "compute threads; 0 = the run's setting",             \
+         .def.integer = 0, .min = 0, .max = 1024, .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},              \
+    {                                                                                                               \
+        .name = "feature_pool", .type = ADVGNN_OPT_INT,                                                            \
+        .help = "odd side of the local average over the feature grid; 1 = none", .def.integer = 3, .min = 1,      \
+        .max = 15, .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX                                                \
+    }
+
+extern const char *const ae_optimizer_choices[];
+extern const char *const ae_schedule_choices[];
+
+/* The state an encoder plugin keeps: the network and its training settings. */
+typedef struct ae_encoder {
+    ae_net net;
+    const char *label;      /* plugin name, static */
+    int height, width;      /* input pixels */
+    uint64_t seed;
+    int threads;
+    advgnn_train_config train;
+    char *work_dir;         /* owned copy, or NULL */
+    char *resume;           /* owned copy, or NULL */
+    char *weights;          /* owned copy, or NULL */
+    advgnn_train_history history;
+} ae_encoder;
+
+/* Reads the shared options into `enc` (net not touched). */
+int ae_encoder_configure(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options *opts,
+                         const advgnn_encoder_config *config, const char *label);
+/* Loads `weights` when the option is set (after the network is built). */
+int ae_encoder_start(ae_encoder *enc, advgnn_ctx *ctx);
+void ae_encoder_free(ae_encoder *enc);
+
+/* Implementations of the encoder slots for an ae_encoder state. */
+int ae_encoder_feature_shape(void *state, int *channels, int *height, int *width);
+int ae_encoder_encode(void *state, advgnn_ctx *ctx, const advgnn_tensor *images, advgnn_tensor *features,
+                      advgnn_tensor *reconstruction);
+int ae_encoder_train(void *state, advgnn_ctx *ctx, const advgnn_image_source *train,
+                     const advgnn_image_source *validation);
+int ae_encoder_save(void *state, advgnn_ctx *ctx, const char *path);
+int ae_encoder_load(void *state, advgnn_ctx *ctx, const char *path);
+
+#endif
