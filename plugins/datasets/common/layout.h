@@ -38,7 +38,10 @@ char *layout_stem(const char *name);
 int layout_has_extension(const char *name, const char *const *extensions);
 
 /* Opens `root` (a folder or an archive) as a source, failing with a message
- * that names the root and the option. */
+ * that names the root and the option.
+ * NOTE: the plugins list entry paths and never call advgnn_source_prefetch,
+ * so with a compressed .tar root each file read decompresses the archive up
+ * to that file; folders and .zip archives read each file directly. */
 int layout_open(advgnn_ctx *ctx, const char *plugin, const char *root, advgnn_source **out);
 
 /* Lists the names of type `type` directly inside `rel`. A missing folder
