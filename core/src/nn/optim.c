@@ -59,9 +59,10 @@ int advgnn_optim_new(advgnn_ctx *ctx, advgnn_nn *nn, const advgnn_optim_config *
     }
     opt->state = advgnn_aligned_alloc(total * opt->slots * sizeof(float));
     if (!opt->state) {
+        size_t values = total * opt->slots;
+
         advgnn_free(opt);
-        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "optimizer: out of memory for %zu state values",
-                            total * opt->slots);
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "optimizer: out of memory for %zu state values", values);
     }
     memset(opt->state, 0, total * opt->slots * sizeof(float));
     *out = opt;
