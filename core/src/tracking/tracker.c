@@ -23,6 +23,12 @@
  * were not queued, so `advgnn sync` must send them after the run. */
 #define MAX_QUEUED_LINES (1u << 20)
 
+/* After the first new line the thread waits up to LINGER_S for more, or
+ * until LINGER_LINES are queued, so records logged in a burst share one
+ * log-batch request instead of costing one request each. */
+#define LINGER_S 0.2
+#define LINGER_LINES 1000
+
 /* Keys sanitized or values cut are warned about once each, up to this many. */
 #define MAX_WARNINGS 64
 
@@ -64,6 +70,7 @@ struct advgnn_tracker {
     size_t unqueued;             /* journaled lines the thread will never see */
     int closing;
     int sender_alive;
+    int sender_waiting;          /* the delivery thread waits on `work` */
     atomic_int stop;
 };
 
@@ -95,7 +102,11 @@ static void queue_push(advgnn_tracker *t, char *line)
     }
     t->queue[(t->queue_head + t->queue_count) % t->queue_cap] = line;
     t->queue_count++;
-    pthread_cond_signal(&t->work);
+
+    /* Wake the thread for the first line and for a full batch only, so a
+     * tight logging loop costs no system call per record. */
+    if (t->sender_waiting && (t->queue_count == 1 || t->queue_count == LINGER_LINES))
+        pthread_cond_signal(&t->work);
 }
 
 static void queue_pop(advgnn_tracker *t, size_t count)
@@ -155,6 +166,24 @@ static int thread_should_abort(void *user)
 /* Lines handed to the delivery per round: enough to fill log-batch requests. */
 #define ROUND_LINES 4096
 
+
+/* Waits on `work` until lines are queued or the tracker closes. Called with
+ * the lock held. */
+static void wait_for_lines(advgnn_tracker *t)
+{
+    struct timespec until;
+
+    t->sender_waiting = 1;
+    while (t->queue_count == 0 && !t->closing && !atomic_load(&t->stop))
+        pthread_cond_wait(&t->work, &t->lock);
+
+    deadline_after(&until, LINGER_S);
+    while (t->queue_count > 0 && t->queue_count < LINGER_LINES && !t->closing && !atomic_load(&t->stop))
+        if (pthread_cond_timedwait(&t->work, &t->lock, &until) == ETIMEDOUT)
+            break;
+    t->sender_waiting = 0;
+}
+
 static void *sender_main(void *user)
 {
     advgnn_tracker *t = user;
@@ -166,8 +195,7 @@ static void *sender_main(void *user)
         size_t n;
         size_t done;
 
-        while (t->queue_count == 0 && !t->closing && !atomic_load(&t->stop))
-            pthread_cond_wait(&t->work, &t->lock);
+        wait_for_lines(t);
         if (atomic_load(&t->stop) || t->queue_count == 0)
             break;
 
