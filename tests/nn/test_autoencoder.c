@@ -156,8 +156,8 @@ static int forward(advgnn_ctx *ctx, model *m, const advgnn_tensor *x, advgnn_nn_
     return rc;
 }
 
-/* Trains for STEPS steps with Adam and MSE; fills losses[STEPS] and leaves
- * the trained model in *m (free with advgnn_nn_free). */
+/* Trains for STEPS steps with Adam and MSE and fills losses[STEPS]. The
+ * trained model stays in *m; the caller frees m->nn with advgnn_nn_free. */
 static int train(advgnn_ctx *ctx, advgnn_dtype dtype, const float *images, int count, uint64_t seed, model *m,
                  double *losses)
 {

@@ -263,7 +263,8 @@ static void test_schedules_and_clipping(advgnn_ctx *ctx)
         CHECK_NEAR(advgnn_nn_clip_grad_norm(nn, 10.0), 1.0, 1e-6);
         CHECK_NEAR(gw[0], 0.6, 1e-6);
         advgnn_nn_zero_grads(nn);
-        CHECK(gw[0] == 0 && gb[0] == 0);
+        CHECK(gw[0] == 0);
+        CHECK(gb[0] == 0);
     }
     advgnn_nn_free(nn);
 }

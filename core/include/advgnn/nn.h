@@ -14,10 +14,17 @@
  *      advgnn_layer_backward in reverse order, then an optimizer step.
  *
  * Data layout: activations passed between layers are contiguous (N, C, H, W)
- * tensors of the layer's dtype. Inside a layer oneDNN picks the memory format
- * (format_tag any); the reorders between the two are created once, with the
- * layer. Parameters and gradients are always f32 (bf16 layers keep an f32
- * master copy and convert it for each forward).
+ * tensors of the layer's dtype. Inside a convolution oneDNN picks the memory
+ * format (format_tag any), and the reorders between the two are created once,
+ * with the layer. NOTE: batch norm, activations, pooling, resize, add and
+ * concat run directly on the plain layout. Parameters and gradients are
+ * always f32: bf16 layers keep an f32 master copy and convert it for each
+ * forward. A linear layer is a 1x1 convolution on (N, C, 1, 1).
+ *
+ * Gradients: a backward overwrites its layer's input and parameter gradients.
+ * When one tensor feeds several layers, the caller adds their input
+ * gradients. NOTE: a layer runs once per step, so weights shared between two
+ * uses in one step are not supported.
  *
  * Threads: oneDNN and the custom kernels share GCC's OpenMP runtime; the
  * thread count is the context's (advgnn_ctx_set_threads).
