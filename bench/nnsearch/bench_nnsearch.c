@@ -1,11 +1,11 @@
 /* Times advgnn_nn_search on random data.
  *
  * Usage: bench_nnsearch [QUERIES [BANK_ROWS [DIM [REPEATS]]]]
- * (default 50000 50000 384 1). Prints the best wall time of the repeats, the
- * process CPU time of that repeat divided by the thread count (close to the
- * wall time on idle cores, so it estimates the cost on a busy machine), and
- * the matmul rate in GFLOP/s of each, counting 2 * QUERIES * BANK_ROWS * DIM
- * floating-point operations. Runs on every online core. */
+ * (default 50000 50000 384 1). Prints the best wall time of the repeats and
+ * the process CPU time of that repeat divided by the thread count. On idle
+ * cores the two are close, so the CPU time estimates the cost on a busy
+ * machine. Rates count 2 * QUERIES * BANK_ROWS * DIM floating-point
+ * operations. Runs on every online core. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
