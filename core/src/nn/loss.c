@@ -33,13 +33,14 @@ static int check_pair(advgnn_ctx *ctx, const char *loss, const advgnn_tensor *pr
     return ADVGNN_OK;
 }
 
-int advgnn_loss_mse(advgnn_ctx *ctx, const advgnn_tensor *pred, const advgnn_tensor *target, advgnn_tensor *grad,
-                    double *loss)
+/* Mean of (pred - target)^2, or of |pred - target| when `l1`, with its gradient. */
+static int pointwise_loss(advgnn_ctx *ctx, const char *name, int l1, const advgnn_tensor *pred,
+                          const advgnn_tensor *target, advgnn_tensor *grad, double *loss)
 {
     int64_t n;
     const float *p, *t;
     double sum = 0;
-    int rc = check_pair(ctx, "MSE", pred, target, grad);
+    int rc = check_pair(ctx, name, pred, target, grad);
 
     if (rc != ADVGNN_OK)
         return rc;
@@ -47,46 +48,38 @@ int advgnn_loss_mse(advgnn_ctx *ctx, const advgnn_tensor *pred, const advgnn_ten
     p = pred->data;
     t = target->data;
     for (int64_t i = 0; i < n; i++) {
-        double d = (double)p[i] - t[i];
+        double d = (double)p[i] - t[i], slope;
 
-        sum += d * d;
+        if (l1) {
+            sum += fabs(d);
+
+            /* The subgradient at 0 is 0, as torch.sign gives. */
+            slope = 0.0;
+            if (d > 0)
+                slope = 1.0;
+            else if (d < 0)
+                slope = -1.0;
+        } else {
+            sum += d * d;
+            slope = 2.0 * d;
+        }
         if (grad)
-            ((float *)grad->data)[i] = (float)(2.0 * d / (double)n);
+            ((float *)grad->data)[i] = (float)(slope / (double)n);
     }
     *loss = sum / (double)n;
     return ADVGNN_OK;
 }
 
+int advgnn_loss_mse(advgnn_ctx *ctx, const advgnn_tensor *pred, const advgnn_tensor *target, advgnn_tensor *grad,
+                    double *loss)
+{
+    return pointwise_loss(ctx, "MSE", 0, pred, target, grad, loss);
+}
+
 int advgnn_loss_l1(advgnn_ctx *ctx, const advgnn_tensor *pred, const advgnn_tensor *target, advgnn_tensor *grad,
                    double *loss)
 {
-    int64_t n;
-    const float *p, *t;
-    double sum = 0;
-    int rc = check_pair(ctx, "L1", pred, target, grad);
-
-    if (rc != ADVGNN_OK)
-        return rc;
-    n = advgnn_tensor_numel(pred);
-    p = pred->data;
-    t = target->data;
-    for (int64_t i = 0; i < n; i++) {
-        double d = (double)p[i] - t[i];
-
-        sum += fabs(d);
-        /* The subgradient at 0 is 0, as torch.sign gives. */
-        if (grad) {
-            double sign = 0.0;
-
-            if (d > 0)
-                sign = 1.0;
-            else if (d < 0)
-                sign = -1.0;
-            ((float *)grad->data)[i] = (float)(sign / (double)n);
-        }
-    }
-    *loss = sum / (double)n;
-    return ADVGNN_OK;
+    return pointwise_loss(ctx, "L1", 1, pred, target, grad, loss);
 }
 
 /* ---- SSIM -------------------------------------------------------------- */
