@@ -51,6 +51,7 @@ typedef struct category_run {
     float *fused_scores;      /* (test count), with two or more scorers */
     float *fused_maps;        /* (test count, H, W) */
 
+    double load_seconds;
     double fit_seconds;
     double score_seconds;
     cJSON *json; /* the category's entry of results.json */
@@ -588,6 +589,7 @@ static int add_counts_and_timings(category_run *cr)
         !cJSON_AddNumberToObject(counts, "test_normal", (double)(test->count - anomalous)) ||
         !cJSON_AddNumberToObject(counts, "test_anomalous", (double)anomalous) ||
         !cJSON_AddNumberToObject(counts, "test_without_mask", (double)test->missing_masks) ||
+        !cJSON_AddNumberToObject(timings, "load_seconds", cr->load_seconds) ||
         !cJSON_AddNumberToObject(timings, "fit_seconds", cr->fit_seconds) ||
         !cJSON_AddNumberToObject(timings, "score_seconds", cr->score_seconds) ||
         !cJSON_AddNumberToObject(timings, "images_per_second", scored_per_second))
@@ -725,7 +727,9 @@ static int load_category(category_run *cr, size_t category_index)
     advgnn_progress_begin(&run->progress, "load", cr->name, listed);
     run->loader.image_done = count_loaded_image;
     run->loader.image_done_user = &run->progress;
+    double start = advgnn_now_seconds();
     int rc = advgnn_category_data_load(cr->ctx, &run->loader, run->store, category_index, &cr->data);
+    cr->load_seconds = advgnn_now_seconds() - start;
     advgnn_progress_end(&run->progress);
     cr->loaded = rc == ADVGNN_OK;
     return rc;

@@ -50,7 +50,8 @@ typedef struct advgnn_experiment_spec {
  *     "categories": { "<category>": {
  *         "counts": {"train", "validation", "test_normal", "test_anomalous",
  *                    "test_without_mask"},
- *         "timings": {"fit_seconds", "score_seconds", "images_per_second"},
+ *         "timings": {"load_seconds", "fit_seconds", "score_seconds",
+ *                     "images_per_second"},
  *         "metrics": { "<scorer label>" | "fused": {"image_auroc", "pixel_auroc",
  *                      "aupro", "f1_max", "f1_threshold"} },
  *         "undefined": { "<label>.<metric>": "<reason>" },
