@@ -1,6 +1,5 @@
-/* Greedy k-center coreset selection (Sener and Savarese, "Active Learning
- * for Convolutional Neural Networks: A Core-Set Approach", ICLR 2018), the
- * subsampling PatchCore applies to its memory bank. */
+/* Greedy k-center coreset selection, the subsampling PatchCore applies to
+ * its memory bank. */
 #include <float.h>
 #include <math.h>
 #include <string.h>

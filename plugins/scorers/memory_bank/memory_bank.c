@@ -1,5 +1,4 @@
-/* memory_bank: PatchCore-style scoring (Roth et al., "Towards Total Recall in
- * Industrial Anomaly Detection", CVPR 2022).
+/* memory_bank: PatchCore-style scoring.
  *
  * Fitting collects every patch feature of the normal training images as one
  * row of the bank and optionally keeps a greedy k-center coreset of it.
@@ -245,6 +244,7 @@ static int memory_bank_score(void *state, advgnn_ctx *ctx, const advgnn_score_ba
     float *rows, *distances;
     int rc;
 
+    /* A caller that skipped fit_end gets it here, coreset included. */
     rc = check_features(mb, ctx, batch);
     if (rc == ADVGNN_OK && !mb->fitted)
         rc = memory_bank_fit_end(mb, ctx);
