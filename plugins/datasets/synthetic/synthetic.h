@@ -86,12 +86,11 @@ const char *synth_defect_name(int defect);
 /* Returns the defect named `name`, or -1. */
 int synth_defect_from_name(const char *name);
 
-/* Draws one defect of type `defect` with draws from `rng`: sets mask[i] = 1 for
- * every covered pixel (mask is size * size bytes, zeroed by the caller) and,
- * when `paint` is nonzero, changes exactly those pixels of rgb so that each
- * differs from its old value by at least 0.1 in some channel. `scale` is the
- * relative defect size (1 = default). Returns the number of mask pixels, which
- * is at least 1. */
+/* Draws one defect of type `defect` with draws from `rng`. Sets mask[i] = 1
+ * for every covered pixel (mask is size * size bytes, zeroed by the caller).
+ * When `paint` is nonzero, it also changes exactly those pixels of rgb, each
+ * by at least 0.1 in some channel. `scale` is the relative defect size
+ * (1 = default). Returns the number of mask pixels, which is at least 1. */
 size_t synth_defect_draw(synth_defect defect, int size, double scale, advgnn_rng *rng, int paint, float *rgb,
                          uint8_t *mask);
 

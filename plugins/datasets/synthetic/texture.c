@@ -150,8 +150,8 @@ static double pattern_stripes(const synth_texture *tex, double u, double v)
 }
 
 /* Plain weave: threads one period apart cross over and under in alternate
- * cells; each thread is brightest along its middle, and fibre noise runs
- * along it. */
+ * cells. Each thread is brightest along its middle, with fibre noise
+ * stretched along its direction. */
 static double pattern_fabric(const synth_texture *tex, double u, double v)
 {
     double cu = u / tex->period, cv = v / tex->period;
