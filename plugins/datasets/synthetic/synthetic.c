@@ -1,7 +1,11 @@
 /* The synthetic dataset: procedural textures, one category per texture kind,
  * with defects pasted into part of the test images. Nothing is read from
  * disk: load() renders each sample from (seed, category, split, index) alone,
- * so any sample can be produced on its own and in any order. */
+ * so any sample can be produced on its own and in any order.
+ *
+ * NOTE: equal seeds give equal bytes with the same C math library. Textures
+ * use sin, cos and tanh, and the Gaussian noise log and cos, which libm need
+ * not round correctly, so another libm may move a few pixels by one level. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
