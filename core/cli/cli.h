@@ -63,6 +63,7 @@ int cli_load_plugins(const cli_options *options, advgnn_ctx *ctx, advgnn_registr
 int cli_cmd_run(const cli_options *options, int argc, char **argv);
 int cli_cmd_plugins(const cli_options *options, int argc, char **argv);
 int cli_cmd_version(const cli_options *options, int argc, char **argv);
+int cli_cmd_sync(const cli_options *options, int argc, char **argv);
 int cli_cmd_help(const cli_options *options, int argc, char **argv);
 
 #endif

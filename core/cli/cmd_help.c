@@ -44,6 +44,16 @@ static const char plugins_details[] =
     "Plugins are searched in the --plugin-path folders, then ADVGNN_PLUGIN_PATH\n"
     "(':'-separated), then the build tree and the install prefix.\n";
 
+static const char sync_details[] =
+    "Sends the tracking journal of each RUN_DIR (RUN_DIR/tracking/journal.jsonl)\n"
+    "to the MLflow server of --tracking-uri, or of MLFLOW_TRACKING_URI. Records\n"
+    "the server already acknowledged are skipped, so a sync can be repeated, and\n"
+    "one interrupted by a crash sends nothing twice. Prints one line per folder;\n"
+    "exits with 1 when the server rejected a record (listed in the folder's\n"
+    "tracking/acks-*.jsonl) and with the failure's status when it could not be\n"
+    "reached. Credentials and TLS settings come from the MLFLOW_TRACKING_*\n"
+    "variables, as for MLflow's Python client (docs/tracking.md).\n";
+
 static const char version_details[] = "Prints the versions of advgnn, its plugin ABI and the embedded Lua.\n";
 
 static const char help_details[] = "Prints the general help, or the help of COMMAND.\n";
@@ -51,6 +61,7 @@ static const char help_details[] = "Prints the general help, or the help of COMM
 const cli_command cli_commands[] = {
     {"run", "SCRIPT [key=value ...]", "run a Lua experiment script", run_details, cli_cmd_run},
     {"plugins", "[NAME]", "list the plugins, or show the options of one", plugins_details, cli_cmd_plugins},
+    {"sync", "RUN_DIR...", "send run journals to an MLflow server", sync_details, cli_cmd_sync},
     {"version", "", "print version information", version_details, cli_cmd_version},
     {"help", "[COMMAND]", "show help for a command", help_details, cli_cmd_help},
     {NULL, NULL, NULL, NULL, NULL}};

@@ -196,7 +196,7 @@ int main(int argc, char **argv)
 
     command = cli_find_command(argv[1]);
     if (!command)
-        return cli_usage_error(NULL, "unknown command '%s' (commands: run, plugins, version, help)", argv[1]);
+        return cli_usage_error(NULL, "unknown command '%s' (commands: run, plugins, sync, version, help)", argv[1]);
     if (options.help) {
         cli_print_help(stdout, command);
         return CLI_EXIT_OK;

@@ -38,6 +38,12 @@ typedef struct advgnn_experiment_spec {
     int heatmaps;                /* overlay PNGs written per category (0 = none, -1 = all) */
     int threads;                 /* 0 = every core */
     int progress;                /* nonzero: draw progress bars (only on a terminal) */
+
+    /* Tracking (core/src/tracking/experiment_tracking.h). The runner always
+     * journals the run in <output_dir>/tracking/ and sends it to MLflow when
+     * a tracking URI is known. */
+    const char *tracking_uri;        /* MLflow server; NULL: MLFLOW_TRACKING_URI, else the journal only */
+    const char *tracking_experiment; /* MLflow experiment name; NULL = name */
 } advgnn_experiment_spec;
 
 /* Runs the experiment and returns its results as a JSON tree (*results, free
