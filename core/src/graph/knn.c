@@ -33,8 +33,9 @@ struct advgnn_knn_graph {
     int padded_nodes;         /* nodes rounded up to a whole number of blocks */
     int bf16;                 /* the matmul reads bf16 copies of the rows */
     int avx512;               /* the CPU has AVX-512F (checked at creation) */
+    int keys_are_nodes;       /* reduce ratio 1: key rows alias the node rows */
     float *node_rows;         /* (padded_nodes, C) normalized nodes; padding rows stay 0 */
-    float *key_rows;          /* (keys, C) normalized keys */
+    float *key_rows;          /* (keys, C) normalized keys; the node rows when keys_are_nodes */
     uint16_t *node_rows16;    /* bf16 copies when `bf16`, else NULL */
     uint16_t *key_rows16;
     float *key_term;          /* (1, keys): -|y_j|^2 / 2 */
@@ -66,9 +67,11 @@ void advgnn_knn_graph_free(advgnn_knn_graph *g)
     if (g->engine)
         dnnl_engine_destroy(g->engine);
     advgnn_aligned_free(g->node_rows);
-    advgnn_aligned_free(g->key_rows);
     advgnn_aligned_free(g->node_rows16);
-    advgnn_aligned_free(g->key_rows16);
+    if (!g->keys_are_nodes) {
+        advgnn_aligned_free(g->key_rows);
+        advgnn_aligned_free(g->key_rows16);
+    }
     advgnn_aligned_free(g->key_term);
     advgnn_aligned_free(g->scores);
     advgnn_aligned_free(g->scratchpad);
@@ -198,14 +201,16 @@ int advgnn_knn_graph_new(advgnn_ctx *ctx, int channels, int height, int width, c
     g->padded_nodes = (g->nodes + KNN_BLOCK_ROWS - 1) / KNN_BLOCK_ROWS * KNN_BLOCK_ROWS;
 
     g->node_rows = advgnn_aligned_alloc((size_t)g->padded_nodes * channels * sizeof(float));
-    g->key_rows = advgnn_aligned_alloc((size_t)g->keys * channels * sizeof(float));
+    g->keys_are_nodes = g->ratio == 1;
+    g->key_rows = g->keys_are_nodes ? g->node_rows : advgnn_aligned_alloc((size_t)g->keys * channels * sizeof(float));
     g->key_term = advgnn_aligned_alloc((size_t)g->keys * sizeof(float));
     g->scores = advgnn_aligned_alloc((size_t)KNN_BLOCK_ROWS * g->keys * sizeof(float));
     g->bf16 = config->bf16_matmul != 0;
     g->avx512 = __builtin_cpu_supports("avx512f");
     if (g->bf16) {
         g->node_rows16 = advgnn_aligned_alloc((size_t)g->padded_nodes * channels * sizeof(uint16_t));
-        g->key_rows16 = advgnn_aligned_alloc((size_t)g->keys * channels * sizeof(uint16_t));
+        g->key_rows16 = g->keys_are_nodes ? g->node_rows16
+                                          : advgnn_aligned_alloc((size_t)g->keys * channels * sizeof(uint16_t));
     }
     if (!g->node_rows || !g->key_rows || !g->key_term || !g->scores ||
         (g->bf16 && (!g->node_rows16 || !g->key_rows16))) {
@@ -276,6 +281,24 @@ static void prepare_image(advgnn_knn_graph *g, const void *image, advgnn_dtype d
             advgnn_f32_to_bf16(row, g->node_rows16 + (size_t)i * g->channels, (size_t)g->channels);
     }
 
+    /* Without pooling the keys are the node rows; only their norm term is new. */
+    if (g->keys_are_nodes) {
+#pragma omp parallel for schedule(static)
+        for (int j = 0; j < g->keys; j++) {
+            const void *row = g->bf16 ? (const void *)(g->node_rows16 + (size_t)j * g->channels)
+                                      : (const void *)(g->node_rows + (size_t)j * g->channels);
+            double norm = 0;
+
+            for (int c = 0; c < g->channels; c++) {
+                float v = load(row, g->bf16 ? ADVGNN_DTYPE_BF16 : ADVGNN_DTYPE_F32, c);
+
+                norm += (double)v * v;
+            }
+            g->key_term[j] = (float)(-0.5 * norm);
+        }
+        return;
+    }
+
 #pragma omp parallel for schedule(static)
     for (int j = 0; j < g->keys; j++) {
         float *row = g->key_rows + (size_t)j * g->channels;
@@ -308,24 +331,38 @@ static void prepare_image(advgnn_knn_graph *g, const void *image, advgnn_dtype d
 /* Keeps the kd best (largest) scores of one row, sorted best first. A later
  * key with an equal score never displaces an earlier one, so ties go to the
  * lower key index. */
-/* Returns nonzero when one of 16 scores exceeds `threshold`. */
-static int any_above_portable(const float *scores, float threshold)
+/* Returns a bit mask of the 16 scores that exceed `threshold`. */
+static unsigned above_portable(const float *scores, float threshold)
 {
-    int any = 0;
+    unsigned mask = 0;
 
     for (int t = 0; t < 16; t++)
-        any |= scores[t] > threshold;
-    return any;
+        mask |= (unsigned)(scores[t] > threshold) << t;
+    return mask;
 }
 
-__attribute__((target("avx512f"))) static int any_above_avx512(const float *scores, float threshold)
+__attribute__((target("avx512f"))) static unsigned above_avx512(const float *scores, float threshold)
 {
-    return _mm512_cmp_ps_mask(_mm512_loadu_ps(scores), _mm512_set1_ps(threshold), _CMP_GT_OQ) != 0;
+    return _mm512_cmp_ps_mask(_mm512_loadu_ps(scores), _mm512_set1_ps(threshold), _CMP_GT_OQ);
+}
+
+/* Inserts key j with score s into the list sorted best first. */
+static void insert(float *best, int32_t *index, int *filled, int kd, float s, int32_t j)
+{
+    int pos = *filled < kd ? (*filled)++ : kd - 1;
+
+    while (pos > 0 && s > best[pos - 1]) {
+        best[pos] = best[pos - 1];
+        index[pos] = index[pos - 1];
+        pos--;
+    }
+    best[pos] = s;
+    index[pos] = j;
 }
 
 static void select_row(const advgnn_knn_graph *g, const float *scores, const float *bias_row, int32_t *edges)
 {
-    int (*any_above)(const float *, float) = g->avx512 ? any_above_avx512 : any_above_portable;
+    unsigned (*above)(const float *, float) = g->avx512 ? above_avx512 : above_portable;
     float best[KNN_MAX_KD];
     int32_t index[KNN_MAX_KD];
     int filled = 0, kd = g->kd;
@@ -333,25 +370,24 @@ static void select_row(const advgnn_knn_graph *g, const float *scores, const flo
     for (int group = 0; group < g->keys; group += 16) {
         int end = group + 16 < g->keys ? group + 16 : g->keys;
 
-        /* Once the list is full, most groups of 16 keys contain no candidate,
-         * and one vector compare skips them. */
-        if (!bias_row && filled == kd && end - group == 16 && !any_above(scores + group, best[kd - 1]))
+        /* Once the list is full, one vector compare finds the few keys of a
+         * group of 16 that beat the current k-th score. Keys are visited in
+         * increasing order either way, so ties still go to the lower index. */
+        if (!bias_row && filled == kd && end - group == 16) {
+            for (unsigned mask = above(scores + group, best[kd - 1]); mask; mask &= mask - 1) {
+                int j = group + __builtin_ctz(mask);
+
+                if (scores[j] > best[kd - 1])
+                    insert(best, index, &filled, kd, scores[j], j);
+            }
             continue;
+        }
         for (int j = group; j < end; j++) {
             /* dist = |x|^2 - 2 * score + bias, so ranking by score - bias / 2 gives the same order. */
             float s = bias_row ? scores[j] - 0.5f * bias_row[j] : scores[j];
-            int pos;
 
-            if (filled == kd && !(s > best[kd - 1]))
-                continue;
-            pos = filled < kd ? filled++ : kd - 1;
-            while (pos > 0 && s > best[pos - 1]) {
-                best[pos] = best[pos - 1];
-                index[pos] = index[pos - 1];
-                pos--;
-            }
-            best[pos] = s;
-            index[pos] = j;
+            if (filled < kd || s > best[kd - 1])
+                insert(best, index, &filled, kd, s, j);
         }
     }
     for (int i = 0; i < g->k; i++)
