@@ -113,7 +113,8 @@ static void test_magnetic_tile_missing_mask(void)
     builder_copy(TILES "/MT_Free/Imgs/exp0_num_743.jpg", dir, "MT_Free/Imgs/a.jpg");
     builder_copy(TILES "/MT_Free/Imgs/exp0_num_743.jpg", dir, "MT_Free/Imgs/b.jpg");
     builder_copy(TILES "/MT_Free/Imgs/exp0_num_743.jpg", dir, "MT_Blowhole/Imgs/c.jpg");
-    test_expect_failure(ctx, &tiles, options, 2, ADVGNN_ERR_NOT_FOUND, "MT_Blowhole/Imgs/c.jpg' has no mask 'c.png'");
+    test_expect_failure(ctx, &tiles, options, 2, ADVGNN_ERR_NOT_FOUND, "MT_Blowhole/Imgs/c.jpg' has no mask '");
+    test_expect_failure(ctx, &tiles, options, 2, ADVGNN_ERR_NOT_FOUND, "MT_Blowhole/Imgs/c.png'; every defect image");
     builder_remove(dir);
 }
 

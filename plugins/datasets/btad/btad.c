@@ -133,12 +133,8 @@ static int list_folder(advgnn_ctx *ctx, const btad_state *state, advgnn_sample_s
         if (!rel || !name || (defective && !mask)) {
             rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
         } else if (defective && !has_mask && state->require_masks) {
-            char *image_path = advgnn_source_entry_path(state->src, rel);
-            rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
-                              PLUGIN ": defect image '%s' has no mask '%s' (or .bmp); add the mask or set "
-                                     "require_masks = false",
-                              image_path ? image_path : rel, mask);
-            advgnn_free(image_path);
+            rc = layout_fail_missing_mask(ctx, PLUGIN, state->src, rel, mask,
+                                          "add the mask (.png or .bmp) or set require_masks = false");
         } else {
             advgnn_sample_info info = {.category = category,
                                        .split = training ? splits[i] : ADVGNN_SPLIT_TEST,
@@ -168,13 +164,7 @@ static int list_category(advgnn_ctx *ctx, const btad_state *state, advgnn_sample
         rc = list_folder(ctx, state, sink, category, dir, "test/ok", 0, 0, &tally);
     if (rc == ADVGNN_OK)
         rc = list_folder(ctx, state, sink, category, dir, "test/ko", 1, 0, &tally);
-    if (rc == ADVGNN_OK) {
-        char *where = advgnn_source_entry_path(state->src, dir);
-        layout_log_tally(ctx, PLUGIN, category, &tally, where ? where : dir);
-        advgnn_free(where);
-    } else {
-        advgnn_error_prefixf(ctx, "category %s", category);
-    }
+    rc = layout_finish_category(ctx, PLUGIN, state->src, category, dir ? dir : category, &tally, rc);
     layout_tally_free(&tally);
     advgnn_free(dir);
     return rc;

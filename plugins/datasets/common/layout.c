@@ -430,6 +430,33 @@ int layout_add_sample(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, a
     return rc;
 }
 
+int layout_fail_missing_mask(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *image_rel,
+                             const char *mask_rel, const char *hint)
+{
+    char *image_path = display_path(src, image_rel);
+    char *mask_path = display_path(src, mask_rel);
+    int rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND, "%s: defect image '%s' has no mask '%s'; %s", plugin,
+                          image_path ? image_path : image_rel, mask_path ? mask_path : mask_rel, hint);
+
+    advgnn_free(image_path);
+    advgnn_free(mask_path);
+    return rc;
+}
+
+int layout_finish_category(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *category,
+                           const char *dir, const layout_tally *tally, int rc)
+{
+    if (rc != ADVGNN_OK) {
+        advgnn_error_prefixf(ctx, "category %s", category);
+        return rc;
+    }
+
+    char *where = display_path(src, dir);
+    layout_log_tally(ctx, plugin, category, tally, where ? where : dir);
+    advgnn_free(where);
+    return rc;
+}
+
 size_t layout_tally_split(const layout_tally *tally, advgnn_split split)
 {
     size_t total = 0;

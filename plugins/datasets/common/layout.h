@@ -122,6 +122,17 @@ int layout_add_sample(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, a
                       layout_tally *tally, const advgnn_sample_info *info, const char *image_rel,
                       const char *mask_rel);
 
+/* Fails with ADVGNN_ERR_NOT_FOUND naming the defect image and its expected
+ * mask by their full paths, followed by `hint` (what to do). */
+int layout_fail_missing_mask(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *image_rel,
+                             const char *mask_rel, const char *hint);
+
+/* Ends the listing of one category: logs its tally with the full path of
+ * `dir` when rc is ADVGNN_OK, else prefixes the error with the category.
+ * Returns rc. */
+int layout_finish_category(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *category,
+                           const char *dir, const layout_tally *tally, int rc);
+
 /* Returns the number of samples counted for `split` (all types). */
 size_t layout_tally_split(const layout_tally *tally, advgnn_split split);
 

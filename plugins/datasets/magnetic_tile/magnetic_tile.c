@@ -155,10 +155,8 @@ static int list_defect(advgnn_ctx *ctx, const magnetic_tile_state *state, advgnn
         if (!rel || !mask || !name) {
             rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
         } else if (advgnn_source_stat(state->src, mask) != ADVGNN_SOURCE_ENTRY_FILE) {
-            char *image_path = advgnn_source_entry_path(state->src, rel);
-            rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND, PLUGIN ": defect image '%s' has no mask '%s'",
-                              image_path ? image_path : rel, mask_file);
-            advgnn_free(image_path);
+            rc = layout_fail_missing_mask(ctx, PLUGIN, state->src, rel, mask,
+                                          "every defect image needs its mask beside it");
         } else {
             advgnn_sample_info info = {.category = CATEGORY, .split = ADVGNN_SPLIT_TEST, .anomalous = 1,
                                        .defect_type = type, .name = name, .mask_threshold = state->mask_threshold};

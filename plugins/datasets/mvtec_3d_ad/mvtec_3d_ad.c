@@ -87,14 +87,8 @@ static int list_folder(advgnn_ctx *ctx, const mvtec_3d_ad_state *state, advgnn_s
         } else {
             int has_mask = mask && advgnn_source_stat(state->src, mask) == ADVGNN_SOURCE_ENTRY_FILE;
             if (!normal && !has_mask && state->require_masks) {
-                char *image_path = advgnn_source_entry_path(state->src, rel);
-                char *mask_path = advgnn_source_entry_path(state->src, mask);
-                rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
-                                  PLUGIN ": defect image '%s' has no mask '%s'; add the mask or set "
-                                         "require_masks = false",
-                                  image_path ? image_path : rel, mask_path ? mask_path : mask);
-                advgnn_free(image_path);
-                advgnn_free(mask_path);
+                rc = layout_fail_missing_mask(ctx, PLUGIN, state->src, rel, mask,
+                                              "add the mask or set require_masks = false");
             } else {
                 advgnn_sample_info info = {.category = category, .split = split, .anomalous = !normal,
                                            .defect_type = type, .name = name, .mask_threshold = 127};
@@ -130,13 +124,7 @@ static int list_category(advgnn_ctx *ctx, const mvtec_3d_ad_state *state, advgnn
     for (size_t i = 0; rc == ADVGNN_OK && i < types.count; i++)
         rc = list_folder(ctx, state, sink, category, dir, ADVGNN_SPLIT_TEST, "test", types.names[i], &tally);
 
-    if (rc == ADVGNN_OK) {
-        char *where = advgnn_source_entry_path(state->src, dir);
-        layout_log_tally(ctx, PLUGIN, category, &tally, where ? where : dir);
-        advgnn_free(where);
-    } else {
-        advgnn_error_prefixf(ctx, "category %s", category);
-    }
+    rc = layout_finish_category(ctx, PLUGIN, state->src, category, dir ? dir : category, &tally, rc);
     layout_tally_free(&tally);
     names_free(&types);
     advgnn_free(validation);

@@ -195,15 +195,10 @@ static int list_category(advgnn_ctx *ctx, const mvtec_loco_state *state, advgnn_
     for (size_t i = 0; rc == ADVGNN_OK && i < types.count; i++)
         rc = list_folder(ctx, state, sink, index, ADVGNN_SPLIT_TEST, "test", types.names[i], &tally);
 
-    if (rc == ADVGNN_OK) {
-        char *where = advgnn_source_entry_path(state->src, dir);
-        layout_log_tally(ctx, PLUGIN, category, &tally, where ? where : dir);
+    rc = layout_finish_category(ctx, PLUGIN, state->src, category, dir ? dir : category, &tally, rc);
+    if (rc == ADVGNN_OK)
         advgnn_log(ctx, ADVGNN_LOG_INFO, PLUGIN ": category %s: %zu defect kinds in defects_config.json", category,
                    state->configs[index].count);
-        advgnn_free(where);
-    } else {
-        advgnn_error_prefixf(ctx, "category %s", category);
-    }
     layout_tally_free(&tally);
     names_free(&types);
     advgnn_free(validation);
