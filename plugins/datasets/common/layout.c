@@ -114,24 +114,24 @@ static char *display_path(advgnn_source *src, const char *rel)
     return path ? path : advgnn_strdup("(out of memory)");
 }
 
-int layout_require_dir(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *rel, const char *what)
+int layout_require_dir(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *rel, const char *role)
 {
     if (advgnn_source_stat(src, rel) == ADVGNN_SOURCE_ENTRY_DIR)
         return ADVGNN_OK;
 
     char *path = display_path(src, rel);
     int rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND, "%s: folder '%s' (%s) not found; the layout does not match",
-                          plugin, path ? path : rel, what);
+                          plugin, path ? path : rel, role);
     advgnn_free(path);
     return rc;
 }
 
 int layout_list(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *rel,
-                advgnn_source_entry_type type, const char *what, name_list *out)
+                advgnn_source_entry_type type, const char *role, name_list *out)
 {
     out->names = NULL;
     out->count = 0;
-    int rc = layout_require_dir(ctx, plugin, src, rel, what);
+    int rc = layout_require_dir(ctx, plugin, src, rel, role);
     if (rc == ADVGNN_OK)
         rc = advgnn_source_list(src, ctx, rel, type, &out->names, &out->count);
     if (rc != ADVGNN_OK)
@@ -140,10 +140,10 @@ int layout_list(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const c
 }
 
 int layout_list_images(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *rel,
-                       const char *const *extensions, const char *what, name_list *out)
+                       const char *const *extensions, const char *role, name_list *out)
 {
     name_list files;
-    int rc = layout_list(ctx, plugin, src, rel, ADVGNN_SOURCE_ENTRY_FILE, what, &files);
+    int rc = layout_list(ctx, plugin, src, rel, ADVGNN_SOURCE_ENTRY_FILE, role, &files);
     if (rc != ADVGNN_OK)
         return rc;
 

@@ -39,24 +39,24 @@ int layout_has_extension(const char *name, const char *const *extensions);
 
 /* Opens `root` (a folder or an archive) as a source, failing with a message
  * that names the root and the option.
- * NOTE: the plugins list entry paths and never call advgnn_source_prefetch,
- * so with a compressed .tar root each file read decompresses the archive up
- * to that file; folders and .zip archives read each file directly. */
+ * NOTE: the plugins list entry paths and never call advgnn_source_prefetch.
+ * With a compressed .tar root, each file read therefore decompresses the
+ * archive up to that file. Folders and .zip archives read each file directly. */
 int layout_open(advgnn_ctx *ctx, const char *plugin, const char *root, advgnn_source **out);
 
 /* Lists the names of type `type` directly inside `rel`. A missing folder
- * fails with ADVGNN_ERR_NOT_FOUND naming its full path and `what`, the
+ * fails with ADVGNN_ERR_NOT_FOUND naming its full path and `role`, the
  * folder's role in the layout (e.g. "the training images"). */
 int layout_list(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *rel,
-                advgnn_source_entry_type type, const char *what, name_list *out);
+                advgnn_source_entry_type type, const char *role, name_list *out);
 
 /* Lists the files of `rel` with one of `extensions`, hidden files skipped. */
 int layout_list_images(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *rel,
-                       const char *const *extensions, const char *what, name_list *out);
+                       const char *const *extensions, const char *role, name_list *out);
 
-/* Fails with ADVGNN_ERR_NOT_FOUND, naming the full path and `what`, unless
+/* Fails with ADVGNN_ERR_NOT_FOUND, naming the full path and `role`, unless
  * `rel` is a folder of the source. */
-int layout_require_dir(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *rel, const char *what);
+int layout_require_dir(advgnn_ctx *ctx, const char *plugin, advgnn_source *src, const char *rel, const char *role);
 
 /* Finds the folder that contains the dataset: the source's root when
  * `is_base` accepts it, else its only subfolder that `is_base` accepts,
