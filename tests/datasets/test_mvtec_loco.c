@@ -111,6 +111,19 @@ static void test_juice_bottle(void)
         for (size_t p = 0; defects.masks && p < 800 * 1600; p++)
             marked += defects.masks[p];
         CHECK_INT_EQ(marked, area);
+
+        /* The masks feed sPRO: a map that scores exactly the defect pixels
+         * high reaches sPRO 1 at FPR 0, so the area is 1 at every limit. */
+        float *map = calloc(800 * 1600, sizeof(float));
+        for (size_t p = 0; map && defects.masks && p < 800 * 1600; p++)
+            map[p] = defects.masks[p];
+        advgnn_spro_image spro_image = {.map = map, .height = 1600, .width = 800, .defects = defects.masks,
+                                        .saturation = defects.saturation, .defect_count = defects.count};
+        double limits[2] = {0.05, 1.0}, auc[2] = {0.0, 0.0};
+        CHECK_INT_EQ(advgnn_metric_spro(ctx, &spro_image, 1, limits, 2, auc), ADVGNN_OK);
+        CHECK_NEAR(auc[0], 1.0, 1e-12);
+        CHECK_NEAR(auc[1], 1.0, 1e-12);
+        free(map);
         advgnn_defect_masks_release(&defects);
         advgnn_image_release(&image);
         advgnn_image_release(&mask);
