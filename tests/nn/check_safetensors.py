@@ -1,12 +1,14 @@
 """Reads a weights file written by advgnn with the safetensors package and
 writes one back for advgnn to load.
 
-usage: check_safetensors.py WEIGHTS EXPECTED OUT
+usage: check_safetensors.py WEIGHTS EXPECTED OUT WRONG_DTYPE
 
 EXPECTED lists one tensor per line: name, ndim, the shape, then every value
 as printed by C's %.9g (which round-trips float32 exactly). The script checks
 names, dtype, shapes and values, then writes OUT with every value v replaced
-by v * 2 + 1 in float32. Exits 1 on the first mismatch.
+by v * 2 + 1 in float32, and WRONG_DTYPE with the same tensors except the
+first in name order, which is stored as float64. Exits 1 on the first
+mismatch.
 """
 import sys
 
@@ -15,7 +17,7 @@ from safetensors.numpy import load_file, save_file
 
 
 def main():
-    weights, expected_path, out_path = sys.argv[1:4]
+    weights, expected_path, out_path, wrong_path = sys.argv[1:5]
     tensors = load_file(weights)
     expected = {}
     with open(expected_path, encoding="utf-8") as f:
@@ -39,7 +41,11 @@ def main():
             return 1
 
     save_file({name: (t * np.float32(2) + np.float32(1)).astype(np.float32) for name, t in tensors.items()}, out_path)
-    print(f"python safetensors read {len(tensors)} tensors and wrote {out_path}")
+    wrong = dict(tensors)
+    first = sorted(wrong)[0]
+    wrong[first] = wrong[first].astype(np.float64)
+    save_file(wrong, wrong_path)
+    print(f"python safetensors read {len(tensors)} tensors and wrote {out_path} and {wrong_path} ({first} as F64)")
     return 0
 
 

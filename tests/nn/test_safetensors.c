@@ -194,7 +194,7 @@ static void write_expected(advgnn_nn *nn, const char *path)
 
 static int test_python(advgnn_ctx *ctx)
 {
-    char weights[128], expected[128], back[128], command[1024];
+    char weights[128], expected[128], back[128], wrong[128], command[1024];
     advgnn_nn *nn;
     float *before, *after;
     size_t count, count2;
@@ -207,13 +207,14 @@ static int test_python(advgnn_ctx *ctx)
     path_in_dir(weights, sizeof(weights), "to_python.safetensors");
     path_in_dir(expected, sizeof(expected), "expected.txt");
     path_in_dir(back, sizeof(back), "from_python.safetensors");
+    path_in_dir(wrong, sizeof(wrong), "wrong_dtype.safetensors");
     nn = build_net(ctx, 4, 1);
     fill_params(nn, 93);
     NN_CHECK_OK(ctx, advgnn_nn_save(nn, ctx, weights));
     write_expected(nn, expected);
 
-    snprintf(command, sizeof(command), "'%s' '%s/tests/nn/check_safetensors.py' '%s' '%s' '%s'", ADVGNN_TEST_PYTHON,
-             ADVGNN_SOURCE_DIR, weights, expected, back);
+    snprintf(command, sizeof(command), "'%s' '%s/tests/nn/check_safetensors.py' '%s' '%s' '%s' '%s'",
+             ADVGNN_TEST_PYTHON, ADVGNN_SOURCE_DIR, weights, expected, back, wrong);
     status = system(command);
     CHECK_INT_EQ(status, 0);
 
@@ -230,6 +231,11 @@ static int test_python(advgnn_ctx *ctx)
             break;
         }
     }
+
+    /* Python stored the first tensor in name order (dec.up.weight) as F64. */
+    CHECK_INT_EQ(advgnn_nn_load(nn, ctx, wrong), ADVGNN_ERR_FORMAT);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "tensor dec.up.weight has dtype F64");
+    advgnn_ctx_clear_error(ctx);
     free(before);
     free(after);
     advgnn_nn_free(nn);
