@@ -5,10 +5,9 @@ usage: check_safetensors.py WEIGHTS EXPECTED OUT WRONG_DTYPE
 
 EXPECTED lists one tensor per line: name, ndim, the shape, then every value
 as printed by C's %.9g (which round-trips float32 exactly). The script checks
-names, dtype, shapes and values, then writes OUT with every value v replaced
-by v * 2 + 1 in float32, and WRONG_DTYPE with the same tensors except the
-first in name order, which is stored as float64. Exits 1 on the first
-mismatch.
+names, dtype, shapes and values. It then writes OUT with every value v
+replaced by v * 2 + 1 in float32. WRONG_DTYPE gets the same tensors, but the
+first in name order is stored as float64. Exits 1 on the first mismatch.
 """
 import sys
 
