@@ -5,6 +5,7 @@
 #include "advgnn/status.h"
 #include "advgnn/version.h"
 #include "experiment/run_internal.h"
+#include "tracking/experiment_tracking.h"
 #include "util/fsutil.h"
 
 #define SCRIPT_MAX_BYTES (16u << 20) /* a Lua script larger than this is not copied */
@@ -411,6 +412,11 @@ static int run_categories(advgnn_run *run)
             rc = write_results(run, "running", NULL);
         if (rc != ADVGNN_OK)
             return rc;
+
+        /* Tracking: the category just added is the last entry. */
+        advgnn_experiment_tracking_category(run->tracker, run->ctx, run->spec,
+                                            cJSON_GetArrayItem(run->categories,
+                                                               cJSON_GetArraySize(run->categories) - 1));
     }
     return ADVGNN_OK;
 }
@@ -443,6 +449,8 @@ int advgnn_experiment_run(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, c
     if (rc == ADVGNN_OK)
         rc = write_results(&run, "running", NULL);
     if (rc == ADVGNN_OK)
+        rc = advgnn_experiment_tracking_open(ctx, spec, run.results, &run.tracker);
+    if (rc == ADVGNN_OK)
         rc = open_dataset(&run);
     if (rc == ADVGNN_OK)
         rc = choose_categories(&run);
@@ -459,6 +467,11 @@ int advgnn_experiment_run(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, c
     } else {
         record_failure(&run);
     }
+
+    /* Tracking: ends the MLflow runs with the experiment's status. Its own
+     * failures are logged, never returned. */
+    advgnn_experiment_tracking_close(run.tracker, ctx, spec, *results ? *results : run.results, rc);
+    run.tracker = NULL;
     release_run(&run);
     return rc;
 }

@@ -20,6 +20,7 @@
 #include "experiment/fusion.h"
 #include "report/progress.h"
 #include "report/results.h"
+#include "tracking/tracker.h"
 #include "util/internal.h"
 
 #define ADVGNN_DEFAULT_BATCH_SIZE 16 /* images per encoder call when the spec says 0 */
@@ -55,6 +56,10 @@ typedef struct advgnn_run {
     cJSON *results;
     cJSON *categories;
     advgnn_text csv;
+
+    /* Tracking of this run (tracking/experiment_tracking.h): journal and
+     * MLflow; NULL until opened. */
+    advgnn_tracker *tracker;
 } advgnn_run;
 
 /* Runs every step for one category and records its results in run->results

@@ -53,9 +53,10 @@ static void category_key(const char *name, char *out, size_t size)
             out[i] = '_';
 }
 
-/* Uploads the regular files of `dir` (if it exists) into `artifact_dir`. */
+/* Uploads the regular files of `dir` (if it exists) whose names end with one
+ * of `extensions` (NULL-terminated; NULL = all) into `artifact_dir`. */
 static int log_folder(advgnn_tracker *t, advgnn_ctx *ctx, const char *run_key, const char *dir,
-                      const char *artifact_dir)
+                      const char *const *extensions, const char *artifact_dir)
 {
     char **names = NULL;
     size_t count = 0;
@@ -63,7 +64,7 @@ static int log_folder(advgnn_tracker *t, advgnn_ctx *ctx, const char *run_key, c
 
     if (!advgnn_fs_is_dir(dir))
         return ADVGNN_OK;
-    rc = advgnn_fs_list_dir(ctx, dir, NULL, &names, &count);
+    rc = advgnn_fs_list_dir(ctx, dir, extensions, &names, &count);
     for (size_t i = 0; rc == ADVGNN_OK && i < count; i++) {
         char *path = advgnn_fs_join(dir, names[i]);
 
@@ -210,6 +211,24 @@ int advgnn_experiment_tracking_open(advgnn_ctx *ctx, const advgnn_experiment_spe
 
 /* ---- categories ------------------------------------------------------------------------- */
 
+/* Uploads <output_dir>/<folder>[/<sub>] into `artifact_dir` of the run. */
+static int log_category_folder(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_experiment_spec *spec,
+                               const char *key, const char *folder, const char *sub,
+                               const char *const *extensions, const char *artifact_dir)
+{
+    char *top = advgnn_fs_join(spec->output_dir, folder);
+    char *path = top && sub ? advgnn_fs_join(top, sub) : NULL;
+    int rc;
+
+    if (!top || (sub && !path))
+        rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory listing the outputs of %s", key);
+    else
+        rc = log_folder(t, ctx, key, sub ? path : top, extensions, artifact_dir);
+    advgnn_free(path);
+    advgnn_free(top);
+    return rc;
+}
+
 static int log_category(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_experiment_spec *spec,
                         const cJSON *category, const char *key)
 {
@@ -217,9 +236,8 @@ static int log_category(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_experim
     const cJSON *counts = cJSON_GetObjectItemCaseSensitive(category, "counts");
     const cJSON *timings = cJSON_GetObjectItemCaseSensitive(category, "timings");
     const cJSON *undefined = cJSON_GetObjectItemCaseSensitive(category, "undefined");
+    static const char *const weights[] = {".safetensors", NULL};
     const cJSON *item;
-    char *heatmaps;
-    char *own_folder;
     char tag[512];
     int rc;
 
@@ -243,20 +261,14 @@ static int log_category(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_experim
         }
     }
 
-    /* Heatmaps, and whatever the runner writes into a folder named after the
-     * category (curves, reconstructions, weights). */
-    heatmaps = advgnn_fs_join(spec->output_dir, "heatmaps");
-    own_folder = advgnn_fs_join(spec->output_dir, name);
-    if (rc == ADVGNN_OK && heatmaps) {
-        char *folder = advgnn_fs_join(heatmaps, name);
-
-        rc = folder ? log_folder(t, ctx, key, folder, "heatmaps") : ADVGNN_ERR_NOMEM;
-        advgnn_free(folder);
-    }
-    if (rc == ADVGNN_OK && own_folder)
-        rc = log_folder(t, ctx, key, own_folder, "");
-    advgnn_free(heatmaps);
-    advgnn_free(own_folder);
+    /* Heatmaps, the trained weights, and whatever the runner writes into a
+     * folder named after the category (curves, reconstructions). */
+    if (rc == ADVGNN_OK)
+        rc = log_category_folder(t, ctx, spec, key, "heatmaps", name, NULL, "heatmaps");
+    if (rc == ADVGNN_OK)
+        rc = log_category_folder(t, ctx, spec, key, "encoder", name, weights, "encoder");
+    if (rc == ADVGNN_OK)
+        rc = log_category_folder(t, ctx, spec, key, name, NULL, NULL, "");
 
     if (rc == ADVGNN_OK)
         rc = advgnn_tracker_end_run(t, key, ADVGNN_RUN_STATUS_FINISHED, NULL);
@@ -298,7 +310,7 @@ void advgnn_experiment_tracking_close(advgnn_tracker *tracker, advgnn_ctx *ctx, 
     if (rc == ADVGNN_OK && cJSON_IsNumber(seconds))
         rc = advgnn_tracker_log_metric(tracker, PARENT_KEY, "seconds", seconds->valuedouble, 0, 0);
     if (rc == ADVGNN_OK)
-        rc = log_folder(tracker, ctx, PARENT_KEY, spec->output_dir, "");
+        rc = log_folder(tracker, ctx, PARENT_KEY, spec->output_dir, NULL, "");
     if (rc == ADVGNN_OK)
         rc = advgnn_tracker_end_run(tracker, PARENT_KEY, run_status, error);
     warn_if_failed(ctx, had_error, rc);

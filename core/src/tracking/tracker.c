@@ -897,7 +897,7 @@ static int open_journal(advgnn_tracker *t, const advgnn_tracker_config *config)
     /* A resumed run: learn its runs, queue what may still need sending (the
      * delivery skips acknowledged records), and check the server first. */
     rc = trk_journal_read(t->ctx, t->journal.path, visit_resume, &state);
-    if (rc == ADVGNN_OK && state.nomem)
+    if (state.nomem)
         rc = advgnn_failf(t->ctx, ADVGNN_ERR_NOMEM, "out of memory reading %s", t->journal.path);
     t->delivery.replay = 1;
     return rc;
