@@ -80,8 +80,6 @@ int cli_cmd_run(const cli_options *options, int argc, char **argv)
 
     memset(&settings, 0, sizeof settings);
     settings.output_root = options->output_root;
-    /* NOTE: nothing reads tracking_uri yet; the experiment runner does not
-     * take a tracker, so runs are recorded only in their output folder. */
     settings.tracking_uri = options->tracking_uri;
     settings.threads = options->threads;
     settings.progress = isatty(STDERR_FILENO) && !options->no_progress;

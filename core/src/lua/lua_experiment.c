@@ -507,6 +507,66 @@ static void fill_lists(lua_State *L, int fields, advgnn_experiment_spec *spec)
     spec->category_count = count;
 }
 
+/* ---- advgnn.track ------------------------------------------------------- */
+
+/* Registry field holding the table of the last advgnn.track call. */
+#define TRACK_REGISTRY_KEY "advgnn.track"
+
+/* advgnn.track{uri = "http://host:5000", experiment = "name"}: the MLflow
+ * server and experiment of the experiments run after it. Both fields are
+ * optional; without a uri, --tracking-uri and then MLFLOW_TRACKING_URI apply.
+ * The journal in each run folder is written either way. */
+static int l_track(lua_State *L)
+{
+    const char *uri;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+
+        if (!key || (strcmp(key, "uri") != 0 && strcmp(key, "experiment") != 0))
+            return advgnn_lua_fail(L, ADVGNN_ERR_OPTION, "advgnn.track: unknown field '%s' (fields: uri, experiment)",
+                                   key ? key : luaL_typename(L, -2));
+        if (lua_type(L, -1) != LUA_TSTRING)
+            return advgnn_lua_fail(L, ADVGNN_ERR_OPTION, "advgnn.track: field '%s' must be a string, not a %s", key,
+                                   luaL_typename(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, 1, "uri");
+    uri = lua_tostring(L, -1);
+    if (uri && strncmp(uri, "http://", 7) != 0 && strncmp(uri, "https://", 8) != 0)
+        return advgnn_lua_fail(L, ADVGNN_ERR_OPTION,
+                               "advgnn.track: uri '%s' must start with http:// or https:// (a running mlflow server)",
+                               uri);
+    lua_pop(L, 1);
+
+    /* A copy, so that later changes to the caller's table have no effect. */
+    lua_newtable(L);
+    lua_getfield(L, 1, "uri");
+    lua_setfield(L, -2, "uri");
+    lua_getfield(L, 1, "experiment");
+    lua_setfield(L, -2, "experiment");
+    lua_setfield(L, LUA_REGISTRYINDEX, TRACK_REGISTRY_KEY);
+    return 0;
+}
+
+/* Fills the tracking fields of `spec`: advgnn.track{} first, then
+ * --tracking-uri (the runner falls back to MLFLOW_TRACKING_URI). Pushes the
+ * advgnn.track table, whose strings the spec borrows. */
+static void push_tracking(lua_State *L, const advgnn_lua_env *env, advgnn_experiment_spec *spec)
+{
+    spec->tracking_uri = env->settings->tracking_uri;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, TRACK_REGISTRY_KEY) != LUA_TTABLE)
+        return;
+    if (lua_getfield(L, -1, "uri") == LUA_TSTRING)
+        spec->tracking_uri = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    if (lua_getfield(L, -1, "experiment") == LUA_TSTRING)
+        spec->tracking_experiment = lua_tostring(L, -1);
+    lua_pop(L, 1);
+}
+
 static int experiment_run(lua_State *L)
 {
     advgnn_lua_env *env = advgnn_lua_env_get(L);
@@ -544,6 +604,7 @@ static int experiment_run(lua_State *L)
     spec.heatmaps = experiment->heatmaps;
     spec.threads = env->settings->threads;
     spec.progress = env->settings->progress;
+    push_tracking(L, env, &spec); /* keeps the strings alive on the stack */
 
     box = push_json_box(L);
     advgnn_log(env->ctx, ADVGNN_LOG_INFO, "experiment '%s': writing to %s", spec.name, spec.output_dir);
@@ -632,4 +693,6 @@ void advgnn_lua_open_experiment(lua_State *L)
 
     lua_pushcfunction(L, l_experiment);
     lua_setfield(L, module, "experiment");
+    lua_pushcfunction(L, l_track);
+    lua_setfield(L, module, "track");
 }
