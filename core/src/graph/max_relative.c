@@ -62,20 +62,27 @@ static int maxrel_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode mode)
     if (rc != ADVGNN_OK)
         return rc;
 
+    /* Plain locals: stores through argmax (int32_t) could alias the fields of m. */
+    const int k = m->k, interleave = m->interleave;
+    const int64_t nodes = m->nodes, key_count = m->keys, out_channels = interleave ? 2 : 1;
+    const int32_t *all_edges = m->edges;
+    int32_t *argmax = m->argmax;
+    void *out = l->output.data;
+
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t n = 0; n < batch; n++) {
         for (int64_t c = 0; c < channels; c++) {
-            int64_t x_plane = (n * channels + c) * m->nodes, key_plane = (n * channels + c) * m->keys;
-            int64_t out_plane = (n * channels * (m->interleave ? 2 : 1) + c * (m->interleave ? 2 : 1)) * m->nodes;
-            const int32_t *edges = m->edges + n * m->nodes * m->k;
+            int64_t x_plane = (n * channels + c) * nodes, key_plane = (n * channels + c) * key_count;
+            int64_t out_plane = (n * channels + c) * out_channels * nodes;
+            const int32_t *edges = all_edges + n * nodes * k;
 
-            for (int64_t i = 0; i < m->nodes; i++) {
+            for (int64_t i = 0; i < nodes; i++) {
                 float best = -INFINITY, xi = load(x, dtype, x_plane + i);
-                int32_t arg = edges[i * m->k];
+                int32_t arg = edges[i * k];
 
                 /* The first maximum wins, so equal keys pick the earliest edge. */
-                for (int j = 0; j < m->k; j++) {
-                    int32_t e = edges[i * m->k + j];
+                for (int j = 0; j < k; j++) {
+                    int32_t e = edges[i * k + j];
                     float v = load(keys, dtype, key_plane + e);
 
                     if (v > best) {
@@ -83,12 +90,12 @@ static int maxrel_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode mode)
                         arg = e;
                     }
                 }
-                m->argmax[x_plane + i] = arg;
-                if (m->interleave) {
-                    store(l->output.data, dtype, out_plane + i, xi);
-                    store(l->output.data, dtype, out_plane + m->nodes + i, best - xi);
+                argmax[x_plane + i] = arg;
+                if (interleave) {
+                    store(out, dtype, out_plane + i, xi);
+                    store(out, dtype, out_plane + nodes + i, best - xi);
                 } else {
-                    store(l->output.data, dtype, out_plane + i, best - xi);
+                    store(out, dtype, out_plane + i, best - xi);
                 }
             }
         }
