@@ -1,0 +1,384 @@
+/* vig: a Vision GNN autoencoder (Han et al., "Vision GNN: An Image is Worth
+ * Graph of Nodes", NeurIPS 2022) trained on normal images.
+ *
+ * Isotropic: a stem of stride-2 3x3 convolutions (BN, GELU) down to 1/16, a
+ * learnable position embedding, then blocks of Grapher + FFN at one width,
+ * with k growing linearly from k to 2k and dilation min(i / 4 + 1, limit).
+ * Pyramid: a stem down to 1/4, a position embedding, four stages with a
+ * stride-2 3x3 convolution + BN between them, k constant, keys average-pooled
+ * by the stage's reduce ratio and a relative-position term on the distance.
+ * Decoder: stride-2 4x4 transposed convolutions with BN and ReLU up to the
+ * input size, then a 3x3 convolution to the three channels. The maps of the
+ * chosen stages, resized to the finest of them, feed the memory bank. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <advgnn/plugin.h>
+
+#include "ae.h"
+#include "blocks.h"
+
+#define VIG_STAGES 4
+#define VIG_MAX_BLOCKS 64
+
+static const char *const preset_choices[] = {"small", "pvig_ti", "pvig_s", "vig_ti", "vig_s", "custom", NULL};
+static const char *const variant_choices[] = {"pyramid", "isotropic", NULL};
+static const char *const decoder_choices[] = {"deconv", "graph", NULL};
+static const char *const output_choices[] = {"linear", "tanh", NULL};
+static const double default_widths[] = {16, 32, 64, 128};
+static const double default_blocks[] = {1, 1, 2, 1};
+static const double default_ratios[] = {4, 2, 1, 1};
+static const double default_stages[] = {2, 3};
+
+static const advgnn_option_spec vig_options[] = {
+    {.name = "preset", .type = ADVGNN_OPT_ENUM,
+     .help = "architecture: small (pyramid 16/32/64/128, blocks 1/1/2/1), pvig_ti, pvig_s, vig_ti, vig_s, or "
+             "custom (variant, widths and blocks); set widths or blocks to override a preset",
+     .def.string = "small", .choices = preset_choices},
+    {.name = "variant", .type = ADVGNN_OPT_ENUM, .help = "custom preset: pyramid or isotropic",
+     .def.string = "pyramid", .choices = variant_choices},
+    {.name = "widths", .type = ADVGNN_OPT_NUMBER_LIST,
+     .help = "channels per stage (4 for pyramid, 1 for isotropic); multiples of 4",
+     .def.numbers = {default_widths, 4}, .min = 4, .max = 4096, .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},
+    {.name = "blocks", .type = ADVGNN_OPT_NUMBER_LIST,
+     .help = "Grapher + FFN blocks per stage (4 for pyramid, 1 for isotropic)", .def.numbers = {default_blocks, 4},
+     .min = 1, .max = VIG_MAX_BLOCKS, .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},
+    {.name = "k", .type = ADVGNN_OPT_INT, .help = "neighbours per node (isotropic: of the first block; the last has 2k)",
+     .def.integer = 9, .min = 1, .max = 256, .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},
+    {.name = "reduce_ratios", .type = ADVGNN_OPT_NUMBER_LIST,
+     .help = "pyramid: average-pooling ratio of the keys per stage", .def.numbers = {default_ratios, 4}, .min = 1,
+     .max = 64, .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},
+    {.name = "relative_pos", .type = ADVGNN_OPT_BOOL,
+     .help = "pyramid: add the relative-position term to the kNN distance", .def.boolean = 1},
+    {.name = "pos_embed", .type = ADVGNN_OPT_BOOL, .help = "add a learnable position embedding after the stem",
+     .def.boolean = 1},
+    {.name = "feature_stages", .type = ADVGNN_OPT_NUMBER_LIST,
+     .help = "1-based stages whose maps feed the memory bank (isotropic: quarters of the blocks)",
+     .def.numbers = {default_stages, 2}, .min = 1, .max = VIG_STAGES,
+     .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},
+    {.name = "decoder", .type = ADVGNN_OPT_ENUM,
+     .help = "decoder: deconv (transposed convolutions); graph is not implemented yet", .def.string = "deconv",
+     .choices = decoder_choices},
+    {.name = "output", .type = ADVGNN_OPT_ENUM,
+     .help = "last activation of the decoder: linear for ImageNet-normalized input, tanh for input in [-1, 1]",
+     .def.string = "linear", .choices = output_choices},
+    AE_TRAIN_OPTION_SPECS,
+    {0}};
+
+/* The architecture after presets and overrides. */
+typedef struct vig_arch {
+    int pyramid;
+    int stages;                 /* 4, or 1 for isotropic */
+    int widths[VIG_STAGES];
+    int blocks[VIG_STAGES];
+    int ratios[VIG_STAGES];
+    int k;
+    int relative_pos, pos_embed, tanh_output;
+    int feature_stages[AE_MAX_FEATURES];
+    int feature_count;
+} vig_arch;
+
+static void copy_ints(int *dst, const advgnn_number_list *list, int max)
+{
+    for (int i = 0; i < max && (size_t)i < list->count; i++)
+        dst[i] = (int)list->values[i];
+}
+
+static int resolve_arch(advgnn_ctx *ctx, const advgnn_options *opts, vig_arch *a)
+{
+    static const struct {
+        const char *name;
+        int pyramid, widths[4], blocks[4];
+    } presets[] = {
+        {"small", 1, {16, 32, 64, 128}, {1, 1, 2, 1}},     {"pvig_ti", 1, {48, 96, 240, 384}, {2, 2, 6, 2}},
+        {"pvig_s", 1, {80, 160, 400, 640}, {2, 2, 6, 2}}, {"vig_ti", 0, {192}, {12}},
+        {"vig_s", 0, {320}, {16}},
+    };
+    const char *preset = advgnn_options_string(opts, "preset");
+    advgnn_number_list widths = advgnn_options_numbers(opts, "widths"), blocks = advgnn_options_numbers(opts, "blocks");
+    advgnn_number_list ratios = advgnn_options_numbers(opts, "reduce_ratios");
+    advgnn_number_list stages = advgnn_options_numbers(opts, "feature_stages");
+
+    memset(a, 0, sizeof(*a));
+    a->pyramid = strcmp(advgnn_options_string(opts, "variant"), "pyramid") == 0;
+    for (size_t p = 0; p < sizeof(presets) / sizeof(presets[0]); p++)
+        if (strcmp(preset, presets[p].name) == 0) {
+            a->pyramid = presets[p].pyramid;
+            memcpy(a->widths, presets[p].widths, sizeof(a->widths));
+            memcpy(a->blocks, presets[p].blocks, sizeof(a->blocks));
+        }
+    a->stages = a->pyramid ? VIG_STAGES : 1;
+    if (strcmp(preset, "custom") == 0 || advgnn_options_is_set(opts, "widths")) {
+        if (widths.count != (size_t)a->stages)
+            return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: option 'widths' needs %d entries for a %s model, got %zu",
+                                a->stages, a->pyramid ? "pyramid" : "isotropic", widths.count);
+        copy_ints(a->widths, &widths, a->stages);
+    }
+    if (strcmp(preset, "custom") == 0 || advgnn_options_is_set(opts, "blocks")) {
+        if (blocks.count != (size_t)a->stages)
+            return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: option 'blocks' needs %d entries for a %s model, got %zu",
+                                a->stages, a->pyramid ? "pyramid" : "isotropic", blocks.count);
+        copy_ints(a->blocks, &blocks, a->stages);
+    }
+    for (int s = 0; s < a->stages; s++)
+        if (a->widths[s] % 4)
+            return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: width %d of stage %d is not a multiple of 4",
+                                a->widths[s], s + 1);
+    if (ratios.count != VIG_STAGES)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: option 'reduce_ratios' needs 4 entries, got %zu",
+                            ratios.count);
+    copy_ints(a->ratios, &ratios, VIG_STAGES);
+    a->k = (int)advgnn_options_int(opts, "k");
+    a->relative_pos = a->pyramid && advgnn_options_bool(opts, "relative_pos");
+    a->pos_embed = advgnn_options_bool(opts, "pos_embed");
+    a->tanh_output = strcmp(advgnn_options_string(opts, "output"), "tanh") == 0;
+    if (stages.count < 1 || stages.count > AE_MAX_FEATURES)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: option 'feature_stages' needs 1 to %d entries",
+                            AE_MAX_FEATURES);
+    a->feature_count = (int)stages.count;
+    copy_ints(a->feature_stages, &stages, AE_MAX_FEATURES);
+    if (strcmp(advgnn_options_string(opts, "decoder"), "deconv") != 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOT_IMPLEMENTED,
+                            "vig: option 'decoder' = \"graph\" is not implemented yet; use \"deconv\"");
+    return ADVGNN_OK;
+}
+
+/* ---- building ------------------------------------------------------------- */
+
+/* Pyramid stem: conv s2 to C/2, BN, GELU; conv s2 to C, BN, GELU; conv s1, BN. */
+static int pyramid_stem(ae_net *net, advgnn_ctx *ctx, int width, int *node)
+{
+    int rc = ae_conv_bn(net, ctx, "stem.0", AE_INPUT, width / 2, 3, 2, 1, ADVGNN_ACTIVATION_GELU, node);
+
+    if (rc == ADVGNN_OK)
+        rc = ae_conv_bn(net, ctx, "stem.1", *node, width, 3, 2, 1, ADVGNN_ACTIVATION_GELU, node);
+    if (rc == ADVGNN_OK)
+        rc = ae_conv_bn(net, ctx, "stem.2", *node, width, 3, 1, 1, ADVGNN_ACTIVATION_INVALID, node);
+    return rc;
+}
+
+/* Isotropic stem: four stride-2 convs to C/8, C/4, C/2, C with BN and GELU, then conv s1 + BN. */
+static int isotropic_stem(ae_net *net, advgnn_ctx *ctx, int width, int *node)
+{
+    int rc = ADVGNN_OK, channels[4] = {width / 8, width / 4, width / 2, width};
+    char name[32];
+
+    *node = AE_INPUT;
+    for (int i = 0; i < 4 && rc == ADVGNN_OK; i++) {
+        snprintf(name, sizeof(name), "stem.%d", i);
+        rc = ae_conv_bn(net, ctx, name, *node, channels[i] > 0 ? channels[i] : 1, 3, 2, 1, ADVGNN_ACTIVATION_GELU,
+                        node);
+    }
+    if (rc == ADVGNN_OK)
+        rc = ae_conv_bn(net, ctx, "stem.4", *node, width, 3, 1, 1, ADVGNN_ACTIVATION_INVALID, node);
+    return rc;
+}
+
+/* Adds block `index` (global) at node *node: Grapher + FFN. */
+static int add_block(ae_net *net, advgnn_ctx *ctx, const vig_arch *a, int stage, int index, int k, int dilation,
+                     int *node)
+{
+    const int64_t *s = ae_shape(net, *node);
+    int ratio = a->pyramid ? a->ratios[stage] : 1, keys;
+    float *bias = NULL;
+    char name[64];
+    int rc;
+
+    if (s[2] % ratio || s[3] % ratio)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: stage %d grid %d x %d is not divisible by reduce ratio %d",
+                            stage + 1, (int)s[2], (int)s[3], ratio);
+    keys = (int)(s[2] / ratio * (s[3] / ratio));
+    if (k * dilation > keys)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "vig: block %d needs %d x %d neighbours but stage %d has %d keys; raise image_size or "
+                            "lower 'k'",
+                            index + 1, k, dilation, stage + 1, keys);
+    if (a->relative_pos) {
+        bias = vig_relative_bias((int)s[1], (int)s[2], (int)s[3], ratio);
+        if (!bias)
+            return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "vig: out of memory for the relative-position term");
+    }
+    snprintf(name, sizeof(name), "blocks.%d.grapher", index);
+    rc = vig_grapher(net, ctx, name, *node, k, dilation, ratio, bias, node);
+    snprintf(name, sizeof(name), "blocks.%d.ffn", index);
+    if (rc == ADVGNN_OK)
+        rc = vig_ffn(net, ctx, name, *node, node);
+    return rc;
+}
+
+/* Decoder: transposed convs (BN, ReLU) halving the width down to 16 until the
+ * input size, then a 3x3 conv to three channels. */
+static int decoder(ae_net *net, advgnn_ctx *ctx, const vig_arch *a, int node)
+{
+    int width = (int)ae_shape(net, node)[1], rc = ADVGNN_OK, up = 0;
+    char name[64];
+
+    while (rc == ADVGNN_OK && ae_shape(net, node)[2] < net->input_shape[2]) {
+        width = width / 2 > 16 ? width / 2 : 16;
+        snprintf(name, sizeof(name), "decoder.%d.up", up);
+        rc = ae_deconv(net, ctx, name, node, width, &node);
+        snprintf(name, sizeof(name), "decoder.%d.bn", up);
+        if (rc == ADVGNN_OK)
+            rc = ae_bn(net, ctx, name, node, &node);
+        snprintf(name, sizeof(name), "decoder.%d.act", up);
+        if (rc == ADVGNN_OK)
+            rc = ae_act(net, ctx, name, node, ADVGNN_ACTIVATION_RELU, &node);
+        up++;
+    }
+    if (rc == ADVGNN_OK)
+        rc = ae_conv(net, ctx, "decoder.out", node, 3, 3, 1, 1, &node);
+    if (rc == ADVGNN_OK && a->tanh_output)
+        rc = ae_act(net, ctx, "decoder.tanh", node, ADVGNN_ACTIVATION_TANH, &node);
+    net->output = node;
+    return rc;
+}
+
+static int build_pyramid(ae_net *net, advgnn_ctx *ctx, const vig_arch *a, int *stage_node)
+{
+    int node, rc = pyramid_stem(net, ctx, a->widths[0], &node), index = 0, limit;
+    const int64_t *in = net->input_shape;
+    char name[64];
+
+    /* Dilation limit: keys of the last stage per neighbour (ViG: 49 // 9 at 224). */
+    limit = (int)((in[2] / 32) * (in[3] / 32) / (a->ratios[3] * a->ratios[3]) / a->k);
+    limit = limit > 1 ? limit : 1;
+    if (rc == ADVGNN_OK && a->pos_embed)
+        rc = ae_pos_embed(net, ctx, "pos_embed", node, &node);
+    for (int s = 0; s < VIG_STAGES && rc == ADVGNN_OK; s++) {
+        if (s > 0) {
+            snprintf(name, sizeof(name), "downsample.%d", s);
+            rc = ae_conv_bn(net, ctx, name, node, a->widths[s], 3, 2, 1, ADVGNN_ACTIVATION_INVALID, &node);
+        }
+        for (int b = 0; b < a->blocks[s] && rc == ADVGNN_OK; b++, index++) {
+            int dilation = index / 4 + 1 < limit ? index / 4 + 1 : limit;
+
+            rc = add_block(net, ctx, a, s, index, a->k, dilation, &node);
+        }
+        stage_node[s] = node;
+    }
+    return rc;
+}
+
+static int build_isotropic(ae_net *net, advgnn_ctx *ctx, const vig_arch *a, int *stage_node)
+{
+    int node, rc = isotropic_stem(net, ctx, a->widths[0], &node), n = a->blocks[0], limit;
+    const int64_t *in = net->input_shape;
+
+    /* Dilation limit: nodes per neighbour of the last block (ViG: 196 // 18 at 224). */
+    limit = (int)((in[2] / 16) * (in[3] / 16) / (2 * a->k));
+    limit = limit > 1 ? limit : 1;
+    if (rc == ADVGNN_OK && a->pos_embed)
+        rc = ae_pos_embed(net, ctx, "pos_embed", node, &node);
+    for (int i = 0; i < n && rc == ADVGNN_OK; i++) {
+        /* k = int(linspace(k, 2k, n)[i]), dilation = min(i / 4 + 1, limit). */
+        int k = n > 1 ? (int)(a->k + (double)a->k * i / (n - 1)) : a->k;
+        int dilation = i / 4 + 1 < limit ? i / 4 + 1 : limit;
+
+        rc = add_block(net, ctx, a, 0, i, k, dilation, &node);
+
+        /* Stage q (1..4) ends after block ceil(q * n / 4). */
+        for (int q = 0; q < VIG_STAGES; q++)
+            if (i + 1 == (int)ceil((q + 1) * n / 4.0) || (q == VIG_STAGES - 1 && i == n - 1))
+                stage_node[q] = node;
+    }
+    return rc;
+}
+
+static int build(ae_encoder *enc, advgnn_ctx *ctx, const vig_arch *a)
+{
+    int stage_node[VIG_STAGES] = {-1, -1, -1, -1};
+    int divisor = a->pyramid ? 32 : 16;
+    int rc;
+
+    if (enc->height % divisor || enc->width % divisor)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: a %s model needs an image size divisible by %d, got %d x %d",
+                            a->pyramid ? "pyramid" : "isotropic", divisor, enc->height, enc->width);
+    rc = a->pyramid ? build_pyramid(&enc->net, ctx, a, stage_node) : build_isotropic(&enc->net, ctx, a, stage_node);
+    if (rc == ADVGNN_OK)
+        rc = decoder(&enc->net, ctx, a, stage_node[VIG_STAGES - 1]);
+    for (int f = 0; f < a->feature_count && rc == ADVGNN_OK; f++) {
+        int s = a->feature_stages[f] - 1;
+
+        if (stage_node[s] < 0)
+            return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: feature stage %d has no blocks", s + 1);
+        enc->net.features[enc->net.feature_count++] = stage_node[s];
+    }
+    return rc;
+}
+
+/* ---- the plugin ----------------------------------------------------------- */
+
+static void vig_destroy(void *state)
+{
+    ae_encoder_free(state);
+    advgnn_free(state);
+}
+
+static int vig_create(advgnn_ctx *ctx, const advgnn_options *opts, const advgnn_encoder_config *config, void **out)
+{
+    ae_encoder *enc;
+    vig_arch arch;
+    int rc;
+
+    *out = NULL;
+    rc = resolve_arch(ctx, opts, &arch);
+    if (rc != ADVGNN_OK)
+        return rc;
+    enc = advgnn_calloc(1, sizeof(*enc));
+    if (!enc)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "vig: out of memory");
+    rc = ae_encoder_configure(enc, ctx, opts, config, "vig");
+    if (rc == ADVGNN_OK) {
+        int64_t shape[4] = {enc->train.batch_size, 3, config->image_height, config->image_width};
+
+        rc = ae_net_new(ctx, shape, &enc->net);
+        enc->net.ssim_weight = advgnn_options_number(opts, "ssim_weight");
+        enc->net.ssim_range = advgnn_options_number(opts, "ssim_range");
+        enc->net.feature_pool = (int)advgnn_options_int(opts, "feature_pool");
+    }
+    if (rc == ADVGNN_OK)
+        rc = build(enc, ctx, &arch);
+    if (rc == ADVGNN_OK)
+        rc = ae_net_finish(&enc->net, ctx, enc->seed);
+    if (rc == ADVGNN_OK)
+        rc = ae_encoder_start(enc, ctx);
+    if (rc != ADVGNN_OK) {
+        vig_destroy(enc);
+        return rc;
+    }
+    advgnn_log(ctx, ADVGNN_LOG_INFO, "vig: %s model, %zu parameter tensors, %d layers",
+               arch.pyramid ? "pyramid" : "isotropic", advgnn_nn_param_count(enc->net.nn), enc->net.count);
+    *out = enc;
+    return ADVGNN_OK;
+}
+
+static const advgnn_encoder_functions vig_functions = {
+    .struct_size = sizeof(advgnn_encoder_functions),
+    .flags = ADVGNN_ENCODER_RECONSTRUCTS,
+    .create = vig_create,
+    .destroy = vig_destroy,
+    .feature_shape = ae_encoder_feature_shape,
+    .encode = ae_encoder_encode,
+    .train = ae_encoder_train,
+    .save = ae_encoder_save,
+    .load = ae_encoder_load,
+};
+
+static const advgnn_plugin_descriptor vig_descriptor = {
+    .abi_version = ADVGNN_ABI_VERSION,
+    .struct_size = sizeof(advgnn_plugin_descriptor),
+    .type_fingerprint = ADVGNN_TYPE_FINGERPRINT,
+    .kind = ADVGNN_PLUGIN_ENCODER,
+    .name = "vig",
+    .version = "0.1.0",
+    .description = "Vision GNN autoencoder (pyramid or isotropic) trained on normal images; stage maps feed the "
+                   "memory bank",
+    .options = vig_options,
+    .functions = &vig_functions,
+};
+
+const advgnn_plugin_descriptor *advgnn_plugin_describe(void)
+{
+    return &vig_descriptor;
+}
