@@ -8,7 +8,7 @@
  *      needs, but allocates no numeric buffer.
  *   3. advgnn_nn_commit sizes one arena per category (parameters, gradients,
  *      activations, scratch) and carves every tensor from them. After commit no
- *      layer can be added, and no step allocates memory.
+ *      layer can be added, and no layer forward or backward allocates memory.
  *   4. advgnn_nn_init_params fills the parameters from a seed.
  *   5. Each step calls advgnn_layer_forward on the layers in order and
  *      advgnn_layer_backward in reverse order, then an optimizer step.

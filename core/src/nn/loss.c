@@ -211,6 +211,8 @@ int advgnn_loss_ssim(advgnn_ctx *ctx, const advgnn_tensor *pred, const advgnn_te
 #ifdef _OPENMP
     threads = omp_get_max_threads();
 #endif
+    /* NOTE: the work buffers are allocated per call, unlike the arenas of the
+     * layers; 12 doubles per pixel and thread. */
     sums = advgnn_malloc(sizeof(double) * (size_t)planes);
     work = advgnn_malloc(sizeof(double) * 12 * (size_t)(h * w) * (size_t)threads);
     if (!sums || !work) {
