@@ -92,6 +92,14 @@ static void test_visa_bad_inputs(const char *dir)
     CHECK(remove(path) == 0);
     test_expect_failure(ctx, &visa, options, 1, ADVGNN_ERR_NOT_FOUND,
                         "1cls.csv' line 7: mask '");
+
+    /* A blank line still counts, so the message cites the file's line. */
+    char with_blank[sizeof(visa_csv) + 1];
+    const char *header_end = strchr(visa_csv, '\n') + 1;
+    snprintf(with_blank, sizeof(with_blank), "%.*s\n%s", (int)(header_end - visa_csv), visa_csv, header_end);
+    builder_write_text(dir, "split_csv/1cls.csv", with_blank);
+    test_expect_failure(ctx, &visa, options, 1, ADVGNN_ERR_NOT_FOUND,
+                        "1cls.csv' line 8: mask '");
 }
 
 /* Product 01 in BMP with a BMP mask, product 02 in PNG with a PNG mask. */

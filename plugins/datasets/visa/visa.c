@@ -140,17 +140,35 @@ static int check_row(advgnn_ctx *ctx, const visa_state *state, const visa_row *r
     return ADVGNN_OK;
 }
 
-/* Parses the split file into state->rows. */
+/* Cuts the next line off *cursor in place and advances it; NULL at the end. */
+static char *next_line(char **cursor)
+{
+    char *line = *cursor;
+
+    if (!line || !*line)
+        return NULL;
+    char *newline = strchr(line, '\n');
+    if (newline) {
+        *newline = '\0';
+        *cursor = newline + 1;
+    } else {
+        *cursor = NULL;
+    }
+    return line;
+}
+
+/* Parses the split file into state->rows. Blank lines are skipped but
+ * counted, so messages cite the file's own line numbers. */
 static int parse_csv(advgnn_ctx *ctx, visa_state *state, char *text)
 {
     int index[COLUMNS];
     size_t line_number = 1;
-    char *save = NULL;
-    char *line = strtok_r(text, "\n", &save);
+    char *cursor = text;
+    char *line = next_line(&cursor);
     int rc = line ? read_header(ctx, state, line, index)
                   : advgnn_failf(ctx, ADVGNN_ERR_FORMAT, PLUGIN ": split file '%s' is empty", state->csv_path);
 
-    while (rc == ADVGNN_OK && (line = strtok_r(NULL, "\n", &save)) != NULL) {
+    while (rc == ADVGNN_OK && (line = next_line(&cursor)) != NULL) {
         char *fields[64];
         line_number++;
         if (line[0] == '\0' || (line[0] == '\r' && line[1] == '\0'))
