@@ -40,8 +40,9 @@ int layout_has_extension(const char *name, const char *const *extensions);
 /* Opens `root` (a folder or an archive) as a source, failing with a message
  * that names the root and the option.
  * NOTE: the plugins list entry paths and never call advgnn_source_prefetch.
- * With a compressed .tar root, each file read therefore decompresses the
- * archive up to that file. Folders and .zip archives read each file directly. */
+ * Reading an entry of an archive root fetches its whole folder in one pass
+ * (up to 512 MiB), so a split costs one pass per folder, and each pass
+ * decompresses the archive from its start up to that folder. */
 int layout_open(advgnn_ctx *ctx, const char *plugin, const char *root, advgnn_source **out);
 
 /* Lists the names of type `type` directly inside `rel`. A missing folder

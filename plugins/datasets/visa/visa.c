@@ -194,10 +194,10 @@ static int parse_csv(advgnn_ctx *ctx, visa_state *state, char *text)
 
 /* ---- opening ---------------------------------------------------------------- */
 
-/* NOTE: the split_file option reaches has_split_file through this static,
- * because layout_find_base takes a callback without a user pointer, so two
- * VisA datasets must not be opened at once from two threads. */
-static const char *split_file_option;
+/* The split_file option reaches has_split_file through this variable because
+ * layout_find_base takes a callback without a user pointer. It is per thread,
+ * so datasets opened at once on two threads do not see each other's option. */
+static _Thread_local const char *split_file_option;
 
 static int has_split_file(advgnn_source *src, const char *rel)
 {
