@@ -27,9 +27,9 @@
 extern "C" {
 #endif
 
-/* Runs one batch. `images` is (batch_size, C, H, W) f32; the first `valid`
- * images are real and the loss must cover only them (validation pads the last
- * batch by repeating images; training batches are always full). With
+/* Runs one batch. `images` is (batch_size, C, H, W) f32. Only the first
+ * `valid` images are real, and the loss must cover only them: validation pads
+ * its last batch by repeating images, while training batches are always full. With
  * `training` nonzero: forward in training mode, loss, backward (gradients of
  * every parameter overwritten); else forward in inference mode and loss only.
  * Stores the mean loss over the valid images in *loss. */
@@ -66,10 +66,10 @@ typedef struct advgnn_train_history {
 
 /* Trains `nn` (committed, parameters initialized) with `step`. `train` must
  * hold at least one image; `validation` may be NULL or empty. Images are read
- * as (channels, height, width). On success *history holds the per-epoch
+ * as (channels, height, width). On success *history contains the per-epoch
  * losses. A NaN or infinite loss stops the run with ADVGNN_ERR_NUMERIC and a
  * message naming the epoch and step; the last checkpoint on disk is the last
- * good one. On failure *history still holds the epochs completed. */
+ * good one. On failure *history still contains the epochs completed. */
 int advgnn_train_run(advgnn_ctx *ctx, advgnn_nn *nn, const advgnn_train_config *config,
                      const advgnn_image_source *train, const advgnn_image_source *validation, int channels,
                      int height, int width, advgnn_train_step_fn step, void *user, advgnn_train_history *history);

@@ -14,7 +14,7 @@
 
 #define CHECKPOINT_WEIGHTS "checkpoint.safetensors"
 #define CHECKPOINT_STATE "checkpoint.json"
-#define CHECKPOINT_MAX_BYTES (16u << 20) /* the JSON holds a few numbers per epoch */
+#define CHECKPOINT_MAX_BYTES (16u << 20) /* the JSON has a few numbers per epoch */
 
 /* Everything one run of the loop needs; lives on advgnn_train_run's stack. */
 typedef struct loop {
@@ -479,9 +479,9 @@ int advgnn_train_run(advgnn_ctx *ctx, advgnn_nn *nn, const advgnn_train_config *
     if (rc == ADVGNN_OK)
         rc = advgnn_optim_new(ctx, nn, &config->optim, &L.opt);
 
-    /* TODO: the engine exposes no optimizer state, so a resume restarts the
-     * moments of Adam, AdamW, RMSprop and SGD with momentum from zero; resume
-     * is exact only for plain SGD. Needs an advgnn_optim state accessor. */
+    /* TODO: checkpoints lack the optimizer state because the engine has no
+     * accessor for it. A resume restarts the moments of Adam, AdamW, RMSprop
+     * and SGD with momentum from zero, so only plain SGD resumes exactly. */
     if (rc == ADVGNN_OK && config->resume_from) {
         rc = load_checkpoint(&L);
         if (rc == ADVGNN_OK && (config->optim.kind != ADVGNN_OPTIM_SGD || config->optim.momentum > 0))

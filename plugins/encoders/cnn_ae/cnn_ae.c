@@ -14,7 +14,7 @@
 #define CNN_AE_MAX_DEPTH 6
 
 static const double default_widths[] = {32, 64, 128, 128};
-static const double default_stages[] = {2, 3};
+static const double default_stages[] = {3, 4};
 static const char *const output_choices[] = {"linear", "tanh", NULL};
 
 static const advgnn_option_spec cnn_ae_options[] = {

@@ -404,7 +404,7 @@ int ae_encoder_configure(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options 
                        : strcmp(schedule, "plateau") == 0  ? ADVGNN_LR_PLATEAU
                                                            : ADVGNN_LR_CONSTANT;
     t->schedule.min_lr = t->schedule.lr * 0.01;
-    t->schedule.warmup_steps = (int)advgnn_options_int(opts, "warmup_epochs"); /* epochs until train() knows the step count */
+    t->schedule.warmup_steps = (int)advgnn_options_int(opts, "warmup_epochs"); /* in epochs here; train() converts it to steps */
     t->schedule.gamma = 0.5;
     t->schedule.patience = 2;
     t->clip_grad_norm = advgnn_options_number(opts, "clip_grad_norm");

@@ -1,9 +1,9 @@
-/* Shared code of the trainable autoencoder encoders (cnn_ae, vig): a small
- * executor for a directed acyclic graph of engine layers with summed
- * gradients at branches, the dynamic kNN graph before each max-relative
- * layer, the reconstruction loss MSE + lambda * (1 - SSIM), the training
- * options and the assembly of memory-bank features from several stages.
- * Built into each plugin from source; uses only the public SDK. */
+/* Shared code of the trainable autoencoder encoders (cnn_ae, vig). It runs a
+ * directed acyclic graph of engine layers, summing gradients where branches
+ * meet, and rebuilds the kNN graph before each max-relative layer. It also
+ * has the reconstruction loss MSE + lambda * (1 - SSIM), the training options
+ * and the assembly of memory-bank features from several stages. Each plugin
+ * compiles it from source; it uses only the public SDK. */
 #ifndef ADVGNN_PLUGINS_AE_H
 #define ADVGNN_PLUGINS_AE_H
 

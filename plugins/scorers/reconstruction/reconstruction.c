@@ -87,8 +87,8 @@ static int reconstruction_fit_add(void *state, advgnn_ctx *ctx, const advgnn_sco
     return ADVGNN_OK;
 }
 
-/* Adds the weighted error of one channel (x, r: H x W) to `map`. `work` holds
- * 5 planes of H x W floats. */
+/* Adds the weighted error of one channel (x, r: H x W) to `map`. `work` has
+ * room for 5 planes of H x W floats. */
 static int add_channel(const reconstruction *s, advgnn_ctx *ctx, const float *x, const float *r, float *map,
                        float *work)
 {
