@@ -1,7 +1,8 @@
-/* End to end: `advgnn run` of a small synthetic experiment with
- * advgnn.track{} reports to the fixture's MLflow server (parent run, nested
- * category run, params, metrics, artifacts), and `advgnn sync` on the run
- * folder afterwards sends nothing more. Uses the built CLI and plugins. */
+/* End to end: `advgnn run` of a small synthetic experiment (cnn_ae trained
+ * for 3 epochs) with advgnn.track{} reports to the fixture's MLflow server:
+ * parent and nested run, params, metrics, per-epoch losses, artifacts and
+ * weights. `advgnn sync` on the run folder afterwards sends nothing more.
+ * Uses the built CLI and plugins. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +14,13 @@ static const char script_text[] =
     "advgnn.track{uri = advgnn.args.uri, experiment = advgnn.args.experiment}\n"
     "local experiment = advgnn.experiment({\n"
     "    name = 'tracked',\n"
-    "    dataset = advgnn.dataset('synthetic', {kinds = {'checker'}, image_size = 64, train_count = 8,\n"
-    "                                            test_normal_count = 4, test_anomalous_count = 4, seed = 1}),\n"
-    "    encoder = advgnn.encoder('patch_stats'),\n"
+    "    dataset = advgnn.dataset('synthetic', {kinds = {'checker'}, image_size = 32, train_count = 8,\n"
+    "                                            validation_count = 4, test_normal_count = 4,\n"
+    "                                            test_anomalous_count = 4, seed = 1}),\n"
+    "    encoder = advgnn.encoder('cnn_ae', {widths = {8, 8}, feature_stages = {1, 2}, epochs = 3,\n"
+    "                                        batch_size = 4}),\n"
     "    scorers = {advgnn.scorer('memory_bank')},\n"
-    "    image_size = 64,\n"
+    "    image_size = 32,\n"
     "    heatmaps = 2,\n"
     "    output = advgnn.args.out,\n"
     "})\n"
@@ -73,7 +76,9 @@ int main(void)
     const cJSON *child;
     cJSON *history;
     size_t len = 0;
+    size_t local_len = 0;
     char *bytes;
+    char *local;
     int status = -1;
 
     CHECK(uri != NULL);
@@ -108,7 +113,8 @@ int main(void)
         CHECK_STR_CONTAINS(mt_run_tag(child, "mlflow.parentRunId"), mt_run_id(parent));
         CHECK_STR_CONTAINS(mt_run_param(parent, "dataset.name"), "synthetic");
         CHECK_STR_CONTAINS(mt_run_param(parent, "dataset.options.train_count"), "8");
-        CHECK_STR_CONTAINS(mt_run_param(parent, "image.size"), "64");
+        CHECK_STR_CONTAINS(mt_run_param(parent, "image.size"), "32");
+        CHECK_STR_CONTAINS(mt_run_param(parent, "encoder.options.epochs"), "3");
         CHECK_STR_CONTAINS(mt_run_param(parent, "scorers.0.name"), "memory_bank");
         CHECK(mt_run_param(parent, "seed") != NULL);
         CHECK(mt_run_param(parent, "threads") != NULL);
@@ -131,6 +137,23 @@ int main(void)
         CHECK_INT_EQ(len, strlen(script_text));
         free(bytes);
         CHECK(count_artifacts(uri, mt_run_id(child), "heatmaps") >= 1);
+
+        /* Per-epoch losses from the training history, and the weights. */
+        history = mt_metric_history(uri, mt_run_id(child), "train/loss");
+        CHECK_INT_EQ(cJSON_GetArraySize(history), 3);
+        cJSON_Delete(history);
+        history = mt_metric_history(uri, mt_run_id(child), "val/loss");
+        CHECK_INT_EQ(cJSON_GetArraySize(history), 3);
+        cJSON_Delete(history);
+        bytes = mt_download_artifact(uri, child, "encoder/weights.safetensors", &len);
+        snprintf(command, sizeof(command), "%s/encoder/checker/weights.safetensors", out);
+        local = mt_read_file(command, &local_len);
+        CHECK(local != NULL);
+        CHECK(local_len > 100);
+        CHECK_INT_EQ(len, local_len);
+        CHECK(bytes && local && len == local_len && memcmp(bytes, local, len) == 0);
+        free(local);
+        free(bytes);
     }
     cJSON_Delete(runs);
     free(experiment_id);

@@ -229,6 +229,66 @@ static int log_category_folder(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_
     return rc;
 }
 
+/* Logs the per-epoch history that the training loop writes beside the
+ * weights (<output>/encoder/<category>/train_history.json, see
+ * advgnn_train_history_save): train/loss, val/loss, train/lr and
+ * train/epoch_seconds with the epoch as step. Timestamps are the time of
+ * logging, not of the epoch. NOTE: per-step losses are not available to the
+ * runner; only the per-epoch values of this file are tracked. */
+static int log_train_history(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_experiment_spec *spec,
+                             const char *key, const char *name)
+{
+    static const struct {
+        const char *field;
+        const char *metric;
+    } series[] = {{"train_loss", "train/loss"}, {"val_loss", "val/loss"}, {"lr", "train/lr"},
+                  {"seconds", "train/epoch_seconds"}};
+    char *encoder = advgnn_fs_join(spec->output_dir, "encoder");
+    char *folder = encoder ? advgnn_fs_join(encoder, name) : NULL;
+    char *path = folder ? advgnn_fs_join(folder, "train_history.json") : NULL;
+    char *text = NULL;
+    size_t size = 0;
+    cJSON *history = NULL;
+    const cJSON *epoch;
+    int rc = ADVGNN_OK;
+
+    if (!path)
+        rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory reading the training history of %s", name);
+    else if (advgnn_fs_is_file(path))
+        rc = advgnn_fs_read_file(ctx, path, 64u << 20, &text, &size);
+    if (rc == ADVGNN_OK && text) {
+        history = cJSON_ParseWithLength(text, size);
+        if (!history)
+            advgnn_log(ctx, ADVGNN_LOG_WARN, "tracking: %s is not valid JSON; its losses are not tracked", path);
+    }
+
+    cJSON_ArrayForEach(epoch, cJSON_GetObjectItemCaseSensitive(history, "epochs"))
+    {
+        const cJSON *number = cJSON_GetObjectItemCaseSensitive(epoch, "epoch");
+
+        for (size_t i = 0; rc == ADVGNN_OK && cJSON_IsNumber(number) && i < ADVGNN_ARRAY_LEN(series); i++) {
+            const cJSON *value = cJSON_GetObjectItemCaseSensitive(epoch, series[i].field);
+
+            if (cJSON_IsNumber(value))
+                rc = advgnn_tracker_log_metric(t, key, series[i].metric, value->valuedouble,
+                                               (int64_t)number->valuedouble, 0);
+        }
+    }
+    if (rc == ADVGNN_OK && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(history, "best_epoch"))) {
+        char best[32];
+
+        snprintf(best, sizeof(best), "%d", cJSON_GetObjectItemCaseSensitive(history, "best_epoch")->valueint);
+        rc = advgnn_tracker_log_param(t, key, "train.best_epoch", best);
+    }
+
+    cJSON_Delete(history);
+    advgnn_free(text);
+    advgnn_free(path);
+    advgnn_free(folder);
+    advgnn_free(encoder);
+    return rc;
+}
+
 static int log_category(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_experiment_spec *spec,
                         const cJSON *category, const char *key)
 {
@@ -236,7 +296,7 @@ static int log_category(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_experim
     const cJSON *counts = cJSON_GetObjectItemCaseSensitive(category, "counts");
     const cJSON *timings = cJSON_GetObjectItemCaseSensitive(category, "timings");
     const cJSON *undefined = cJSON_GetObjectItemCaseSensitive(category, "undefined");
-    static const char *const weights[] = {".safetensors", NULL};
+    static const char *const weights[] = {".safetensors", ".json", NULL};
     const cJSON *item;
     char tag[512];
     int rc;
@@ -253,6 +313,8 @@ static int log_category(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_experim
     }
     if (rc == ADVGNN_OK)
         rc = log_metric_table(t, key, "", cJSON_GetObjectItemCaseSensitive(category, "metrics"));
+    if (rc == ADVGNN_OK)
+        rc = log_train_history(t, ctx, spec, key, name);
     cJSON_ArrayForEach(item, undefined)
     {
         if (rc == ADVGNN_OK && cJSON_IsString(item)) {
@@ -261,8 +323,9 @@ static int log_category(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_experim
         }
     }
 
-    /* Heatmaps, the trained weights, and whatever the runner writes into a
-     * folder named after the category (curves, reconstructions). */
+    /* Heatmaps, the trained weights with their history, and whatever the
+     * runner writes into a folder named after the category (curves,
+     * reconstructions). */
     if (rc == ADVGNN_OK)
         rc = log_category_folder(t, ctx, spec, key, "heatmaps", name, NULL, "heatmaps");
     if (rc == ADVGNN_OK)
