@@ -143,9 +143,11 @@ static int train_encoder(category_run *cr)
 
     if (!cr->encoder_fn->train)
         return ADVGNN_OK;
-    advgnn_progress_begin(&cr->run->progress, "train encoder", cr->name, cr->data.train.count);
+    /* train() is one call that reports its own progress through the log, so
+     * a bar would only be interleaved with its lines. */
+    advgnn_log(cr->ctx, ADVGNN_LOG_INFO, "category %s: training encoder '%s' on %zu images (%zu validation)",
+               cr->name, cr->run->spec->encoder.plugin->name, cr->data.train.count, cr->data.validation.count);
     rc = cr->encoder_fn->train(cr->encoder, cr->ctx, &train, &validation);
-    advgnn_progress_end(&cr->run->progress);
     if (rc != ADVGNN_OK) {
         advgnn_error_prefixf(cr->ctx, "training encoder '%s'", cr->run->spec->encoder.plugin->name);
         return rc;

@@ -39,7 +39,7 @@ static void draw(advgnn_progress *p, double now)
     for (size_t i = 0; i < BAR_WIDTH; i++)
         bar[i] = i < filled ? '#' : '.';
     bar[BAR_WIDTH] = '\0';
-    fprintf(stderr, "\r%-14s %-16s [%s] %zu/%zu %7.1f img/s", p->stage, p->category, bar, p->done, p->total,
+    fprintf(stderr, "\r%-16s %-16s [%s] %zu/%zu %7.1f img/s", p->stage, p->category, bar, p->done, p->total,
             rate);
     fflush(stderr);
     p->last_draw = now;
