@@ -2,7 +2,8 @@
 """Fault-injecting HTTP proxy for the tracking tests, on 127.0.0.1 only.
 
 Forwards requests to an upstream MLflow server (also on 127.0.0.1) and applies
-a fault plan set by the test. Prints its port on the first line of stdout once
+a fault plan set by the test. With --tls-cert it serves HTTPS, and with
+--tls-client-ca it also requires a client certificate. Prints its port on the first line of stdout once
 it listens, and exits after --max-seconds.
 
 Control endpoints (never forwarded):
@@ -25,6 +26,7 @@ import argparse
 import base64
 import http.client
 import json
+import ssl
 import sys
 import threading
 import time
@@ -176,6 +178,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--upstream", required=True, help="MLflow server URI on 127.0.0.1")
     parser.add_argument("--max-seconds", type=float, default=600, help="exit after this many seconds")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (key included)")
+    parser.add_argument("--tls-client-ca", help="with --tls-cert: require client certificates signed by this PEM")
     args = parser.parse_args()
 
     UPSTREAM = urllib.parse.urlparse(args.upstream)
@@ -184,6 +188,13 @@ def main():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert)
+        if args.tls_client_ca:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(args.tls_client_ca)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print(server.server_address[1], flush=True)
     timer = threading.Timer(args.max_seconds, server.shutdown)
     timer.daemon = True

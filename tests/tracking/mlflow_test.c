@@ -299,7 +299,9 @@ static const char *python_path(void)
     return access(path, X_OK) == 0 ? path : "python3";
 }
 
-pid_t mt_proxy_start(const char *upstream, char *uri, size_t size)
+/* Starts fault_proxy.py with `extra` arguments (NULL-terminated, at most 4)
+ * and reads its port. */
+static pid_t start_proxy(const char *upstream, const char *const *extra, const char *scheme, char *uri, size_t size)
 {
     char script[1024];
     int fds[2];
@@ -313,11 +315,16 @@ pid_t mt_proxy_start(const char *upstream, char *uri, size_t size)
     pid = fork();
     if (pid == 0) {
         const char *python = python_path();
+        const char *argv[12] = {python, script, "--upstream", upstream, "--max-seconds", "600"};
+        int argc = 6;
 
+        for (int i = 0; extra && extra[i] && i < 4; i++)
+            argv[argc++] = extra[i];
+        argv[argc] = NULL;
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);
-        execlp(python, python, script, "--upstream", upstream, "--max-seconds", "600", (char *)NULL);
+        execvp(python, (char *const *)argv);
         _exit(127);
     }
     close(fds[1]);
@@ -336,8 +343,20 @@ pid_t mt_proxy_start(const char *upstream, char *uri, size_t size)
         return -1;
     }
     fclose(out);
-    snprintf(uri, size, "http://127.0.0.1:%d", atoi(line));
+    snprintf(uri, size, "%s://127.0.0.1:%d", scheme, atoi(line));
     return pid;
+}
+
+pid_t mt_proxy_start(const char *upstream, char *uri, size_t size)
+{
+    return start_proxy(upstream, NULL, "http", uri, size);
+}
+
+pid_t mt_proxy_start_tls(const char *upstream, const char *cert, const char *client_ca, char *uri, size_t size)
+{
+    const char *extra[5] = {"--tls-cert", cert, client_ca ? "--tls-client-ca" : NULL, client_ca, NULL};
+
+    return start_proxy(upstream, extra, "https", uri, size);
 }
 
 int mt_proxy_plan(const char *proxy_uri, const char *plan_json)

@@ -66,6 +66,10 @@ void mt_random_suffix(char out[9]);
 /* Fault proxy (tests/tracking/fault_proxy.py) in front of `upstream`.
  * Returns the child's pid and writes the proxy's URI into `uri`. */
 pid_t mt_proxy_start(const char *upstream, char *uri, size_t size);
+/* The same over HTTPS with the PEM certificate `cert` (key included); with
+ * `client_ca` (may be NULL) the proxy requires a client certificate signed by
+ * it. Writes an https:// URI. */
+pid_t mt_proxy_start_tls(const char *upstream, const char *cert, const char *client_ca, char *uri, size_t size);
 /* Sets the proxy's fault plan (JSON array, see fault_proxy.py). */
 int mt_proxy_plan(const char *proxy_uri, const char *plan_json);
 /* The proxy's request log (JSON array), or NULL. */

@@ -200,6 +200,17 @@ static int deliver(trk_delivery *d, const request *req, trk_response *resp)
             d->halted = 1;
             return 0;
         }
+        if (outcome == TRK_OUTCOME_TLS) {
+            advgnn_log(d->log_ctx, ADVGNN_LOG_ERROR,
+                       "tracking: TLS with MLflow server %s failed (%s); check MLFLOW_TRACKING_SERVER_CERT_PATH, "
+                       "MLFLOW_TRACKING_CLIENT_CERT_PATH or MLFLOW_TRACKING_INSECURE_TLS, then send the journal "
+                       "with `advgnn sync %s`",
+                       d->cfg.display, message, d->run_dir);
+            advgnn_failf(d->ctx, ADVGNN_ERR_NETWORK, "TLS with MLflow server %s failed: %s", d->cfg.display,
+                         message);
+            d->halted = 1;
+            return 0;
+        }
 
         /* Transient: the server is down, slow, overloaded or asked us to wait. */
         retry++;

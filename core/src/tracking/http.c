@@ -197,6 +197,12 @@ trk_outcome trk_response_outcome(const trk_response *resp)
 
     if (s >= 200 && s < 300)
         return TRK_OUTCOME_OK;
+
+    /* Certificate problems do not heal by retrying. */
+    if (s == 0 && (resp->curl_code == CURLE_PEER_FAILED_VERIFICATION || resp->curl_code == CURLE_SSL_CERTPROBLEM ||
+                   resp->curl_code == CURLE_SSL_CACERT_BADFILE || resp->curl_code == CURLE_SSL_ISSUER_ERROR ||
+                   resp->curl_code == CURLE_SSL_PINNEDPUBKEYNOTMATCH))
+        return TRK_OUTCOME_TLS;
     if (s == 0 || s == 408 || s == 429 || s >= 500)
         return TRK_OUTCOME_TRANSIENT;
     if (s == 401 || s == 403)

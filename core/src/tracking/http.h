@@ -58,7 +58,8 @@ typedef enum trk_outcome {
     TRK_OUTCOME_OK = 1,        /* 2xx */
     TRK_OUTCOME_TRANSIENT = 2, /* no response, timeout, 408, 429 or 5xx: retry */
     TRK_OUTCOME_AUTH = 3,      /* 401 or 403: the credentials are wrong for every record */
-    TRK_OUTCOME_REJECTED = 4   /* another 4xx: this request will never succeed */
+    TRK_OUTCOME_REJECTED = 4,  /* another 4xx: this request will never succeed */
+    TRK_OUTCOME_TLS = 5        /* certificate rejected or unreadable: a settings problem */
 } trk_outcome;
 
 ADVGNN_INTERNAL trk_outcome trk_response_outcome(const trk_response *resp);
