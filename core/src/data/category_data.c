@@ -75,7 +75,7 @@ static int load_one(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_
     if (rc == ADVGNN_OK && mask.data)
         rc = check_mask_size(ctx, s, &image, &mask);
 
-    /* Gray and RGBA inputs become RGB, so every encoder sees 3 channels. */
+    /* Gray and RGBA inputs become RGB, so every encoder receives 3 channels. */
     const advgnn_image *src = &image;
     if (rc == ADVGNN_OK && image.channels != 3) {
         rc = advgnn_image_convert_channels(ctx, &image, 3, &rgb);

@@ -1,6 +1,6 @@
 /* Progress bars on stderr. The bar is the one place where the library writes
- * to stderr directly: the run specification asks for it, and it is drawn only
- * on a terminal, never into a log file or a pipe. */
+ * to stderr directly, because the run specification requests it. It is drawn
+ * only on a terminal, never into a log file or a pipe. */
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>

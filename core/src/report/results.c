@@ -263,7 +263,10 @@ static int denormalize(advgnn_ctx *ctx, const float *chw, int height, int width,
     for (size_t c = 0; c < 3; c++) {
         for (size_t i = 0; i < pixels; i++) {
             float v = (chw[c * pixels + i] * std[c] + mean[c]) * 255.0f;
-            v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
+            if (v < 0.0f)
+                v = 0.0f;
+            if (v > 255.0f)
+                v = 255.0f;
             dst[i * 3 + c] = (uint8_t)lrintf(v);
         }
     }
