@@ -175,7 +175,8 @@ static void test_resume(void)
     CHECK(memcmp(full.train_loss, second.train_loss, sizeof(double) * 4) == 0);
     CHECK(memcmp(full.val_loss, second.val_loss, sizeof(double) * 4) == 0);
 
-    /* A folder without a checkpoint is refused with its name. */
+    /* A folder without a checkpoint is rejected with its name. */
+    advgnn_train_history_free(&first);
     c.resume_from = "/tmp/advgnn-no-such-checkpoint";
     CHECK_INT_EQ(run(&b, &c, &first), ADVGNN_ERR_NOT_FOUND);
     CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "/tmp/advgnn-no-such-checkpoint");

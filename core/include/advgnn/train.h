@@ -65,7 +65,8 @@ typedef struct advgnn_train_history {
 } advgnn_train_history;
 
 /* Trains `nn` (committed, parameters initialized) with `step`. `train` must
- * hold at least one image; `validation` may be NULL or empty. Images are read
+ * hold at least one image; `validation` may be NULL or empty. *history is
+ * overwritten, so free a history used before. Images are read
  * as (channels, height, width). On success *history contains the per-epoch
  * losses. A NaN or infinite loss stops the run with ADVGNN_ERR_NUMERIC and a
  * message naming the epoch and step; the last checkpoint on disk is the last
