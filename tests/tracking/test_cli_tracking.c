@@ -122,6 +122,19 @@ int main(void)
         CHECK_STR_CONTAINS(mt_run_tag(parent, "mlflow.source.name"), "tracked.lua");
         CHECK_STR_CONTAINS(mt_run_tag(parent, "mlflow.note.content"), "dataset synthetic");
         CHECK_STR_CONTAINS(mt_run_param(child, "counts.train"), "8");
+        {
+            const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(child, "inputs"),
+                                                                   "dataset_inputs");
+            const cJSON *dataset = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(inputs, 0), "dataset");
+
+            CHECK_INT_EQ(cJSON_GetArraySize(inputs), 1);
+            CHECK_STR_CONTAINS(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(dataset, "name")),
+                               "synthetic/checker");
+            CHECK_INT_EQ(strlen(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(dataset, "digest"))
+                                    ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(dataset, "digest"))
+                                    : ""),
+                         16);
+        }
 
         history = mt_metric_history(uri, mt_run_id(child), "memory_bank/image_auroc");
         CHECK_INT_EQ(cJSON_GetArraySize(history), 1);

@@ -416,7 +416,8 @@ static int run_categories(advgnn_run *run)
         /* Tracking: the category just added is the last entry. */
         advgnn_experiment_tracking_category(run->tracker, run->ctx, run->spec,
                                             cJSON_GetArrayItem(run->categories,
-                                                               cJSON_GetArraySize(run->categories) - 1));
+                                                               cJSON_GetArraySize(run->categories) - 1),
+                                            run->store, run->category_indices[i]);
     }
     return ADVGNN_OK;
 }

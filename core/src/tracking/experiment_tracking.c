@@ -289,8 +289,53 @@ static int log_train_history(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_ex
     return rc;
 }
 
+/* Logs the category's samples as a dataset input of its run: the digest
+ * covers the split, name, image path and mask path of every sample in the
+ * store's stable order, so a changed file list changes it. */
+static int log_category_input(advgnn_tracker *t, const advgnn_experiment_spec *spec, const char *key,
+                              const char *name, const advgnn_sample_store *store, size_t category_index)
+{
+    static const advgnn_split splits[] = {ADVGNN_SPLIT_TRAIN, ADVGNN_SPLIT_VALIDATION, ADVGNN_SPLIT_TEST};
+    const char *dataset = spec->dataset.plugin ? spec->dataset.plugin->name : "dataset";
+    const char *source = NULL;
+    uint64_t hash = TRK_FNV_OFFSET;
+    char digest[17];
+    char input_name[512];
+    char source_dir[1024];
+
+    for (size_t s = 0; s < ADVGNN_ARRAY_LEN(splits); s++) {
+        const advgnn_sample *samples = NULL;
+        size_t count = 0;
+
+        advgnn_sample_store_split(store, category_index, splits[s], &samples, &count);
+        for (size_t i = 0; i < count; i++) {
+            const char *fields[3] = {samples[i].name, samples[i].image_path, samples[i].mask_path};
+
+            hash = trk_fnv1a(hash, &splits[s], sizeof(splits[s]));
+            for (size_t f = 0; f < 3; f++)
+                hash = trk_fnv1a(hash, fields[f] ? fields[f] : "", fields[f] ? strlen(fields[f]) + 1 : 1);
+            if (!source && samples[i].image_path)
+                source = samples[i].image_path;
+        }
+    }
+    snprintf(digest, sizeof(digest), "%016" PRIx64, hash);
+    snprintf(input_name, sizeof(input_name), "%s/%s", dataset, name);
+
+    /* The source is the folder of the first image file, or the dataset's name
+     * when the plugin renders its images (no files). */
+    if (source) {
+        const char *slash = strrchr(source, '/');
+
+        snprintf(source_dir, sizeof(source_dir), "%.*s", slash ? (int)(slash - source) : (int)strlen(source),
+                 source);
+        source = source_dir;
+    }
+    return advgnn_tracker_log_input(t, key, input_name, digest, source ? source : dataset, "training");
+}
+
 static int log_category(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_experiment_spec *spec,
-                        const cJSON *category, const char *key)
+                        const cJSON *category, const char *key, const advgnn_sample_store *store,
+                        size_t category_index)
 {
     const char *name = category->string;
     const cJSON *counts = cJSON_GetObjectItemCaseSensitive(category, "counts");
@@ -333,20 +378,26 @@ static int log_category(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_experim
     if (rc == ADVGNN_OK)
         rc = log_category_folder(t, ctx, spec, key, name, NULL, NULL, "");
 
+    if (rc == ADVGNN_OK && store)
+        rc = log_category_input(t, spec, key, name, store, category_index);
     if (rc == ADVGNN_OK)
         rc = advgnn_tracker_end_run(t, key, ADVGNN_RUN_STATUS_FINISHED, NULL);
     return rc;
 }
 
 void advgnn_experiment_tracking_category(advgnn_tracker *tracker, advgnn_ctx *ctx,
-                                         const advgnn_experiment_spec *spec, const cJSON *category)
+                                         const advgnn_experiment_spec *spec, const cJSON *category,
+                                         const advgnn_sample_store *store, size_t category_index)
 {
+    int had_error = has_error(ctx);
     char key[256];
+    int rc;
 
     if (!tracker || !category || !category->string)
         return;
     category_key(category->string, key, sizeof(key));
-    warn_if_failed(ctx, has_error(ctx), log_category(tracker, ctx, spec, category, key));
+    rc = log_category(tracker, ctx, spec, category, key, store, category_index);
+    warn_if_failed(ctx, had_error, rc);
 }
 
 /* ---- close ---------------------------------------------------------------------------------- */

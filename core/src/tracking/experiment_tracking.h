@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "data/sample_store.h"
 #include "experiment/experiment.h"
 #include "tracking/tracker.h"
 
@@ -24,10 +25,13 @@ int advgnn_experiment_tracking_open(advgnn_ctx *ctx, const advgnn_experiment_spe
                                     advgnn_tracker **out);
 
 /* Logs the category that just finished: `category` is its entry in the
- * results' "categories" object (its `string` is the category name). Does
- * nothing when `tracker` is NULL. */
+ * results' "categories" object (its `string` is the category name), and
+ * `store` with `category_index` lists its samples, whose image and mask
+ * paths make the digest of the category's dataset input. Does nothing when
+ * `tracker` is NULL. */
 void advgnn_experiment_tracking_category(advgnn_tracker *tracker, advgnn_ctx *ctx,
-                                         const advgnn_experiment_spec *spec, const cJSON *category);
+                                         const advgnn_experiment_spec *spec, const cJSON *category,
+                                         const advgnn_sample_store *store, size_t category_index);
 
 /* Logs the mean metrics and the output files, ends the parent run with the
  * experiment's status (`status` ADVGNN_OK: FINISHED; interrupted: KILLED;
