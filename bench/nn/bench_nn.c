@@ -1,7 +1,10 @@
 /* Throughput of the nn layers at pyramid ViG-Ti sizes (224 x 224 input,
  * batch 8) and time of the kNN graph, printed as Markdown tables.
  *
- * usage: bench_nn [threads]   (default 2)
+ * usage: bench_nn [--csv] [threads]   (default 2 threads)
+ *
+ * --csv prints the same times as comma-separated rows with four decimals,
+ * which bench/torch/compare.py reads. Its header lines start with '#'.
  *
  * Peak FLOP/s come from an FMA loop (f32) and a VDPBF16PS loop (bf16) run on
  * the same threads, so the ratios compare with this machine's own peak.
@@ -26,6 +29,7 @@
 #define MIN_SECONDS 0.3 /* each measurement repeats until it has run this long */
 
 static int threads = 2;
+static int csv; /* nonzero: print CSV rows instead of Markdown tables */
 
 static double clock_seconds(clockid_t id)
 {
@@ -182,7 +186,10 @@ static void run_case(advgnn_ctx *ctx, bench_case *bc, double peak)
     fwd = time_pass(ctx, bc, in, &dy, 0);
     bwd = time_pass(ctx, bc, in, &dy, 1);
     bwd_flops = bc->flops * (bc->weights ? 2 : 1);
-    if (bc->flops > 0)
+    if (csv)
+        printf("layer,%s,%s,%.4f,%.4f,%.4f,%.4f\n", bc->label, dtype, fwd.wall * 1e3, fwd.cpu * 1e3, bwd.wall * 1e3,
+               bwd.cpu * 1e3);
+    else if (bc->flops > 0)
         printf("| %s | %s | %.2f | %.2f | %.1f | %.0f%% | %.2f | %.2f | %.1f | %.0f%% |\n", bc->label, dtype,
                fwd.wall * 1e3, fwd.cpu * 1e3, bc->flops / fwd.cpu / 1e9, 100 * bc->flops / fwd.cpu / 1e9 / peak,
                bwd.wall * 1e3, bwd.cpu * 1e3, bwd_flops / bwd.cpu / 1e9, 100 * bwd_flops / bwd.cpu / 1e9 / peak);
@@ -309,8 +316,12 @@ static void bench_knn(advgnn_ctx *ctx, int channels, int ratio, int bf16)
         reps++;
         elapsed = now() - start;
     } while (elapsed < MIN_SECONDS || reps < 3);
-    printf("| 3136 | %d | %d | 9 | %s | %.2f | %.2f |\n", channels, advgnn_knn_graph_key_count(graph), bf16 ? "bf16" : "f32",
-           elapsed / reps / BATCH * 1e3, (cpu_now() - cpu_start) / reps / BATCH * 1e3);
+    if (csv)
+        printf("knn,knn 3136 nodes %d ch %d keys k=9,%s,%.4f,%.4f,,\n", channels, advgnn_knn_graph_key_count(graph),
+               bf16 ? "bf16" : "f32", elapsed / reps / BATCH * 1e3, (cpu_now() - cpu_start) / reps / BATCH * 1e3);
+    else
+        printf("| 3136 | %d | %d | 9 | %s | %.2f | %.2f |\n", channels, advgnn_knn_graph_key_count(graph),
+               bf16 ? "bf16" : "f32", elapsed / reps / BATCH * 1e3, (cpu_now() - cpu_start) / reps / BATCH * 1e3);
     advgnn_knn_graph_free(graph);
     advgnn_tensor_release(&x);
     free(edges);
@@ -346,22 +357,26 @@ int main(int argc, char **argv)
     advgnn_ctx *ctx = advgnn_ctx_new();
     double peak32, peak16;
 
-    threads = argc > 1 && atoi(argv[1]) > 0 ? atoi(argv[1]) : 2;
+    csv = argc > 1 && strcmp(argv[1], "--csv") == 0;
+    threads = argc > 1 + csv && atoi(argv[1 + csv]) > 0 ? atoi(argv[1 + csv]) : 2;
     advgnn_ctx_set_threads(ctx, threads);
     peak32 = measure_peak(0);
     peak16 = measure_peak(1);
-    printf("threads %d, batch %d; measured peak %.0f GFLOP/s f32, %.0f GFLOP/s bf16\n\n", threads, BATCH, peak32,
-           peak16);
-    printf("| layer | dtype | fwd ms wall | fwd ms CPU | fwd GFLOP/s | fwd %% peak | bwd ms wall | bwd ms CPU | "
-           "bwd GFLOP/s | bwd %% peak |\n");
-    printf("|---|---|---|---|---|---|---|---|---|---|\n");
+    printf("%sthreads %d, batch %d; measured peak %.0f GFLOP/s f32, %.0f GFLOP/s bf16\n%s", csv ? "# " : "", threads,
+           BATCH, peak32, peak16, csv ? "" : "\n");
+    if (csv)
+        printf("# kind,label,dtype,fwd_ms_wall,fwd_ms_cpu,bwd_ms_wall,bwd_ms_cpu (knn: ms per image in fwd)\n");
+    else
+        printf("| layer | dtype | fwd ms wall | fwd ms CPU | fwd GFLOP/s | fwd %% peak | bwd ms wall | bwd ms CPU | "
+               "bwd GFLOP/s | bwd %% peak |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
         bench_spec(ctx, &specs[i], ADVGNN_DTYPE_F32, peak32);
         bench_spec(ctx, &specs[i], ADVGNN_DTYPE_BF16, peak16);
     }
 
-    printf("\n| nodes | channels | keys | k | matmul | ms per image wall | ms per image CPU |\n"
-           "|---|---|---|---|---|---|---|\n");
+    if (!csv)
+        printf("\n| nodes | channels | keys | k | matmul | ms per image wall | ms per image CPU |\n"
+               "|---|---|---|---|---|---|---|\n");
     for (int bf16 = 0; bf16 < 2; bf16++) {
         bench_knn(ctx, 48, 1, bf16);
         bench_knn(ctx, 96, 1, bf16);
