@@ -140,7 +140,8 @@ static int index_finish(advgnn_ctx *ctx, const char *archive, source_index *inde
                 return rc;
         }
     }
-    qsort(index->entries, index->count, sizeof(*index->entries), compare_entries);
+    if (index->count > 1)
+        qsort(index->entries, index->count, sizeof(*index->entries), compare_entries);
 
     for (size_t i = 0; i < index->count; i++) {
         if (out > 0 && strcmp(index->entries[out - 1].name, index->entries[i].name) == 0) {
