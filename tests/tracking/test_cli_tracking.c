@@ -158,6 +158,16 @@ int main(void)
         history = mt_metric_history(uri, mt_run_id(child), "val/loss");
         CHECK_INT_EQ(cJSON_GetArraySize(history), 3);
         cJSON_Delete(history);
+
+        /* Per-step values from the training loop: 3 epochs of 8 / 4 steps. */
+        history = mt_metric_history(uri, mt_run_id(child), "train/step_loss");
+        CHECK_INT_EQ(cJSON_GetArraySize(history), 6);
+        CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(history, 5), "step")), 5,
+                   0);
+        cJSON_Delete(history);
+        history = mt_metric_history(uri, mt_run_id(child), "train/step_lr");
+        CHECK_INT_EQ(cJSON_GetArraySize(history), 6);
+        cJSON_Delete(history);
         bytes = mt_download_artifact(uri, child, "encoder/weights.safetensors", &len);
         snprintf(command, sizeof(command), "%s/encoder/checker/weights.safetensors", out);
         local = mt_read_file(command, &local_len);

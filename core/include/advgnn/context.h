@@ -80,6 +80,20 @@ advgnn_log_level advgnn_ctx_log_level(const advgnn_ctx *ctx);
  * "advgnn: <level>: <line>" to stderr. */
 void advgnn_ctx_set_log_sink(advgnn_ctx *ctx, advgnn_log_sink sink, void *user);
 
+/* ---- metrics ----------------------------------------------------------- */
+
+/* A metric sink receives the values of a metric series, such as the loss of
+ * each training step, for the run's tracking. */
+typedef void (*advgnn_metric_sink)(void *user, const char *key, double value, long long step);
+
+/* Reports the value of metric `key` ("train/step_loss") at `step`. Does
+ * nothing unless a sink is set; the experiment runner sets one that writes
+ * the values to the run's tracking journal. */
+void advgnn_log_metric(advgnn_ctx *ctx, const char *key, double value, long long step);
+
+/* Replaces the metric sink; NULL removes it. */
+void advgnn_ctx_set_metric_sink(advgnn_ctx *ctx, advgnn_metric_sink sink, void *user);
+
 /* ---- threads ----------------------------------------------------------- */
 
 /* Sets the number of OpenMP threads that oneDNN and the custom kernels use.

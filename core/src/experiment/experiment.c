@@ -405,6 +405,8 @@ static void release_run(advgnn_run *run)
 static int run_categories(advgnn_run *run)
 {
     for (size_t i = 0; i < run->category_count; i++) {
+        advgnn_experiment_tracking_category_begin(run->tracker, run->ctx,
+                                                  advgnn_sample_store_category(run->store, run->category_indices[i]));
         int rc = advgnn_run_category(run, run->category_indices[i]);
         if (rc == ADVGNN_OK)
             rc = write_csv(run);

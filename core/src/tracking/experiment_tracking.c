@@ -385,6 +385,23 @@ static int log_category(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_experim
     return rc;
 }
 
+void advgnn_experiment_tracking_category_begin(advgnn_tracker *tracker, advgnn_ctx *ctx, const char *name)
+{
+    int had_error = has_error(ctx);
+    char key[256];
+    int rc;
+
+    if (!tracker || !name)
+        return;
+    category_key(name, key, sizeof(key));
+    rc = advgnn_tracker_start_run(tracker, key, PARENT_KEY, name, NULL);
+    if (rc == ADVGNN_OK)
+        rc = advgnn_tracker_set_metric_run(tracker, key);
+    if (rc == ADVGNN_OK)
+        advgnn_ctx_set_metric_sink(ctx, advgnn_tracker_metric_sink, tracker);
+    warn_if_failed(ctx, had_error, rc);
+}
+
 void advgnn_experiment_tracking_category(advgnn_tracker *tracker, advgnn_ctx *ctx,
                                          const advgnn_experiment_spec *spec, const cJSON *category,
                                          const advgnn_sample_store *store, size_t category_index)
@@ -395,6 +412,10 @@ void advgnn_experiment_tracking_category(advgnn_tracker *tracker, advgnn_ctx *ct
 
     if (!tracker || !category || !category->string)
         return;
+
+    /* Training is over: stop routing metric values to this category. */
+    advgnn_ctx_set_metric_sink(ctx, NULL, NULL);
+    advgnn_tracker_set_metric_run(tracker, NULL);
     category_key(category->string, key, sizeof(key));
     rc = log_category(tracker, ctx, spec, category, key, store, category_index);
     warn_if_failed(ctx, had_error, rc);
@@ -413,6 +434,7 @@ void advgnn_experiment_tracking_close(advgnn_tracker *tracker, advgnn_ctx *ctx, 
 
     if (!tracker)
         return;
+    advgnn_ctx_set_metric_sink(ctx, NULL, NULL);
     if (status == ADVGNN_ERR_INTERRUPTED || advgnn_interrupted())
         run_status = ADVGNN_RUN_STATUS_KILLED;
     else if (status != ADVGNN_OK)

@@ -24,6 +24,11 @@
 int advgnn_experiment_tracking_open(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, const cJSON *results,
                                     advgnn_tracker **out);
 
+/* Starts the nested run of category `name` before it runs, and routes the
+ * values that training reports with advgnn_log_metric (a loss per step) to
+ * it. Does nothing when `tracker` is NULL. */
+void advgnn_experiment_tracking_category_begin(advgnn_tracker *tracker, advgnn_ctx *ctx, const char *name);
+
 /* Logs the category that just finished: `category` is its entry in the
  * results' "categories" object (its `string` is the category name), and
  * `store` with `category_index` lists its samples, whose image and mask

@@ -53,6 +53,7 @@ struct advgnn_tracker {
     char *warned[MAX_WARNINGS];
     size_t warned_count;
     size_t journaled;
+    char *metric_run;            /* run of advgnn_tracker_metric_sink, or NULL */
 
     /* Delivery (only with a URI). */
     int delivering;
@@ -572,6 +573,42 @@ int advgnn_tracker_log_artifact(advgnn_tracker *tracker, const char *run_key, co
     return rc;
 }
 
+int advgnn_tracker_set_metric_run(advgnn_tracker *tracker, const char *run_key)
+{
+    char *copy = NULL;
+
+    if (!tracker)
+        return ADVGNN_OK;
+    if (run_key && !(copy = advgnn_strdup(run_key)))
+        return advgnn_failf(tracker->ctx, ADVGNN_ERR_NOMEM, "out of memory choosing the metric run");
+    pthread_mutex_lock(&tracker->lock);
+    advgnn_free(tracker->metric_run);
+    tracker->metric_run = copy;
+    pthread_mutex_unlock(&tracker->lock);
+    return ADVGNN_OK;
+}
+
+void advgnn_tracker_metric_sink(void *user, const char *key, double value, long long step)
+{
+    advgnn_tracker *t = user;
+    int had_error = advgnn_ctx_error_status(t->ctx) != ADVGNN_OK;
+    char run_key[MAX_RUN_KEY_LENGTH + 1];
+    int rc;
+
+    /* Copy the run key under the lock: another thread may change it. */
+    pthread_mutex_lock(&t->lock);
+    snprintf(run_key, sizeof(run_key), "%s", t->metric_run ? t->metric_run : "");
+    pthread_mutex_unlock(&t->lock);
+    if (!run_key[0])
+        return;
+
+    rc = advgnn_tracker_log_metric(t, run_key, key, value, step, 0);
+    if (rc != ADVGNN_OK && !had_error) {
+        advgnn_log(t->ctx, ADVGNN_LOG_WARN, "tracking: %s", advgnn_ctx_error(t->ctx));
+        advgnn_ctx_clear_error(t->ctx);
+    }
+}
+
 int advgnn_tracker_checkpoint(advgnn_tracker *tracker)
 {
     int rc;
@@ -877,6 +914,7 @@ static void free_tracker(advgnn_tracker *t)
     advgnn_free(t->run_dir);
     advgnn_free(t->tracking_dir);
     advgnn_free(t->script_path);
+    advgnn_free(t->metric_run);
     pthread_cond_destroy(&t->stop_cond);
     pthread_cond_destroy(&t->progress);
     pthread_cond_destroy(&t->work);

@@ -108,6 +108,16 @@ void advgnn_tracker_digest(const char *const *items, size_t count, char out[17])
 int advgnn_tracker_log_artifact(advgnn_tracker *tracker, const char *run_key, const char *local_path,
                                 const char *artifact_dir);
 
+/* Chooses the run that receives values reported through
+ * advgnn_tracker_metric_sink; NULL stops forwarding. */
+int advgnn_tracker_set_metric_run(advgnn_tracker *tracker, const char *run_key);
+
+/* An advgnn_metric_sink (advgnn/context.h) whose `user` is the tracker: logs
+ * each value as a metric of the run chosen with advgnn_tracker_set_metric_run,
+ * timestamped now. A failure is logged as a warning, never returned, so the
+ * training loop that reports the value goes on. */
+void advgnn_tracker_metric_sink(void *user, const char *key, double value, long long step);
+
 /* Writes the journal to disk (fflush + fsync): call at checkpoints. */
 int advgnn_tracker_checkpoint(advgnn_tracker *tracker);
 

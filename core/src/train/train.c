@@ -340,6 +340,11 @@ static int train_epoch(loop *L, int epoch, double *mean_loss, double *last_lr)
             advgnn_nn_clip_grad_norm(L->nn, L->config->clip_grad_norm);
         if (rc == ADVGNN_OK)
             rc = advgnn_optim_step(L->opt, L->ctx, lr);
+        if (rc == ADVGNN_OK) {
+            /* Per-step series for the run's tracking; no-op without a sink. */
+            advgnn_log_metric(L->ctx, "train/step_loss", loss, (long long)L->step_index);
+            advgnn_log_metric(L->ctx, "train/step_lr", lr, (long long)L->step_index);
+        }
         L->step_index++;
         sum += loss;
         *last_lr = lr;

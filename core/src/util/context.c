@@ -17,6 +17,8 @@ struct advgnn_ctx {
     advgnn_log_sink log_sink;       /* NULL: the default stderr sink */
     void *log_user;
     int threads;                    /* OpenMP threads; never 0 after set */
+    advgnn_metric_sink metric_sink; /* NULL: metric values are dropped */
+    void *metric_user;
 };
 
 static volatile sig_atomic_t interrupted_flag;
@@ -141,6 +143,20 @@ void advgnn_ctx_set_log_sink(advgnn_ctx *ctx, advgnn_log_sink sink, void *user)
 {
     ctx->log_sink = sink;
     ctx->log_user = user;
+}
+
+/* ---- metrics ----------------------------------------------------------- */
+
+void advgnn_log_metric(advgnn_ctx *ctx, const char *key, double value, long long step)
+{
+    if (ctx && ctx->metric_sink && key)
+        ctx->metric_sink(ctx->metric_user, key, value, step);
+}
+
+void advgnn_ctx_set_metric_sink(advgnn_ctx *ctx, advgnn_metric_sink sink, void *user)
+{
+    ctx->metric_sink = sink;
+    ctx->metric_user = user;
 }
 
 /* ---- threads ----------------------------------------------------------- */
