@@ -186,6 +186,22 @@ static void test_journal_only(const char *dir)
     CHECK_STR_CONTAINS(str_field(cJSON_GetArrayItem(lines, 9), "status"), "FINISHED");
     cJSON_Delete(lines);
 
+    /* Open runs end child first, with the given status and error. */
+    t = NULL;
+    CHECK_INT_EQ(advgnn_tracker_open(ctx, &config, &t), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_tracker_start_run(t, "main", NULL, NULL, NULL), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_tracker_start_run(t, "category/a", "main", "a", NULL), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_tracker_end_open_runs(t, ADVGNN_RUN_STATUS_KILLED, "stopped"), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_tracker_close(t, 0, &summary), ADVGNN_OK);
+    lines = read_journal(run_dir);
+    record = cJSON_GetArrayItem(lines, cJSON_GetArraySize(lines) - 3);
+    CHECK_STR_CONTAINS(str_field(record, "run"), "category/a");
+    CHECK_STR_CONTAINS(str_field(record, "status"), "KILLED");
+    record = cJSON_GetArrayItem(lines, cJSON_GetArraySize(lines) - 1);
+    CHECK_STR_CONTAINS(str_field(record, "run"), "main");
+    CHECK_STR_CONTAINS(str_field(record, "status"), "KILLED");
+    cJSON_Delete(lines);
+
     /* Misuse. */
     t = NULL;
     CHECK_INT_EQ(advgnn_tracker_open(ctx, &config, &t), ADVGNN_OK);

@@ -448,7 +448,7 @@ void advgnn_experiment_tracking_close(advgnn_tracker *tracker, advgnn_ctx *ctx, 
     if (rc == ADVGNN_OK)
         rc = log_folder(tracker, ctx, PARENT_KEY, spec->output_dir, NULL, "");
     if (rc == ADVGNN_OK)
-        rc = advgnn_tracker_end_run(tracker, PARENT_KEY, run_status, error);
+        rc = advgnn_tracker_end_open_runs(tracker, run_status, error);
     warn_if_failed(ctx, had_error, rc);
 
     rc = advgnn_tracker_close(tracker, ADVGNN_EXPERIMENT_TRACKING_WAIT_MS, NULL);

@@ -779,6 +779,24 @@ int advgnn_tracker_end_run(advgnn_tracker *tracker, const char *run_key, advgnn_
     return rc;
 }
 
+int advgnn_tracker_end_open_runs(advgnn_tracker *tracker, advgnn_run_status status, const char *error)
+{
+    int rc = ADVGNN_OK;
+
+    if (!tracker)
+        return ADVGNN_ERR_INVALID_ARG;
+    if (!status_name(status))
+        return advgnn_failf(tracker->ctx, ADVGNN_ERR_INVALID_ARG, "tracking: invalid run status %d", (int)status);
+
+    /* Nested runs first, so that each ends before its parent. */
+    pthread_mutex_lock(&tracker->lock);
+    for (size_t i = tracker->run_count; i-- > 0 && rc == ADVGNN_OK;)
+        if (!tracker->runs[i].ended)
+            rc = end_run_locked(tracker, &tracker->runs[i], status, error);
+    pthread_mutex_unlock(&tracker->lock);
+    return rc;
+}
+
 size_t advgnn_tracker_pending(advgnn_tracker *tracker)
 {
     size_t pending;

@@ -126,6 +126,11 @@ int advgnn_tracker_checkpoint(advgnn_tracker *tracker);
 int advgnn_tracker_end_run(advgnn_tracker *tracker, const char *run_key, advgnn_run_status status,
                            const char *error);
 
+/* Ends every run that is still open (nested runs included) like
+ * advgnn_tracker_end_run, e.g. a category interrupted by the failure that
+ * ends its parent. */
+int advgnn_tracker_end_open_runs(advgnn_tracker *tracker, advgnn_run_status status, const char *error);
+
 /* Returns the number of records journaled but not yet acknowledged or
  * rejected by the server (0 without a URI). */
 size_t advgnn_tracker_pending(advgnn_tracker *tracker);
