@@ -14,12 +14,12 @@ A rule applies to requests whose path contains "path" (default: all) and,
 when given, whose method equals "method". Its "count" is the number of requests
 it applies to (-1: all). Actions:
   {"action": "status", "status": 503, "retry_after": 1, "forward": false}
-      answer with this status and an MLflow-style JSON error; with
-      "forward": true the request reaches the server first (the answer is lost).
+      respond with this status and an MLflow-style JSON error; with
+      "forward": true the request reaches the server first (its response is lost).
   {"action": "delay", "seconds": 3}
-      forward, then hold the answer back for that long.
+      forward, then hold the response back for that long.
   {"action": "auth", "basic": "user:password"} or {"action": "auth", "token": "t"}
-      answer 401 unless the Authorization header matches (count is not used up).
+      respond 401 unless the Authorization header matches (count is not used up).
 """
 
 import argparse

@@ -1,8 +1,8 @@
 /* TLS settings, through fault_proxy.py serving HTTPS in front of the
- * fixture's server with certificates made by the openssl command:
- * an unknown certificate stops delivery with a TLS message (no retries),
+ * fixture's server, with certificates made by the openssl command. An
+ * unknown certificate stops delivery with a TLS message and no retries.
  * MLFLOW_TRACKING_SERVER_CERT_PATH and MLFLOW_TRACKING_INSECURE_TLS make it
- * work, and a proxy that requires a client certificate accepts the one in
+ * work. A proxy that requires a client certificate accepts the one in
  * MLFLOW_TRACKING_CLIENT_CERT_PATH. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -29,10 +29,10 @@ int advgnn_experiment_tracking_open(advgnn_ctx *ctx, const advgnn_experiment_spe
  * it. Does nothing when `tracker` is NULL. */
 void advgnn_experiment_tracking_category_begin(advgnn_tracker *tracker, advgnn_ctx *ctx, const char *name);
 
-/* Logs the category that just finished: `category` is its entry in the
- * results' "categories" object (its `string` is the category name), and
- * `store` with `category_index` lists its samples, whose image and mask
- * paths make the digest of the category's dataset input. Does nothing when
+/* Logs the category that just finished. `category` is its entry in the
+ * results' "categories" object, and its `string` is the category name.
+ * `store` with `category_index` lists the category's samples, whose image and
+ * mask paths make the digest of its dataset input. Does nothing when
  * `tracker` is NULL. */
 void advgnn_experiment_tracking_category(advgnn_tracker *tracker, advgnn_ctx *ctx,
                                          const advgnn_experiment_spec *spec, const cJSON *category,

@@ -1,8 +1,9 @@
 /* Experiment tracking. Every param, metric, tag, dataset input and artifact of
  * a run goes first to a journal in the run's folder. A background thread then
  * sends it to an MLflow tracking server over its REST API, so training never
- * waits on the network, and no record is lost while the server is slow, down
- * or restarting. Private to the core and the CLI.
+ * waits on the network. While the server is slow, down or restarting, the
+ * journal keeps every record until it is acknowledged. Private to the core
+ * and the CLI.
  *
  * A tracker holds one parent run and any number of nested runs (one per
  * category or sweep point). The caller names each run with a stable key
