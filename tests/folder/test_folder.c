@@ -475,6 +475,22 @@ static void test_errors(void)
                        STR("mask_suffix", "_mask")};
     expect_failure(empty, 4, ADVGNN_ERR_NOT_FOUND, path, "no images (.png, .jpg, .jpeg, .bmp)");
 
+    /* An entry named like an image that is no readable file is an error
+     * naming it: a link to nothing, a folder called zz.jpg. */
+    char entry[800];
+    snprintf(path, sizeof(path), "%s/links", root);
+    make_dir(path);
+    snprintf(entry, sizeof(entry), "%s/gone.png", path);
+    CHECK(symlink("no_such_target.png", entry) == 0);
+    setting links[] = {STR("root", root), STR("normal_dir", "links"), STR("mask_dir", "mask"),
+                       STR("mask_suffix", "_mask")};
+    expect_failure(links, 4, ADVGNN_ERR_NOT_FOUND, entry, "target is missing");
+    CHECK(unlink(entry) == 0);
+    snprintf(entry, sizeof(entry), "%s/zz.jpg", path);
+    make_dir(entry);
+    touch(path, "a.png");
+    expect_failure(links, 4, ADVGNN_ERR_IO, entry, "is a folder");
+
     /* d1's mask removed: an error naming the image, unless masks are optional. */
     snprintf(path, sizeof(path), "%s/mask/d1_mask.png", root);
     CHECK(unlink(path) == 0);

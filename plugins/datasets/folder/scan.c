@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "scan.h"
 
@@ -84,6 +85,32 @@ static int append_name(file_list *list, size_t *capacity, const char *name)
     return 0;
 }
 
+/* Checks that `path`, named like an image, is a readable regular file. A
+ * broken link or a folder named "x.jpg" fails with its name, so users see it. */
+static int check_image_entry(advgnn_ctx *ctx, const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0) {
+        struct stat link;
+        if (errno == ENOENT && lstat(path, &link) == 0 && S_ISLNK(link.st_mode))
+            return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
+                                "folder: '%s' is a symbolic link whose target is missing; fix or remove the link",
+                                path);
+        return advgnn_failf(ctx, ADVGNN_ERR_IO, "folder: cannot read '%s': %s", path, strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode))
+        return advgnn_failf(ctx, ADVGNN_ERR_IO,
+                            "folder: '%s' is a folder, not an image file; rename or move it out of the image folder",
+                            path);
+    if (!S_ISREG(st.st_mode))
+        return advgnn_failf(ctx, ADVGNN_ERR_IO, "folder: '%s' is not a regular file; remove it from the image folder",
+                            path);
+    if (access(path, R_OK) != 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_IO, "folder: cannot read '%s': %s", path, strerror(errno));
+    return ADVGNN_OK;
+}
+
 int list_images(advgnn_ctx *ctx, const char *dir, advgnn_string_list extensions, file_list *out)
 {
     out->names = NULL;
@@ -100,9 +127,15 @@ int list_images(advgnn_ctx *ctx, const char *dir, advgnn_string_list extensions,
         if (entry->d_name[0] == '.' || !has_extension(entry->d_name, extensions))
             continue;
         char *path = path_join(dir, entry->d_name);
-        int regular = path && is_regular_file(path);
+        if (!path) {
+            rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory listing '%s'", dir);
+            break;
+        }
+        rc = check_image_entry(ctx, path);
         advgnn_free(path);
-        if (!path || (regular && append_name(out, &capacity, entry->d_name) != 0)) {
+        if (rc != ADVGNN_OK)
+            break;
+        if (append_name(out, &capacity, entry->d_name) != 0) {
             rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory listing '%s'", dir);
             break;
         }

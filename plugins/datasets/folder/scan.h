@@ -25,7 +25,9 @@ int is_folder(const char *path);
 int is_regular_file(const char *path);
 
 /* Lists the regular files of `dir` whose names end with one of `extensions`
- * (case-insensitive), sorted in byte order, hidden files skipped. */
+ * (case-insensitive), sorted in byte order, hidden files skipped. An entry
+ * named like an image that is not a readable regular file (a broken link, a
+ * folder) is an error naming it. */
 int list_images(advgnn_ctx *ctx, const char *dir, advgnn_string_list extensions, file_list *out);
 
 /* Removes from `list` every file that is the mask of another file in the
