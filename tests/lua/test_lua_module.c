@@ -110,7 +110,8 @@ static void test_plugin_list(void)
 
 /* The expected text is written out by hand: widths count code points
  * ("caf\xc3\xa9" is four wide), number columns are right-aligned, a column
- * format applies to integers too, and missing cells leave no trailing blanks. */
+ * format applies to integers too, missing cells leave no trailing blanks, and
+ * rows given as sequences fill named columns in order. */
 static void test_format_table(void)
 {
     int rc = run_script("table.lua",
@@ -130,6 +131,9 @@ static void test_format_table(void)
                         "local plain = advgnn.format_table({{1.5, 'x'}, {true, 'yy'}}, {1, {2, align = 'right'}})\n"
                         "local expected_plain = '1        2\\n------  --\\n1.5000   x\\ntrue    yy\\n'\n"
                         "if plain ~= expected_plain then error(string.format('got %q', plain)) end\n"
+                        "local positional = advgnn.format_table({{'a', 1.23}, {'bb', 2}}, {'name', 'value'})\n"
+                        "local expected_positional = 'name   value\\n----  ------\\na     1.2300\\nbb         2\\n'\n"
+                        "if positional ~= expected_positional then error(string.format('got %q', positional)) end\n"
                         "local ok, err = pcall(advgnn.format_table, {}, {})\n"
                         "assert(not ok and err:find('columns is empty'), err)\n"
                         "ok, err = pcall(advgnn.format_table, {7}, {'a'})\n"

@@ -4,7 +4,9 @@
  * columns is a list whose items are a key (string or integer, also the title)
  * or a table {key, title = "...", format = "%.3f", align = "left"|"right"};
  * `key` may be given as the first element or as key = .... rows is a list of
- * tables; the cell of a row is row[key]. A missing cell is blank, an integer
+ * tables, each keyed by column key ({name = "a", auc = 0.9}) or a sequence
+ * ({"a", 0.9}): the cell of column c is row[key], or row[c] when row[key] is
+ * nil, the key is a string and row[1] is set. A missing cell is blank, an integer
  * prints as is, a float with "%.4f" unless the column has a format (applied
  * with string.format to any non-nil value). Columns whose cells are all
  * numbers are right-aligned unless `align` sets otherwise. The text has a header
@@ -208,9 +210,17 @@ int advgnn_lua_format_table(lua_State *L)
         if (lua_rawgeti(L, 1, r) != LUA_TTABLE)
             return advgnn_lua_fail(L, ADVGNN_ERR_INVALID_ARG, "advgnn.format_table: row %d must be a table, not a %s",
                                    (int)r, luaL_typename(L, -1));
+        int sequence = lua_rawgeti(L, -1, 1) != LUA_TNIL;
+
+        lua_pop(L, 1);
         for (lua_Integer c = 1; c <= column_count; c++) {
-            lua_rawgeti(L, 3, c);
-            lua_gettable(L, -2);
+            int key_is_string = lua_rawgeti(L, 3, c) == LUA_TSTRING;
+
+            /* A sequence row has no string keys: column c is its element c. */
+            if (lua_gettable(L, -2) == LUA_TNIL && key_is_string && sequence) {
+                lua_pop(L, 1);
+                lua_rawgeti(L, -1, c);
+            }
             format_cell(L, &columns[c - 1]);
             lua_rawseti(L, 4, r * column_count + c);
         }
