@@ -35,10 +35,17 @@ static void test_runtime_error_traceback(void)
 
 static void test_error_object_not_string(void)
 {
-    int rc = run_script("object.lua", "error({code = 3})\n");
+    int rc = run_script("object.lua", "local x = 1\nerror({code = 3})\n");
 
     CHECK_INT_EQ(rc, ADVGNN_ERR_SCRIPT);
-    CHECK_STR_CONTAINS(test_message, "(error object is a table value)");
+    CHECK_STR_CONTAINS(test_message, "object.lua:2: error object is a table (not a string)");
+    CHECK_STR_CONTAINS(test_message, "stack traceback:");
+
+    /* Raised inside a function: the position is the function's line. */
+    rc = run_script("nested.lua", "local function fail()\n  error(true)\nend\nfail()\n");
+    CHECK_INT_EQ(rc, ADVGNN_ERR_SCRIPT);
+    CHECK_STR_CONTAINS(test_message, "nested.lua:2: error object is a boolean (not a string)");
+    CHECK_STR_CONTAINS(test_message, "nested.lua:4: in main chunk");
 
     rc = run_script("tostring.lua", "error(setmetatable({}, {__tostring = function() return 'custom failure' end}))\n");
     CHECK_INT_EQ(rc, ADVGNN_ERR_SCRIPT);

@@ -346,6 +346,24 @@ static int setup_state(lua_State *L)
 
 /* ---- running ------------------------------------------------------------ */
 
+/* Pushes the message for an error object at `index` that is not a string,
+ * such as error({code = 1}): its type, at the position of the innermost Lua
+ * function on the stack ("script.lua:3: "), which is what error() would have
+ * prefixed to a string. Called from the message handler, so level 0 is the
+ * handler itself. */
+static const char *push_object_message(lua_State *L, int index)
+{
+    const char *type = luaL_typename(L, index);
+    lua_Debug ar;
+
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
+            return lua_pushfstring(L, "%s:%d: error object is a %s (not a string)", ar.short_src, ar.currentline,
+                                   type);
+    }
+    return lua_pushfstring(L, "error object is a %s (not a string)", type);
+}
+
 /* Message handler of the script call: records the status of the error and
  * appends a traceback. Runs at the point of the error, before unwinding. */
 static int message_handler(lua_State *L)
@@ -358,7 +376,7 @@ static int message_handler(lua_State *L)
         if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
             message = lua_tostring(L, -1);
         else
-            message = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+            message = push_object_message(L, 1);
     }
     luaL_traceback(L, L, message, 1);
     return 1;
