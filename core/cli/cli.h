@@ -25,6 +25,7 @@ typedef struct cli_options {
     int verbose;              /* --verbose: debug messages too */
     int no_progress;          /* --no-progress */
     int help;                 /* --help: show the command's help instead of running it */
+    int version;              /* --version or -V: the same as the command `version` */
 } cli_options;
 
 /* A command: argv contains the words after the command name, options removed. */
@@ -42,6 +43,10 @@ typedef struct cli_command {
 extern const cli_command cli_commands[];
 
 const cli_command *cli_find_command(const char *name);
+
+/* Prints "unknown command NAME" with the closest command suggested, and
+ * returns CLI_EXIT_USAGE. */
+int cli_unknown_command(const char *name);
 
 /* Prints the general help (command == NULL) or the help of one command. */
 void cli_print_help(FILE *out, const cli_command *command);

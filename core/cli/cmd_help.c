@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options/options_internal.h"
 
 static const char run_details[] =
     "Runs a Lua experiment script. The words key=value after SCRIPT reach the\n"
@@ -82,7 +83,8 @@ static const char global_options[] =
     "  -q, --quiet          log only warnings and errors; print no results table\n"
     "  -v, --verbose        log debug messages too\n"
     "  --no-progress        draw no progress bars\n"
-    "  -h, --help           show the help of the command\n";
+    "  -h, --help           show the help of the command\n"
+    "  -V, --version        print version information (as 'advgnn version')\n";
 
 const cli_command *cli_find_command(const char *name)
 {
@@ -91,6 +93,20 @@ const cli_command *cli_find_command(const char *name)
             return command;
     }
     return NULL;
+}
+
+int cli_unknown_command(const char *name)
+{
+    const char *names[sizeof cli_commands / sizeof cli_commands[0]];
+    size_t count = 0;
+    const char *closest;
+
+    for (const cli_command *command = cli_commands; command->name; command++)
+        names[count++] = command->name;
+    closest = advgnn_closest_name(name, names, count);
+    if (closest)
+        return cli_usage_error(NULL, "unknown command '%s'; did you mean '%s'?", name, closest);
+    return cli_usage_error(NULL, "unknown command '%s' (commands: run, plugins, sync, version, help)", name);
 }
 
 void cli_print_help(FILE *out, const cli_command *command)
@@ -125,7 +141,7 @@ int cli_cmd_help(const cli_options *options, int argc, char **argv)
 
     command = cli_find_command(argv[0]);
     if (!command)
-        return cli_usage_error(NULL, "unknown command '%s' (commands: run, plugins, version, help)", argv[0]);
+        return cli_unknown_command(argv[0]);
     cli_print_help(stdout, command);
     return CLI_EXIT_OK;
 }

@@ -97,6 +97,8 @@ static int set_flag(cli_options *options, const char *name)
         options->no_progress = 1;
     else if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
         options->help = 1;
+    else if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0)
+        options->version = 1;
     else
         return 0;
     return 1;
@@ -186,6 +188,8 @@ int main(int argc, char **argv)
         return rc;
 
     if (word_count == 0) {
+        if (options.version && !options.help)
+            return cli_cmd_version(&options, 0, argv + 1);
         if (options.help) {
             cli_print_help(stdout, NULL);
             return CLI_EXIT_OK;
@@ -196,7 +200,7 @@ int main(int argc, char **argv)
 
     command = cli_find_command(argv[1]);
     if (!command)
-        return cli_usage_error(NULL, "unknown command '%s' (commands: run, plugins, sync, version, help)", argv[1]);
+        return cli_unknown_command(argv[1]);
     if (options.help) {
         cli_print_help(stdout, command);
         return CLI_EXIT_OK;
