@@ -147,6 +147,8 @@ int advgnn_split_data_load(advgnn_ctx *ctx, const advgnn_sample_loader *loader, 
     out->width = loader->width;
     rc = allocate_split(ctx, out);
 
+    /* NOTE: images are decoded one after another on the calling thread, with
+     * no background prefetch, so loading does not use the other cores. */
     for (size_t i = 0; rc == ADVGNN_OK && i < count; i++) {
         if (advgnn_interrupted()) {
             rc = advgnn_failf(ctx, ADVGNN_ERR_INTERRUPTED, "interrupted while loading the %s images",
