@@ -277,6 +277,18 @@ static void test_require_and_print(advgnn_ctx *ctx, const advgnn_registry *reg)
     CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "failed to load");
     CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "abi_newer_major.so: version: ");
 
+    /* The name of a file that failed to load repeats its error, not a
+     * suggestion of another plugin. */
+    advgnn_ctx_clear_error(ctx);
+    CHECK_INT_EQ(advgnn_registry_require(reg, ctx, "abi_newer_major", ADVGNN_PLUGIN_ENCODER, &p), ADVGNN_ERR_ABI);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "plugin 'abi_newer_major' failed to load: ");
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "abi_newer_major.so: version: built for plugin ABI 2.0");
+    CHECK(strstr(advgnn_ctx_error(ctx), "did you mean") == NULL);
+    advgnn_ctx_clear_error(ctx);
+    CHECK_INT_EQ(advgnn_registry_require(reg, ctx, "abi_missing_required", ADVGNN_PLUGIN_SCORER, &p),
+                 ADVGNN_ERR_PLUGIN);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "abi_missing_required.so: init: ");
+
     /* A name far from every plugin gets no suggestion. */
     advgnn_ctx_clear_error(ctx);
     CHECK_INT_EQ(advgnn_registry_require(reg, ctx, "zzzzzzzz", ADVGNN_PLUGIN_SCORER, &p), ADVGNN_ERR_NOT_FOUND);

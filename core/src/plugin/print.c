@@ -81,6 +81,33 @@ static void add_failures(text *t, const advgnn_registry *reg)
         text_add(t, " [%s: %s: %s]", reg->failures[i]->path, reg->failures[i]->stage, reg->failures[i]->message);
 }
 
+/* Returns nonzero when the file name of `path`, without its folder, a "lib"
+ * prefix and the ".so" extension, is `name`. */
+static int file_stem_is(const char *path, const char *name)
+{
+    const char *slash = strrchr(path, '/');
+    const char *file = slash ? slash + 1 : path;
+    size_t length = strlen(file);
+
+    if (length > 3 && strcmp(file + length - 3, ".so") == 0)
+        length -= 3;
+    if (length > 3 && strncmp(file, "lib", 3) == 0 && strncmp(name, "lib", 3) != 0) {
+        file += 3;
+        length -= 3;
+    }
+    return strlen(name) == length && strncmp(file, name, length) == 0;
+}
+
+/* Returns the failed file whose stem is `name`, or NULL. */
+static const advgnn_plugin_failure *failure_named(const advgnn_registry *reg, const char *name)
+{
+    for (size_t i = 0; i < reg->failure_count; i++) {
+        if (file_stem_is(reg->failures[i]->path, name))
+            return reg->failures[i];
+    }
+    return NULL;
+}
+
 int advgnn_registry_require(const advgnn_registry *reg, advgnn_ctx *ctx, const char *name, advgnn_plugin_kind kind,
                             const advgnn_plugin **out)
 {
@@ -99,6 +126,14 @@ int advgnn_registry_require(const advgnn_registry *reg, advgnn_ctx *ctx, const c
         return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND, "plugin '%s' (%s) is of kind %s, not %s; run 'advgnn plugins' "
                             "to list the plugins of each kind", name, other->path,
                             advgnn_plugin_kind_name(other->kind), kind_name);
+
+    /* A file of that name failed to load: its error says what to fix, while
+     * a suggestion would point at an unrelated plugin. */
+    const advgnn_plugin_failure *failed = failure_named(reg, name);
+    if (failed)
+        return advgnn_failf(ctx, strcmp(failed->stage, "version") == 0 ? ADVGNN_ERR_ABI : ADVGNN_ERR_PLUGIN,
+                            "plugin '%s' failed to load: %s: %s: %s", name, failed->path, failed->stage,
+                            failed->message);
 
     text_add(&t, "no %s%splugin named '%s'", kind_name, kind_name[0] ? " " : "", name);
     closest = closest_plugin(reg, name, kind);
