@@ -7,7 +7,9 @@
 #   --stdout TEXT   TEXT must occur in standard output (fixed string)
 #   --stderr TEXT   TEXT must occur in standard error
 #   --file PATH     PATH must exist after the command
-# "@TMP@" in arguments and paths becomes a fresh temporary folder, removed at
+#   --no-stderr TEXT  TEXT must not occur in standard error
+#   --touch PATH    create the empty file PATH before the command
+# "@TMP@" in arguments, texts and paths becomes a fresh temporary folder, removed at
 # the end. An exit status above 128 means a signal killed the command, which
 # fails the test whatever STATUS is.
 set -u
@@ -19,11 +21,15 @@ newline='
 stdout_checks=
 stderr_checks=
 file_checks=
+absent_checks=
+touch_paths=
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
     case $1 in
         --stdout) stdout_checks=$stdout_checks$2$newline ;;
         --stderr) stderr_checks=$stderr_checks$2$newline ;;
         --file) file_checks=$file_checks$2$newline ;;
+        --no-stderr) absent_checks=$absent_checks$2$newline ;;
+        --touch) touch_paths=$touch_paths$2$newline ;;
         *) echo "run_cli.sh: unknown check '$1'" >&2; exit 2 ;;
     esac
     shift 2
@@ -41,6 +47,10 @@ trap 'rm -rf "$work"' EXIT
 for arg do
     shift
     set -- "$@" "$(printf '%s' "$arg" | sed "s|@TMP@|$work|g")"
+done
+
+printf '%s' "$touch_paths" | while IFS= read -r path; do
+    : >"$(printf '%s' "$path" | sed "s|@TMP@|$work|g")"
 done
 
 "$@" >"$work/stdout" 2>"$work/stderr"
@@ -66,6 +76,7 @@ fi
 # check_texts STREAM_FILE STREAM_NAME TEXTS
 check_texts() {
     printf '%s' "$3" | while IFS= read -r text; do
+        text=$(printf '%s' "$text" | sed "s|@TMP@|$work|g")
         if ! grep -qF -e "$text" "$1"; then
             echo "FAIL: $2 does not contain: $text"
             echo x >>"$work/failures"
@@ -74,6 +85,12 @@ check_texts() {
 }
 check_texts "$work/stdout" stdout "$stdout_checks"
 check_texts "$work/stderr" stderr "$stderr_checks"
+printf '%s' "$absent_checks" | while IFS= read -r text; do
+    if grep -qF -e "$text" "$work/stderr"; then
+        echo "FAIL: stderr contains: $text"
+        echo x >>"$work/failures"
+    fi
+done
 printf '%s' "$file_checks" | while IFS= read -r path; do
     path=$(printf '%s' "$path" | sed "s|@TMP@|$work|g")
     if [ ! -e "$path" ]; then

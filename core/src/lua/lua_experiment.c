@@ -567,6 +567,32 @@ static void push_tracking(lua_State *L, const advgnn_lua_env *env, advgnn_experi
     lua_pop(L, 1);
 }
 
+/* Raises the error of a failed run. The message points at the results only
+ * when the run got far enough to write results.json; an output folder that
+ * could not be created (a regular file of that name, no permission) is named
+ * as such. */
+static int fail_run(lua_State *L, int rc, const advgnn_experiment_spec *spec)
+{
+    advgnn_lua_env *env = advgnn_lua_env_get(L);
+    char message[ADVGNN_ERROR_MAX];
+    char *results_path;
+    int has_results;
+
+    snprintf(message, sizeof message, "%s", advgnn_ctx_error(env->ctx));
+    advgnn_ctx_clear_error(env->ctx);
+    if (!advgnn_fs_is_dir(spec->output_dir))
+        return advgnn_lua_fail(L, rc, "experiment '%s' failed: the output folder '%s' could not be created: %s",
+                               spec->name, spec->output_dir, message);
+
+    results_path = advgnn_fs_join(spec->output_dir, "results.json");
+    has_results = results_path && advgnn_fs_is_file(results_path);
+    advgnn_free(results_path);
+    if (has_results)
+        return advgnn_lua_fail(L, rc, "experiment '%s' failed (results so far are in %s): %s", spec->name,
+                               spec->output_dir, message);
+    return advgnn_lua_fail(L, rc, "experiment '%s' failed: %s", spec->name, message);
+}
+
 static int experiment_run(lua_State *L)
 {
     advgnn_lua_env *env = advgnn_lua_env_get(L);
@@ -609,14 +635,8 @@ static int experiment_run(lua_State *L)
     box = push_json_box(L);
     advgnn_log(env->ctx, ADVGNN_LOG_INFO, "experiment '%s': writing to %s", spec.name, spec.output_dir);
     rc = advgnn_experiment_run(env->ctx, &spec, &box->json);
-    if (rc != ADVGNN_OK) {
-        char message[ADVGNN_ERROR_MAX];
-
-        snprintf(message, sizeof message, "%s", advgnn_ctx_error(env->ctx));
-        advgnn_ctx_clear_error(env->ctx);
-        return advgnn_lua_fail(L, rc, "experiment '%s' failed (results so far are in %s): %s", spec.name,
-                               spec.output_dir, message);
-    }
+    if (rc != ADVGNN_OK)
+        return fail_run(L, rc, &spec);
     if (!box->json)
         return advgnn_lua_fail(L, ADVGNN_ERR_INTERNAL, "experiment '%s': the runner returned no results", spec.name);
 
