@@ -23,9 +23,37 @@ int cli_usage_error(const cli_command *command, const char *fmt, ...)
     return CLI_EXIT_USAGE;
 }
 
+/* Returns nonzero when the message comes from experiment:run() ("experiment
+ * 'NAME' failed"). The script's options were checked before, so a failure
+ * there is most likely a plugin or the data. */
+static int failed_during_run(const char *message)
+{
+    const char *start = strstr(message, "experiment '");
+
+    return start && strstr(start, "' failed") != NULL;
+}
+
 /* Returns what the user can do about a failure with this status and message. */
 static const char *hint_for(int status, const char *message)
 {
+    static const char plugin_failed[] =
+        "a plugin failed on the data, at the step named above; check that plugin's options ('advgnn plugins "
+        "NAME') and the input files, and rerun with --verbose to see the steps before it";
+
+    if (failed_during_run(message)) {
+        switch (status) {
+        case ADVGNN_ERR_INVALID_ARG:
+        case ADVGNN_ERR_PLUGIN:
+        case ADVGNN_ERR_NUMERIC:
+        case ADVGNN_ERR_UNDEFINED:
+        case ADVGNN_ERR_BACKEND:
+        case ADVGNN_ERR_INTERNAL:
+            return plugin_failed;
+        default:
+            break;
+        }
+    }
+
     switch (status) {
     case ADVGNN_ERR_NOT_FOUND:
         if (strstr(message, "plugin"))
@@ -38,6 +66,9 @@ static const char *hint_for(int status, const char *message)
     case ADVGNN_ERR_INVALID_ARG:
         return "fix the value named above; 'advgnn help run' lists the fields of advgnn.experiment";
     case ADVGNN_ERR_PLUGIN:
+        if (!strstr(message, "failed to load") && !strstr(message, ".so"))
+            return plugin_failed;
+        return "rebuild the plugin against this advgnn version; 'advgnn plugins' lists the files that failed to load";
     case ADVGNN_ERR_ABI:
         return "rebuild the plugin against this advgnn version; 'advgnn plugins' lists the files that failed to load";
     case ADVGNN_ERR_IO:
