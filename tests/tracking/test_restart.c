@@ -257,8 +257,10 @@ int main(void)
     CHECK(mt_temp_dir("advgnn-restart", e.dir, sizeof(e.dir)));
     snprintf(e.state, sizeof(e.state), "%s/server", e.dir);
     CHECK(mt_server_start(e.state, 0, e.server, sizeof(e.server)));
-    if (check_failures)
+    if (check_failures) {
+        mt_server_stop(e.state); /* a server that started but never answered */
         return CHECK_DONE();
+    }
     e.port = atoi(strrchr(e.server, ':') + 1);
 
     e.ctx = advgnn_ctx_new();
