@@ -358,7 +358,7 @@ static void test_schema_errors(advgnn_ctx *ctx)
     expect_schema_error(ctx, min_above_max, "min 5 is greater than max 1");
     expect_schema_error(ctx, range_on_string, "a range applies only to integer, number and list of numbers options");
     expect_schema_error(ctx, unknown_flag, "unknown flags 0x80");
-    expect_schema_error(ctx, choices_on_int, "choices apply only to enum options");
+    expect_schema_error(ctx, choices_on_int, "choices apply only to enum and string list options");
     expect_schema_error(ctx, list_range, "a default element 20 is outside the declared range");
     expect_schema_error(ctx, list_no_values, "the default list has 3 elements but no values");
     expect_schema_error(ctx, strings_null_item, "default element 1 is NULL");
@@ -547,6 +547,50 @@ static void test_allocation_failures(advgnn_ctx *ctx)
     advgnn_ctx_clear_error(ctx);
 }
 
+/* A string list with choices checks each element when it is set, names the
+ * element, lists the choices and suggests the closest one. */
+static void test_string_list_choices(advgnn_ctx *ctx)
+{
+    static const char *const kinds[] = {"checker", "stripes", "dots", NULL};
+    static const char *const default_kinds[] = {"checker", "dots"};
+    static const char *const typo[] = {"dots", "checkers"};
+    static const char *const unrelated[] = {"zzzzzzzzzz"};
+    static const char *const valid[] = {"stripes"};
+    static const char *const bad_default[] = {"waves"};
+    const advgnn_option_spec list_specs[] = {
+        {.name = "kinds", .type = ADVGNN_OPT_STRING_LIST, .help = "h", .def.strings = {default_kinds, 2},
+         .choices = kinds},
+        {0}};
+    const advgnn_option_spec default_outside[] = {
+        {.name = "kinds", .type = ADVGNN_OPT_STRING_LIST, .help = "h", .def.strings = {bad_default, 1},
+         .choices = kinds},
+        {0}};
+    advgnn_options *opts = NULL;
+
+    advgnn_ctx_clear_error(ctx);
+    CHECK_INT_EQ(advgnn_options_new(ctx, "synthetic", list_specs, &opts), ADVGNN_OK);
+    if (!opts)
+        return;
+    expect_set_error(ctx, opts, "kinds", strings_value(typo, 2),
+                     "option 'kinds' element 2 'checkers' is not one of 'checker', 'stripes', 'dots'");
+    expect_set_error(ctx, opts, "kinds", strings_value(typo, 2), "did you mean 'checker'?");
+    expect_set_error(ctx, opts, "kinds", string_value("strips"), "element 1 'strips' is not one of");
+    advgnn_ctx_clear_error(ctx);
+    advgnn_value far = strings_value(unrelated, 1);
+    CHECK_INT_EQ(advgnn_options_set(opts, ctx, "kinds", &far), ADVGNN_ERR_OPTION);
+    CHECK(strstr(advgnn_ctx_error(ctx), "did you mean") == NULL);
+
+    /* A failed set keeps the default; a valid element is accepted. */
+    CHECK_INT_EQ(advgnn_options_strings(opts, "kinds").count, 2);
+    advgnn_ctx_clear_error(ctx);
+    advgnn_value ok = strings_value(valid, 1);
+    CHECK_INT_EQ(advgnn_options_set(opts, ctx, "kinds", &ok), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_options_strings(opts, "kinds").count, 1);
+    advgnn_options_free(opts);
+
+    expect_schema_error(ctx, default_outside, "default element 'waves' is not among the choices");
+}
+
 int main(void)
 {
     advgnn_ctx *ctx = advgnn_ctx_new();
@@ -558,6 +602,7 @@ int main(void)
     test_errors(ctx);
     test_closest_name();
     test_schema_errors(ctx);
+    test_string_list_choices(ctx);
     test_format(ctx);
     test_getter_aborts(ctx);
     test_allocation_failures(ctx);

@@ -63,7 +63,8 @@ typedef struct advgnn_option_spec {
     advgnn_option_default def;
     double min;         /* inclusive; see ADVGNN_OPT_HAS_MIN */
     double max;         /* inclusive; see ADVGNN_OPT_HAS_MAX */
-    const char *const *choices; /* ENUM: NULL-terminated list of accepted strings */
+    const char *const *choices; /* ENUM: NULL-terminated list of accepted strings. STRING_LIST: NULL, or
+                                   such a list that every element must be one of */
     uint32_t flags;
 } advgnn_option_spec;
 

@@ -358,6 +358,27 @@ static int set_number_list(advgnn_options *opts, advgnn_ctx *ctx, const advgnn_o
     return ADVGNN_OK;
 }
 
+/* Checks element `index` of a string list against the option's choices,
+ * suggesting the closest choice for a typo. */
+static int check_list_choice(advgnn_options *opts, advgnn_ctx *ctx, const advgnn_option_spec *spec, size_t index,
+                             const char *item)
+{
+    char choices[768];
+    size_t count = 0;
+    const char *closest;
+
+    for (; spec->choices[count]; count++) {
+        if (strcmp(spec->choices[count], item) == 0)
+            return ADVGNN_OK;
+    }
+    list_choices(spec, choices, sizeof(choices));
+    closest = advgnn_closest_name(item, spec->choices, count);
+    if (closest)
+        return option_fail(opts, ctx, spec, "element %zu '%.200s' is not one of %s; did you mean '%s'?", index + 1,
+                           item, choices, closest);
+    return option_fail(opts, ctx, spec, "element %zu '%.200s' is not one of %s", index + 1, item, choices);
+}
+
 static int set_string_list(advgnn_options *opts, advgnn_ctx *ctx, const advgnn_option_spec *spec,
                            option_slot *slot, const advgnn_value *value)
 {
@@ -379,6 +400,13 @@ static int set_string_list(advgnn_options *opts, advgnn_ctx *ctx, const advgnn_o
     for (size_t i = 0; i < count; i++)
         if (!items[i])
             return option_fail(opts, ctx, spec, "element %zu is not a string", i + 1);
+    if (spec->choices) {
+        for (size_t i = 0; i < count; i++) {
+            int rc = check_list_choice(opts, ctx, spec, i, items[i]);
+            if (rc != ADVGNN_OK)
+                return rc;
+        }
+    }
 
     copy = advgnn_calloc(count ? count : 1, sizeof(*copy));
     for (size_t i = 0; copy && i < count; i++) {

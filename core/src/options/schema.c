@@ -215,17 +215,23 @@ static int check_range(const advgnn_option_spec *spec, const char *plugin, char 
     return ADVGNN_OK;
 }
 
+/* Checks the choices of an enum (required) or a string list (optional: each
+ * element must then be one of them). */
 static int check_choices(const advgnn_option_spec *spec, const char *plugin, char *msg, size_t size)
 {
-    if (spec->type != ADVGNN_OPT_ENUM) {
+    if (spec->type != ADVGNN_OPT_ENUM && spec->type != ADVGNN_OPT_STRING_LIST) {
         if (spec->choices)
-            return schema_fail(msg, size, plugin, spec->name, "choices apply only to enum options, not %s",
+            return schema_fail(msg, size, plugin, spec->name,
+                               "choices apply only to enum and string list options, not %s",
                                advgnn_option_type_name(spec->type));
         return ADVGNN_OK;
     }
+    if (spec->type == ADVGNN_OPT_STRING_LIST && !spec->choices)
+        return ADVGNN_OK;
 
     if (!spec->choices || !spec->choices[0])
-        return schema_fail(msg, size, plugin, spec->name, "an enum needs a NULL-terminated, non-empty choices list");
+        return schema_fail(msg, size, plugin, spec->name, "%s needs a NULL-terminated, non-empty choices list",
+                           spec->type == ADVGNN_OPT_ENUM ? "an enum" : "a string list with choices");
     for (size_t i = 0; spec->choices[i]; i++) {
         if (spec->choices[i][0] == '\0')
             return schema_fail(msg, size, plugin, spec->name, "choice %zu is an empty string", i + 1);
@@ -292,9 +298,13 @@ static int check_default(const advgnn_option_spec *spec, const char *plugin, cha
         if (def->strings.count && !def->strings.values)
             return schema_fail(msg, size, plugin, spec->name, "the default list has %zu elements but no values",
                                def->strings.count);
-        for (size_t i = 0; i < def->strings.count; i++)
+        for (size_t i = 0; i < def->strings.count; i++) {
             if (!def->strings.values[i])
                 return schema_fail(msg, size, plugin, spec->name, "default element %zu is NULL", i + 1);
+            if (spec->choices && !is_choice(spec, def->strings.values[i]))
+                return schema_fail(msg, size, plugin, spec->name, "default element '%s' is not among the choices",
+                                   def->strings.values[i]);
+        }
         return ADVGNN_OK;
     default:
         return schema_fail(msg, size, plugin, spec->name, "unknown type %d", (int)spec->type);

@@ -203,7 +203,7 @@ static void format_constraint(const advgnn_option_spec *spec, char *buf, size_t 
 
     advgnn_format_number(spec->min, lo, sizeof(lo));
     advgnn_format_number(spec->max, hi, sizeof(hi));
-    if (spec->type == ADVGNN_OPT_ENUM) {
+    if (spec->choices) {
         buf[0] = '\0';
         for (size_t i = 0; spec->choices[i] && used < size; i++) {
             int n = snprintf(buf + used, size - used, "%s%s", i ? " | " : "", spec->choices[i]);
