@@ -405,7 +405,25 @@ static void test_unknown_kind(void)
     CHECK(open_dataset(&cfg) == NULL);
     CHECK_INT_EQ(advgnn_ctx_error_status(ctx), ADVGNN_ERR_OPTION);
     CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "'bogus'");
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "'checker', 'stripes', 'fabric', 'noise', 'dots'");
     advgnn_ctx_clear_error(ctx);
+
+    /* A typo fails when the option is set, before open, with a suggestion. */
+    static const char *const typo[] = {"checkers"};
+    advgnn_options *opts = harness_options(ctx, desc);
+    CHECK(opts != NULL);
+    if (opts) {
+        CHECK_INT_EQ(harness_set_strings(opts, ctx, "kinds", typo, 1), ADVGNN_ERR_OPTION);
+        CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "option 'kinds' element 1 'checkers' is not one of");
+        CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "did you mean 'checker'?");
+        CHECK(strstr(advgnn_ctx_error(ctx), "synthetic: synthetic:") == NULL);
+        advgnn_ctx_clear_error(ctx);
+        static const char *const defect_typo[] = {"scrach"};
+        CHECK_INT_EQ(harness_set_strings(opts, ctx, "defects", defect_typo, 1), ADVGNN_ERR_OPTION);
+        CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "did you mean 'scratch'?");
+        advgnn_ctx_clear_error(ctx);
+        advgnn_options_free(opts);
+    }
 
     cfg.kinds = twice;
     CHECK(open_dataset(&cfg) == NULL);

@@ -16,8 +16,10 @@
 
 /* ---- options ------------------------------------------------------------- */
 
-static const char *const all_kinds[] = {"checker", "stripes", "fabric", "noise", "dots"};
-static const char *const all_defects[] = {"scratch", "blob", "crack", "spot", "stain"};
+/* NULL-terminated, so they are the options' choices too; the defaults use
+ * the first five. */
+static const char *const all_kinds[] = {"checker", "stripes", "fabric", "noise", "dots", NULL};
+static const char *const all_defects[] = {"scratch", "blob", "crack", "spot", "stain", NULL};
 
 /* Counts are capped so a sample index fits the 32 bits that the key gives it. */
 #define MAX_COUNT 1000000.0
@@ -25,10 +27,10 @@ static const char *const all_defects[] = {"scratch", "blob", "crack", "spot", "s
 static const advgnn_option_spec synthetic_options[] = {
     {.name = "kinds", .type = ADVGNN_OPT_STRING_LIST,
      .help = "texture kinds to generate, one category each: checker, stripes, fabric, noise, dots",
-     .def.strings = {all_kinds, 5}},
+     .def.strings = {all_kinds, 5}, .choices = all_kinds},
     {.name = "defects", .type = ADVGNN_OPT_STRING_LIST,
      .help = "defect shapes pasted into anomalous test images, used in turn: scratch, blob, crack, spot, stain",
-     .def.strings = {all_defects, 5}},
+     .def.strings = {all_defects, 5}, .choices = all_defects},
     {.name = "image_size", .type = ADVGNN_OPT_INT, .help = "width and height of every image, in pixels",
      .def.integer = 256, .min = 32, .max = 4096, .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},
     {.name = "train_count", .type = ADVGNN_OPT_INT, .help = "normal training images per category",
@@ -65,9 +67,11 @@ typedef struct synthetic_state {
     int render_defects;
 } synthetic_state;
 
-/* Resolves a list of names against a table; rejects unknown and repeated names. */
+/* Resolves a list of names against a table; rejects unknown and repeated
+ * names. The core already checks each name against the option's choices, so
+ * an unknown name only reaches this point through a core that ignores them. */
 static int parse_names(advgnn_ctx *ctx, const char *option, advgnn_string_list names, int (*lookup)(const char *),
-                       int *out, int capacity, int *count)
+                       const char *const *valid, int *out, int capacity, int *count)
 {
     if (names.count == 0)
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "synthetic: option '%s' is empty; name at least one entry",
@@ -76,9 +80,16 @@ static int parse_names(advgnn_ctx *ctx, const char *option, advgnn_string_list n
     for (size_t i = 0; i < names.count; i++) {
         int id = lookup(names.values[i]);
 
-        if (id < 0)
-            return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "synthetic: option '%s': unknown entry '%s'", option,
-                                names.values[i]);
+        if (id < 0) {
+            char listed[256] = "";
+
+            for (size_t v = 0; valid[v]; v++) {
+                size_t used = strlen(listed);
+                snprintf(listed + used, sizeof listed - used, "%s%s", v ? ", " : "", valid[v]);
+            }
+            return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "synthetic: option '%s': unknown entry '%s'; choose from %s",
+                                option, names.values[i], listed);
+        }
         for (int j = 0; j < *count; j++)
             if (out[j] == id)
                 return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "synthetic: option '%s': '%s' is listed twice",
@@ -99,11 +110,11 @@ static int synthetic_open(advgnn_ctx *ctx, const advgnn_options *opts, void **st
     if (!state)
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "synthetic: out of memory");
 
-    rc = parse_names(ctx, "kinds", advgnn_options_strings(opts, "kinds"), synth_kind_from_name, state->kinds,
-                     SYNTH_KIND_COUNT, &state->kind_count);
+    rc = parse_names(ctx, "kinds", advgnn_options_strings(opts, "kinds"), synth_kind_from_name, all_kinds,
+                     state->kinds, SYNTH_KIND_COUNT, &state->kind_count);
     if (rc == ADVGNN_OK)
         rc = parse_names(ctx, "defects", advgnn_options_strings(opts, "defects"), synth_defect_from_name,
-                         state->defects, SYNTH_DEFECT_COUNT, &state->defect_count);
+                         all_defects, state->defects, SYNTH_DEFECT_COUNT, &state->defect_count);
     if (rc != ADVGNN_OK) {
         advgnn_free(state);
         return rc;
