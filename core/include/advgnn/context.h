@@ -37,7 +37,8 @@ typedef void (*advgnn_log_sink)(void *user, advgnn_log_level level, const char *
 
 /* ---- lifetime ---------------------------------------------------------- */
 
-/* Creates a context that logs at INFO to stderr and uses every online core.
+/* Creates a context that logs at INFO to stderr. Its thread count is the
+ * OpenMP pool's current size (every online core unless set otherwise).
  * Returns NULL when out of memory. Free it with advgnn_ctx_free. */
 advgnn_ctx *advgnn_ctx_new(void);
 
@@ -97,7 +98,8 @@ void advgnn_ctx_set_metric_sink(advgnn_ctx *ctx, advgnn_metric_sink sink, void *
 /* ---- threads ----------------------------------------------------------- */
 
 /* Sets the number of OpenMP threads that oneDNN and the custom kernels use.
- * 0 means every online core. */
+ * 0 means every online core. The OpenMP pool is shared by the whole process,
+ * so this applies to every context. */
 void advgnn_ctx_set_threads(advgnn_ctx *ctx, int threads);
 int advgnn_ctx_threads(const advgnn_ctx *ctx);
 

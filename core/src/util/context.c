@@ -34,7 +34,10 @@ advgnn_ctx *advgnn_ctx_new(void)
     if (!ctx)
         return NULL;
     ctx->log_level = ADVGNN_LOG_INFO;
-    advgnn_ctx_set_threads(ctx, 0);
+
+    /* The OpenMP pool is process-wide: a new context reports its size but
+     * leaves it alone, so creating one does not undo an explicit setting. */
+    ctx->threads = omp_get_max_threads();
     return ctx;
 }
 
