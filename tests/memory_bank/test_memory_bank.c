@@ -147,6 +147,42 @@ static void test_coreset_projected_and_full(void)
     free(rows);
 }
 
+/* Progress lines of a selection, captured by count_progress. */
+static int progress_lines;
+static char first_progress[256];
+
+static void count_progress(void *user, advgnn_log_level level, const char *line)
+{
+    (void)user;
+    if (level != ADVGNN_LOG_INFO || !strstr(line, "coreset selection: "))
+        return;
+    if (progress_lines++ == 0)
+        snprintf(first_progress, sizeof(first_progress), "%s", line);
+}
+
+/* With a progress interval of 0 s every step but the last logs its count;
+ * with the default interval a selection of milliseconds logs none. */
+static void test_coreset_progress(void)
+{
+    enum { COUNT = 200, DIM = 4, K = 5 };
+    float *rows = clustered_rows(COUNT, DIM, 2);
+    size_t selected[K];
+    memory_bank_coverage coverage;
+
+    advgnn_ctx_set_log_sink(ctx, count_progress, NULL);
+    CHECK_INT_EQ(memory_bank_coreset_logged(ctx, rows, COUNT, DIM, K, 0, 1, 0.0, selected, &coverage), ADVGNN_OK);
+    CHECK_INT_EQ(progress_lines, K - 1);
+    CHECK_STR_CONTAINS(first_progress, "memory_bank: coreset selection: 1 of 5 rows selected, ");
+    CHECK_STR_CONTAINS(first_progress, " s elapsed");
+    CHECK(coverage.seconds >= 0.0 && coverage.seconds < 60.0);
+
+    progress_lines = 0;
+    CHECK_INT_EQ(memory_bank_coreset(ctx, rows, COUNT, DIM, K, 0, 1, selected, &coverage), ADVGNN_OK);
+    CHECK_INT_EQ(progress_lines, 0);
+    advgnn_ctx_set_log_sink(ctx, NULL, NULL);
+    free(rows);
+}
+
 /* ---- scorer -------------------------------------------------------------- */
 
 typedef struct scorer_settings {
@@ -346,6 +382,7 @@ static void test_scorer_coreset(void)
                  4);
     CHECK_INT_EQ(kept, patches / 10);
     CHECK_INT_EQ(total, patches);
+    CHECK_STR_CONTAINS(last_log, "; selection took ");
 
     /* At image size = grid size the unsmoothed map is the patch distances, so
      * the largest score is the largest distance of a training patch. */
@@ -441,6 +478,7 @@ int main(void)
     ctx = advgnn_ctx_new();
     test_coreset_properties();
     test_coreset_projected_and_full();
+    test_coreset_progress();
 
     desc = harness_load("memory_bank", &handle);
     CHECK(desc != NULL);

@@ -1,8 +1,12 @@
 /* Greedy k-center coreset selection, the subsampling PatchCore applies to
  * its memory bank. */
+/* clock_gettime */
+#define _POSIX_C_SOURCE 200809L
+
 #include <float.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include <advgnn/rng.h>
 
@@ -96,9 +100,29 @@ static float *random_projection(size_t dim, size_t out_dim, uint64_t seed)
     return matrix;
 }
 
+/* Seconds on a monotonic clock, for progress lines. */
+static double monotonic_seconds(void)
+{
+    struct timespec now;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &now) != 0)
+        return 0.0;
+    return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
+}
+
 int memory_bank_coreset(advgnn_ctx *ctx, const float *rows, size_t count, size_t dim, size_t k, int projection_dim,
                         uint64_t seed, size_t *selected, memory_bank_coverage *coverage)
 {
+    return memory_bank_coreset_logged(ctx, rows, count, dim, k, projection_dim, seed,
+                                      MEMORY_BANK_PROGRESS_SECONDS, selected, coverage);
+}
+
+int memory_bank_coreset_logged(advgnn_ctx *ctx, const float *rows, size_t count, size_t dim, size_t k,
+                               int projection_dim, uint64_t seed, double progress_seconds, size_t *selected,
+                               memory_bank_coverage *coverage)
+{
+    double start_time = monotonic_seconds();
+    double next_report = start_time + progress_seconds;
     int project = projection_dim > 0 && (size_t)projection_dim < dim;
     size_t space = project ? (size_t)projection_dim : dim;
     float *points = NULL, *guide = NULL, *cover = NULL;
@@ -149,6 +173,14 @@ int memory_bank_coreset(advgnn_ctx *ctx, const float *rows, size_t count, size_t
         selected[s] = next;
         guide[next] = -1.0f;
         next = update_and_pick(points, count, space, points + next * space, guide, cover);
+
+        /* Selection from a large bank can take minutes, so log how far it got. */
+        double now = monotonic_seconds();
+        if (now >= next_report && s + 1 < k) {
+            advgnn_log(ctx, ADVGNN_LOG_INFO, "memory_bank: coreset selection: %zu of %zu rows selected, %.0f s elapsed",
+                       s + 1, k, now - start_time);
+            next_report = now + progress_seconds;
+        }
     }
     /* Selected rows carry guide -1; their true distance is 0. */
     for (size_t i = 0; i < count; i++) {
@@ -157,6 +189,7 @@ int memory_bank_coreset(advgnn_ctx *ctx, const float *rows, size_t count, size_t
     }
     coverage->radius = sqrt((double)largest);
     coverage->greedy_radius = sqrt((double)largest_guide);
+    coverage->seconds = monotonic_seconds() - start_time;
 
     if (project)
         advgnn_free(points);

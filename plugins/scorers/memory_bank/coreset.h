@@ -13,7 +13,11 @@ typedef struct memory_bank_coverage {
     size_t start;         /* the random start row */
     double greedy_radius; /* max over rows of the distance to the selected rows and the start row */
     double radius;        /* max over rows of the distance to the selected rows only */
+    double seconds;       /* wall-clock time of the selection */
 } memory_bank_coverage;
+
+/* Seconds between the info lines that report the progress of a selection. */
+#define MEMORY_BANK_PROGRESS_SECONDS 10.0
 
 /* Selects `k` of the `count` rows (count x dim, row-major) by greedy
  * k-center: each step picks the row farthest from the rows picked so far.
@@ -32,5 +36,11 @@ typedef struct memory_bank_coverage {
  * selections. */
 int memory_bank_coreset(advgnn_ctx *ctx, const float *rows, size_t count, size_t dim, size_t k, int projection_dim,
                         uint64_t seed, size_t *selected, memory_bank_coverage *coverage);
+
+/* Runs memory_bank_coreset and logs "selected of total, elapsed" at info level
+ * every `progress_seconds` (memory_bank_coreset uses MEMORY_BANK_PROGRESS_SECONDS). */
+int memory_bank_coreset_logged(advgnn_ctx *ctx, const float *rows, size_t count, size_t dim, size_t k,
+                               int projection_dim, uint64_t seed, double progress_seconds, size_t *selected,
+                               memory_bank_coverage *coverage);
 
 #endif

@@ -179,9 +179,10 @@ static int apply_coreset(memory_bank *mb, advgnn_ctx *ctx)
             memcpy(kept + i * dim, mb->rows + selected[i] * dim, dim * sizeof(float));
         advgnn_log(ctx, ADVGNN_LOG_INFO,
                    "memory_bank: coreset keeps %zu of %zu patch features, covering radius %.6g (%.6g with the "
-                   "start row)%s",
+                   "start row)%s; selection took %.1f s",
                    keep, mb->row_count, coverage.radius, coverage.greedy_radius,
-                   mb->projection_dim > 0 && mb->projection_dim < mb->channels ? ", in the projected space" : "");
+                   mb->projection_dim > 0 && mb->projection_dim < mb->channels ? ", in the projected space" : "",
+                   coverage.seconds);
         advgnn_free(mb->rows);
         mb->rows = kept;
         mb->row_count = keep;
