@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "advgnn/context.h"
 #include "advgnn/plugin.h"
@@ -164,6 +165,37 @@ static void test_against_direct_computation(void)
     }
 }
 
+/* The last warning logged, for the small-image check. */
+static char last_warning[512];
+
+static void capture_warning(void *user, advgnn_log_level level, const char *line)
+{
+    (void)user;
+    if (level == ADVGNN_LOG_WARN)
+        snprintf(last_warning, sizeof(last_warning), "%s", line);
+}
+
+/* An image smaller than the window still encodes, with a warning naming both
+ * sizes; an image as large as the window logs none. */
+static void test_small_image_warning(void)
+{
+    settings st = {8, 16, 1, 3};
+    void *state;
+
+    advgnn_ctx_set_log_sink(ctx, capture_warning, NULL);
+    state = create_encoder(&st, 8, 8);
+    CHECK(state != NULL);
+    CHECK_STR_CONTAINS(last_warning, "patch_stats: the images (8 x 8 pixels) are smaller than the window (16 pixels)");
+    fn->destroy(state);
+
+    last_warning[0] = '\0';
+    state = create_encoder(&st, 16, 16);
+    CHECK(state != NULL);
+    CHECK_INT_EQ(strlen(last_warning), 0);
+    fn->destroy(state);
+    advgnn_ctx_set_log_sink(ctx, NULL, NULL);
+}
+
 static void test_invalid_settings(void)
 {
     settings even = {8, 16, 1, 2};
@@ -242,6 +274,7 @@ int main(void)
 
     test_against_direct_computation();
     test_invalid_settings();
+    test_small_image_warning();
     test_allocation_failures();
 
     dlclose(handle);

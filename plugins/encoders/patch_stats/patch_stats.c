@@ -6,7 +6,11 @@
  * magnitude and the mean absolute Laplacian. Descriptors are then averaged over a neighbourhood of
  * grid cells so each one sees some context. Sums over windows come from
  * summed-area tables, so the cost per image is O(H * W) per statistic
- * whatever the window size. */
+ * whatever the window size.
+ *
+ * An image smaller than the window is accepted with a warning: windows are
+ * clipped to the image, so neighbouring cells see nearly the same pixels and
+ * the anomaly map is coarse, but the image score is still defined. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -62,6 +66,12 @@ static int patch_stats_create(advgnn_ctx *ctx, const advgnn_options *opts, const
     ps->grid_height = (ps->height + ps->stride - 1) / ps->stride;
     ps->grid_width = (ps->width + ps->stride - 1) / ps->stride;
     ps->stats = ps->gradients ? 4 : 2;
+    if (ps->height < ps->window || ps->width < ps->window)
+        advgnn_log(ctx, ADVGNN_LOG_WARN,
+                   "patch_stats: the images (%d x %d pixels) are smaller than the window (%d pixels), so every "
+                   "window is clipped to the image and the anomaly map loses detail; lower 'window' or raise "
+                   "image_size",
+                   ps->width, ps->height, ps->window);
     *out = ps;
     return ADVGNN_OK;
 }
