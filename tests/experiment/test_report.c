@@ -66,12 +66,18 @@ static void check_file_name(const char *sample, const char *expected)
 static void test_heatmap_file_names(void)
 {
     check_file_name("000.png", "000.png");
-    check_file_name("broken_large/000.png", "broken_large_000.png");
+    check_file_name("broken_large/000.png", "broken_large/000.png");
     check_file_name("exp6_num_258466.jpg", "exp6_num_258466.png");
-    check_file_name("dir.v2/name", "dir.v2_name.png");
-    check_file_name("../escape", "_._escape.png");
+    check_file_name("dir.v2/name", "dir.v2/name.png");
+    check_file_name("../escape", "_./escape.png");
+    check_file_name("a//b/.c", "a/_b/_c.png");
+    check_file_name("/root", "_root.png");
     check_file_name("a b,c", "a_b_c.png");
     check_file_name(".hidden", "_hidden.png");
+
+    /* Names that differ only in where the folder ends stay apart. */
+    check_file_name("d/x_y.jpg", "d/x_y.png");
+    check_file_name("d_x/y.jpg", "d_x/y.png");
 }
 
 static void test_csv_fields(void)

@@ -2,11 +2,14 @@
  * scoring, fusion, metrics and outputs. */
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "advgnn/metrics.h"
 #include "advgnn/status.h"
 #include "experiment/run_internal.h"
+#include "report/curves_svg.h"
 #include "util/fsutil.h"
 
 #define AUPRO_FPR_LIMIT 0.3 /* false-positive rate up to which the PRO curve is integrated */
@@ -573,6 +576,73 @@ static int compute_metrics(category_run *cr)
     return rc;
 }
 
+/* ---- curves -------------------------------------------------------------- */
+
+/* Turns an undefined curve into an empty one, like record_metric does for a
+ * metric: the reason is already in results.json. */
+static int allow_undefined(category_run *cr, int rc, advgnn_curve *curve, double x_max)
+{
+    if (rc == ADVGNN_ERR_UNDEFINED) {
+        advgnn_ctx_clear_error(cr->ctx);
+        return ADVGNN_OK;
+    }
+    if (rc == ADVGNN_OK)
+        advgnn_report_thin_curve(curve, x_max);
+    return rc;
+}
+
+/* Computes one column's ROC and PRO curves, thinned right away so that a
+ * pixel-level curve of millions of points is held only once. */
+static int column_curves(category_run *cr, size_t column, const uint8_t *known_masks, advgnn_category_curves *out)
+{
+    const advgnn_split_data *test = &cr->data.test;
+    const float *scores, *maps;
+    pixel_set px;
+
+    out->label = advgnn_run_label(cr->run, column);
+    column_outputs(cr, column, &scores, &maps);
+    int rc = advgnn_metric_roc_curve(cr->ctx, scores, test->labels, test->count, &out->roc_image);
+    rc = allow_undefined(cr, rc, &out->roc_image, 1.0);
+    if (rc == ADVGNN_OK)
+        rc = select_pixels(cr, maps, &px);
+    if (rc != ADVGNN_OK || px.images == 0)
+        return rc;
+
+    const uint8_t *masks = known_masks ? known_masks : px.masks;
+    rc = advgnn_metric_roc_curve(cr->ctx, px.maps, masks, px.images * map_pixels(cr), &out->roc_pixel);
+    rc = allow_undefined(cr, rc, &out->roc_pixel, 1.0);
+    if (rc == ADVGNN_OK) {
+        rc = advgnn_metric_pro_curve(cr->ctx, px.maps, masks, px.images, cr->height, cr->width, AUPRO_FPR_LIMIT,
+                                     &out->pro);
+        rc = allow_undefined(cr, rc, &out->pro, AUPRO_FPR_LIMIT);
+    }
+    advgnn_free(px.owned_maps);
+    return rc;
+}
+
+/* Writes curves/<category>/roc_image.svg, roc_pixel.svg and pro.svg. */
+static int write_curves(category_run *cr)
+{
+    size_t count = advgnn_run_label_count(cr->run);
+    advgnn_category_curves *curves = advgnn_calloc(count, sizeof(*curves));
+    uint8_t *known_masks = NULL;
+    int rc = ADVGNN_OK;
+
+    if (!curves || (cr->data.test.missing_masks > 0 && !(known_masks = compact_masks(cr))))
+        rc = advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory for the curves");
+    for (size_t i = 0; rc == ADVGNN_OK && i < count; i++)
+        rc = column_curves(cr, i, known_masks, &curves[i]);
+    if (rc == ADVGNN_OK)
+        rc = advgnn_report_write_category_curves(cr->ctx, cr->run->spec->output_dir, cr->name, curves, count,
+                                                 AUPRO_FPR_LIMIT);
+
+    for (size_t i = 0; curves && i < count; i++)
+        advgnn_report_category_curves_release(&curves[i]);
+    advgnn_free(curves);
+    advgnn_free(known_masks);
+    return rc;
+}
+
 /* ---- outputs ------------------------------------------------------------- */
 
 static int add_counts_and_timings(category_run *cr)
@@ -654,9 +724,80 @@ static int append_score_rows(category_run *cr)
     return ADVGNN_OK;
 }
 
+static int compare_floats(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Computes the color scale of a category's heatmaps: the 1st and 99.9th
+ * percentiles of its test map pixels (from an evenly spaced sample of at most
+ * 2^20 pixels), so one outlier map does not push every other map to the
+ * bottom of the scale. Falls back to the minimum and maximum. */
+static void heatmap_scale(category_run *cr, const float *maps, size_t total, float *vmin, float *vmax)
+{
+    size_t step = total > ((size_t)1 << 20) ? total / ((size_t)1 << 20) + 1 : 1;
+    size_t n = (total + step - 1) / step;
+    float *sample = advgnn_malloc(n * sizeof(float));
+
+    *vmin = FLT_MAX;
+    *vmax = -FLT_MAX;
+    for (size_t i = 0; i < total; i++) {
+        *vmin = maps[i] < *vmin ? maps[i] : *vmin;
+        *vmax = maps[i] > *vmax ? maps[i] : *vmax;
+    }
+    if (!sample || n < 2) {
+        advgnn_free(sample);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        sample[i] = maps[i * step];
+    qsort(sample, n, sizeof(float), compare_floats);
+
+    float low = sample[(size_t)(0.01 * (double)(n - 1))];
+    float high = sample[(size_t)(0.999 * (double)(n - 1))];
+    if (high > low) {
+        *vmin = low;
+        *vmax = high;
+    }
+    advgnn_log(cr->ctx, ADVGNN_LOG_DEBUG, "category %s: heatmap scale %g to %g", cr->name, (double)*vmin,
+               (double)*vmax);
+    advgnn_free(sample);
+}
+
+/* Returns nonzero when `file` is among the first `count` names. */
+static int name_taken(char *const *names, size_t count, const char *file)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(names[i], file) == 0)
+            return 1;
+    return 0;
+}
+
+/* Returns `file` made unique among `names` with a "-2", "-3"... suffix before
+ * ".png" (names that differed only in characters replaced by '_' can meet).
+ * Takes ownership of `file`; NULL when out of memory. */
+static char *unique_heatmap_name(char *file, char *const *names, size_t count)
+{
+    size_t length;
+    char *candidate;
+
+    if (!file || !name_taken(names, count, file))
+        return file;
+    length = strlen(file) - 4; /* without ".png" */
+    candidate = advgnn_malloc(length + 32);
+    for (unsigned k = 2; candidate; k++) {
+        snprintf(candidate, length + 32, "%.*s-%u.png", (int)length, file, k);
+        if (!name_taken(names, count, candidate))
+            break;
+    }
+    advgnn_free(file);
+    return candidate;
+}
+
 /* Writes heatmaps/<category>/<name>.png for the chosen test images: the fused
  * map with two or more scorers, else the scorer's map, on one color scale per
- * category (the minimum and maximum over its test maps). */
+ * category (see heatmap_scale). */
 static int write_heatmaps(category_run *cr)
 {
     const advgnn_experiment_spec *spec = cr->run->spec;
@@ -670,16 +811,14 @@ static int write_heatmaps(category_run *cr)
         return ADVGNN_OK;
     column_outputs(cr, advgnn_run_label_count(cr->run) - 1, &scores, &maps);
 
-    float vmin = FLT_MAX, vmax = -FLT_MAX;
-    for (size_t i = 0; i < test->count * pixels; i++) {
-        vmin = maps[i] < vmin ? maps[i] : vmin;
-        vmax = maps[i] > vmax ? maps[i] : vmax;
-    }
+    float vmin, vmax;
+    heatmap_scale(cr, maps, test->count * pixels, &vmin, &vmax);
 
     size_t *chosen = advgnn_malloc(test->count * sizeof(size_t));
+    char **written = advgnn_calloc(test->count ? test->count : 1, sizeof(char *));
     char *root = advgnn_fs_join(spec->output_dir, "heatmaps");
     char *folder = root ? advgnn_fs_join(root, cr->name) : NULL;
-    if (!chosen || !folder)
+    if (!chosen || !written || !folder)
         rc = advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
     if (rc == ADVGNN_OK)
         rc = advgnn_fs_mkdir_p(cr->ctx, folder);
@@ -688,17 +827,29 @@ static int write_heatmaps(category_run *cr)
                                    : 0;
     for (size_t k = 0; rc == ADVGNN_OK && k < count; k++) {
         size_t i = chosen[k];
-        char *file = advgnn_report_heatmap_file_name(test->samples[i].name);
+        char *file = unique_heatmap_name(advgnn_report_heatmap_file_name(test->samples[i].name), written, k);
         char *path = file ? advgnn_fs_join(folder, file) : NULL;
         const uint8_t *mask = test->has_mask[i] && test->labels[i] ? test->masks + i * pixels : NULL;
-        if (!path)
+        written[k] = file;
+        if (!path) {
             rc = advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
-        else
+            advgnn_free(path);
+            break;
+        }
+
+        /* Sample names keep their folders, so the file may need its own. */
+        char *slash = strrchr(path, '/');
+        *slash = '\0';
+        rc = advgnn_fs_mkdir_p(cr->ctx, path);
+        *slash = '/';
+        if (rc == ADVGNN_OK)
             rc = advgnn_report_write_heatmap(cr->ctx, path, test->images + i * 3 * pixels, cr->height, cr->width,
                                              pp->mean, pp->std, maps + i * pixels, vmin, vmax, mask);
-        advgnn_free(file);
         advgnn_free(path);
     }
+    for (size_t k = 0; written && k < count; k++)
+        advgnn_free(written[k]);
+    advgnn_free(written);
     advgnn_free(chosen);
     advgnn_free(root);
     advgnn_free(folder);
@@ -759,6 +910,8 @@ static int run_steps(category_run *cr, size_t category_index)
         rc = fuse(cr);
     if (rc == ADVGNN_OK)
         rc = compute_metrics(cr);
+    if (rc == ADVGNN_OK)
+        rc = write_curves(cr);
     if (rc == ADVGNN_OK)
         rc = add_counts_and_timings(cr);
     if (rc == ADVGNN_OK)

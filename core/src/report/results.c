@@ -232,20 +232,30 @@ char *advgnn_report_heatmap_file_name(const char *sample_name)
     char *out;
 
     /* Drop an extension of the last path component only. */
-    if (dot && (!slash || dot > slash) && dot != sample_name)
+    if (dot && (!slash || dot > slash) && dot != sample_name && dot[-1] != '/')
         length = (size_t)(dot - sample_name);
     out = advgnn_malloc(length + 5);
     if (!out)
         return NULL;
+
+    /* Folders of the sample name stay folders, so "d/x_y" and "d_x/y" do not
+     * meet in one file. Other characters outside [A-Za-z0-9._-] become '_'. */
     for (size_t i = 0; i < length; i++) {
         char c = sample_name[i];
         int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                    c == '_' || c == '-';
+                    c == '_' || c == '-' || c == '/';
         out[i] = plain ? c : '_';
     }
-    /* A leading '.' would make a hidden file, or ".." a parent reference. */
-    if (length > 0 && out[0] == '.')
-        out[0] = '_';
+
+    /* No empty component, and none that starts with '.', so a name cannot
+     * make a hidden file, refer to a parent folder, or start at the root. */
+    for (size_t i = 0; i < length; i++) {
+        int starts = i == 0 || out[i - 1] == '/';
+        if (starts && (out[i] == '.' || out[i] == '/'))
+            out[i] = '_';
+    }
+    if (length > 0 && out[length - 1] == '/')
+        out[length - 1] = '_';
     memcpy(out + length, ".png", 5);
     return out;
 }

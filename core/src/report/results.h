@@ -50,9 +50,10 @@ void advgnn_text_release(advgnn_text *text);
  * images in name order. */
 size_t advgnn_report_select_heatmaps(const advgnn_sample *samples, size_t count, long limit, size_t *chosen);
 
-/* Returns a file name for a sample's heatmap: the name with '/' and other
- * characters outside [A-Za-z0-9._-] replaced by '_', the extension replaced
- * by ".png". Free with advgnn_free; NULL when out of memory. */
+/* Returns a relative path for a sample's heatmap: the sample name with its
+ * folders kept, other characters outside [A-Za-z0-9._-] replaced by '_', no
+ * component starting with '.', and the extension replaced by ".png". Free
+ * with advgnn_free; NULL when out of memory. */
 char *advgnn_report_heatmap_file_name(const char *sample_name);
 
 /* Writes the overlay of `map` (H x W) on the preprocessed image `chw`
