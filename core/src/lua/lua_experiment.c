@@ -567,15 +567,36 @@ static void push_tracking(lua_State *L, const advgnn_lua_env *env, advgnn_experi
     lua_pop(L, 1);
 }
 
+/* The results.json of an output folder: whether it exists and when it was
+ * last changed, so a failed run can tell whether it wrote one. */
+typedef struct results_file_state {
+    int exists;
+    struct timespec modified;
+} results_file_state;
+
+static results_file_state results_file(const char *output_dir)
+{
+    results_file_state state = {0};
+    char *path = advgnn_fs_join(output_dir, "results.json");
+    struct stat st;
+
+    if (path && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        state.exists = 1;
+        state.modified = st.st_mtim;
+    }
+    advgnn_free(path);
+    return state;
+}
+
 /* Raises the error of a failed run. The message points at the results only
- * when the run got far enough to write results.json; an output folder that
- * could not be created (a regular file of that name, no permission) is named
- * as such. */
-static int fail_run(lua_State *L, int rc, const advgnn_experiment_spec *spec)
+ * when this run wrote results.json (`before` is its state before the run);
+ * an output folder that could not be created (a regular file of that name,
+ * no permission) is named as such. */
+static int fail_run(lua_State *L, int rc, const advgnn_experiment_spec *spec, results_file_state before)
 {
     advgnn_lua_env *env = advgnn_lua_env_get(L);
     char message[ADVGNN_ERROR_MAX];
-    char *results_path;
+    results_file_state after;
     int has_results;
 
     snprintf(message, sizeof message, "%s", advgnn_ctx_error(env->ctx));
@@ -584,9 +605,9 @@ static int fail_run(lua_State *L, int rc, const advgnn_experiment_spec *spec)
         return advgnn_lua_fail(L, rc, "experiment '%s' failed: the output folder '%s' could not be created: %s",
                                spec->name, spec->output_dir, message);
 
-    results_path = advgnn_fs_join(spec->output_dir, "results.json");
-    has_results = results_path && advgnn_fs_is_file(results_path);
-    advgnn_free(results_path);
+    after = results_file(spec->output_dir);
+    has_results = after.exists && (!before.exists || after.modified.tv_sec != before.modified.tv_sec ||
+                                   after.modified.tv_nsec != before.modified.tv_nsec);
     if (has_results)
         return advgnn_lua_fail(L, rc, "experiment '%s' failed (results so far are in %s): %s", spec->name,
                                spec->output_dir, message);
@@ -634,9 +655,10 @@ static int experiment_run(lua_State *L)
 
     box = push_json_box(L);
     advgnn_log(env->ctx, ADVGNN_LOG_INFO, "experiment '%s': writing to %s", spec.name, spec.output_dir);
+    results_file_state before = results_file(spec.output_dir);
     rc = advgnn_experiment_run(env->ctx, &spec, &box->json);
     if (rc != ADVGNN_OK)
-        return fail_run(L, rc, &spec);
+        return fail_run(L, rc, &spec, before);
     if (!box->json)
         return advgnn_lua_fail(L, ADVGNN_ERR_INTERNAL, "experiment '%s': the runner returned no results", spec.name);
 
