@@ -26,10 +26,10 @@ static const char *const all_defects[] = {"scratch", "blob", "crack", "spot", "s
 
 static const advgnn_option_spec synthetic_options[] = {
     {.name = "kinds", .type = ADVGNN_OPT_STRING_LIST,
-     .help = "texture kinds to generate, one category each: checker, stripes, fabric, noise, dots",
+     .help = "texture kinds to generate, one category each",
      .def.strings = {all_kinds, 5}, .choices = all_kinds},
     {.name = "defects", .type = ADVGNN_OPT_STRING_LIST,
-     .help = "defect shapes pasted into anomalous test images, used in turn: scratch, blob, crack, spot, stain",
+     .help = "defect shapes pasted into anomalous test images, used in turn",
      .def.strings = {all_defects, 5}, .choices = all_defects},
     {.name = "image_size", .type = ADVGNN_OPT_INT, .help = "width and height of every image, in pixels",
      .def.integer = 256, .min = 32, .max = 4096, .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},
