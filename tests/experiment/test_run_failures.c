@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "experiment/experiment.h"
@@ -241,6 +242,15 @@ static void test_missing_mask(fixture *fx)
     advgnn_free(out);
 }
 
+/* Removes the results.json a failed run left in `out`. */
+static void clear_results(const char *out)
+{
+    char path[1024];
+
+    snprintf(path, sizeof(path), "%s/results.json", out);
+    unlink(path);
+}
+
 static void test_empty_split_and_unknown_category(fixture *fx)
 {
     char *manifest = path_in(fx, "empty.tsv");
@@ -258,6 +268,9 @@ static void test_empty_split_and_unknown_category(fixture *fx)
     CHECK_INT_EQ(run(fx, manifest, out, only_e, 1), ADVGNN_ERR_NOT_FOUND);
     CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "dataset 'test_manifest', category 'e': the train split has no images");
 
+    /* Each failed run leaves results.json, and a run refuses a folder that
+     * has one, so the next cases start from an empty folder again. */
+    clear_results(out);
     const char *typo[] = {"ful"};
     CHECK_INT_EQ(run(fx, manifest, out, typo, 1), ADVGNN_ERR_NOT_FOUND);
     CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "has no category 'ful'");
@@ -266,6 +279,7 @@ static void test_empty_split_and_unknown_category(fixture *fx)
     /* An empty manifest lists nothing. */
     f = fopen(manifest, "w");
     fclose(f);
+    clear_results(out);
     CHECK_INT_EQ(run(fx, manifest, out, NULL, 0), ADVGNN_ERR_NOT_FOUND);
     CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "listed no samples");
     advgnn_free(manifest);

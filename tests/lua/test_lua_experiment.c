@@ -210,10 +210,10 @@ static void test_failed_run_names_line(void)
              "local x = advgnn.experiment{name = 'failing', dataset = d, encoder = e, scorers = {s},\n"
              "  categories = {'no_such_category'}, image_size = 64,\n"
              "  output = '%s/failing'}\n"
-             "local ok, err = pcall(x.run, x)\n"
+             "local ok, err = pcall(x.run, advgnn.experiment{name = 'failing', dataset = d, encoder = e, scorers = {s}, categories = {'no_such_category'}, image_size = 64, output = '%s/failing-first'})\n"
              "assert(not ok and err:find('no_such_category'), err)\n"
              "x:run()\n",
-             test_dir);
+             test_dir, test_dir);
     rc = run_script("failed.lua", script);
 
     CHECK(rc != ADVGNN_OK);

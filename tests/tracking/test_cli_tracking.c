@@ -149,7 +149,7 @@ int main(void)
         bytes = mt_download_artifact(uri, parent, "tracked.lua", &len);
         CHECK_INT_EQ(len, strlen(script_text));
         free(bytes);
-        CHECK(count_artifacts(uri, mt_run_id(child), "heatmaps") >= 1);
+        CHECK(count_artifacts(uri, mt_run_id(child), "heatmaps") + count_artifacts(uri, mt_run_id(child), "heatmaps/good") >= 1);
 
         /* Per-epoch losses from the training history, and the weights. */
         history = mt_metric_history(uri, mt_run_id(child), "train/loss");

@@ -289,6 +289,14 @@ static int prepare_output(advgnn_run *run)
     run->csv_path = advgnn_fs_join(dir, "scores.csv");
     if (!run->results_path || !run->csv_path)
         return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+
+    /* A second run into the same folder would mix its files with the first
+     * run's and, if it failed, replace finished results with a failure. */
+    if (advgnn_fs_is_file(run->results_path))
+        return advgnn_failf(run->ctx, ADVGNN_ERR_INVALID_ARG,
+                            "output folder '%s' already contains a run (results.json); choose another output "
+                            "folder or remove that one",
+                            dir);
     rc = copy_script(run);
     if (rc == ADVGNN_OK)
         rc = start_csv(run);

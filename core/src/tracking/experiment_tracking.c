@@ -75,6 +75,24 @@ static int log_folder(advgnn_tracker *t, advgnn_ctx *ctx, const char *run_key, c
         advgnn_free(path);
     }
     advgnn_fs_free_list(names, count);
+    if (rc != ADVGNN_OK)
+        return rc;
+
+    /* Heatmaps keep the folders of their sample names (defect types), so
+     * subfolders become artifact subfolders. */
+    rc = advgnn_fs_list_subdirs(ctx, dir, &names, &count);
+    for (size_t i = 0; rc == ADVGNN_OK && i < count; i++) {
+        char *path = advgnn_fs_join(dir, names[i]);
+        char *sub = advgnn_fs_join(artifact_dir, names[i]);
+
+        if (!path || !sub)
+            rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory listing %s", dir);
+        else
+            rc = log_folder(t, ctx, run_key, path, extensions, sub);
+        advgnn_free(path);
+        advgnn_free(sub);
+    }
+    advgnn_fs_free_list(names, count);
     return rc;
 }
 
