@@ -74,6 +74,8 @@ static const char *hint_for(int status, const char *message)
     case ADVGNN_ERR_IO:
         return "check that the file or folder named above exists and that you may read or write it";
     case ADVGNN_ERR_FORMAT:
+        if (strstr(message, "a mask must have the size of its image"))
+            return "give the mask the size of its image, or check that each mask is paired with the right image";
         return "the file named above is corrupt or in an unsupported format; replace or remove it";
     case ADVGNN_ERR_NOMEM:
         return "lower image_size or batch_size in the script, or free memory";
