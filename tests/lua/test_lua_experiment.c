@@ -187,7 +187,9 @@ static void test_undefined_metrics_listed(void)
              "  scorers = {advgnn.scorer('memory_bank')}, image_size = 64, heatmaps = 0, output = '%s/normal_only'}\n"
              "local r = x:run()\n"
              "assert(r.categories.checker.metrics.memory_bank.image_auroc == nil, 'undefined is not a number')\n"
-             "assert(type(r.categories.checker.undefined['memory_bank.image_auroc']) == 'string', 'reason')\n",
+             "assert(type(r.categories.checker.undefined['memory_bank.image_auroc']) == 'string', 'reason')\n"
+             "assert(r.categories.checker.metrics.memory_bank.f1_max == nil, 'F1 with one class is undefined')\n"
+             "assert(r.categories.checker.undefined['memory_bank.f1_max']:find('all %%d+ are normal'), 'F1 reason')\n",
              test_dir);
     rc = run_printing("normal_only.lua", script, printed, sizeof printed);
 

@@ -523,7 +523,17 @@ static int column_metrics(category_run *cr, size_t column, const uint8_t *known_
     rc = advgnn_metric_auroc(cr->ctx, scores, test->labels, test->count, &value);
     rc = record_metric(cr, rc, value, metrics, undefined, label, "image_auroc");
     if (rc == ADVGNN_OK) {
-        rc = advgnn_metric_f1_max(cr->ctx, scores, test->labels, test->count, &value, &threshold);
+        /* The metric module falls back to anomalib's values for one class;
+         * a run reports the metric as undefined instead, like AUROC. */
+        size_t defective = 0;
+        for (size_t i = 0; i < test->count; i++)
+            defective += test->labels[i];
+        if (defective == 0 || defective == test->count)
+            rc = advgnn_failf(cr->ctx, ADVGNN_ERR_UNDEFINED,
+                              "F1-max needs normal and defective test images, but all %zu are %s", test->count,
+                              defective ? "defective" : "normal");
+        else
+            rc = advgnn_metric_f1_max(cr->ctx, scores, test->labels, test->count, &value, &threshold);
         rc = record_metric(cr, rc, value, metrics, undefined, label, "f1_max");
     }
     if (rc == ADVGNN_OK && cJSON_GetObjectItemCaseSensitive(metrics, "f1_max"))
