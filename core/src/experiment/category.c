@@ -83,9 +83,15 @@ static int create_encoder(category_run *cr)
     advgnn_free(encoder_root);
     if (!cr->work_dir)
         return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
-    rc = advgnn_fs_mkdir_p(cr->ctx, cr->work_dir);
-    if (rc != ADVGNN_OK)
-        return rc;
+
+    /* Only an encoder that trains or saves weights writes there, so a
+     * training-free encoder leaves no empty folder behind. */
+    const advgnn_encoder_functions *fn = &spec->encoder.plugin->fn.encoder;
+    if (fn->train || fn->save) {
+        rc = advgnn_fs_mkdir_p(cr->ctx, cr->work_dir);
+        if (rc != ADVGNN_OK)
+            return rc;
+    }
 
     memset(&config, 0, sizeof(config));
     config.struct_size = sizeof(config);
