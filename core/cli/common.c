@@ -25,7 +25,9 @@ int cli_usage_error(const cli_command *command, const char *fmt, ...)
 
 /* Returns nonzero when the message comes from experiment:run() ("experiment
  * 'NAME' failed"). The script's options were checked before, so a failure
- * there is most likely a plugin or the data. */
+ * there is most likely a plugin or the data.
+ * NOTE: this matches the text that lua_experiment.c writes, because the
+ * status alone does not say where a failure happened. */
 static int failed_during_run(const char *message)
 {
     const char *start = strstr(message, "experiment '");
