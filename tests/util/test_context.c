@@ -7,6 +7,7 @@
 #include "advgnn/advgnn.h"
 #include "check.h"
 #include "util/fsutil.h"
+#include "util/internal.h"
 
 static void test_first_error_wins(void)
 {
@@ -18,6 +19,16 @@ static void test_first_error_wins(void)
     CHECK_INT_EQ(advgnn_ctx_error_status(ctx), ADVGNN_ERR_IO);
     advgnn_error_prefixf(ctx, "category %s", "bottle");
     CHECK(strcmp(advgnn_ctx_error(ctx), "category bottle: cannot open 'a.png'") == 0);
+
+    /* A plugin's own "name: " prefix is not repeated. */
+    advgnn_ctx_clear_error(ctx);
+    advgnn_failf(ctx, ADVGNN_ERR_OPTION, "synthetic: option 'kinds' is empty");
+    advgnn_error_prefix_plugin(ctx, "dataset", "synthetic");
+    CHECK(strcmp(advgnn_ctx_error(ctx), "dataset 'synthetic': option 'kinds' is empty") == 0);
+    advgnn_ctx_clear_error(ctx);
+    advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot open 'x.png'");
+    advgnn_error_prefix_plugin(ctx, "dataset", "synthetic");
+    CHECK(strcmp(advgnn_ctx_error(ctx), "dataset 'synthetic': cannot open 'x.png'") == 0);
 
     advgnn_ctx_clear_error(ctx);
     CHECK(strcmp(advgnn_ctx_error(ctx), "") == 0);

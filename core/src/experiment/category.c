@@ -11,6 +11,7 @@
 #include "experiment/run_internal.h"
 #include "report/curves_svg.h"
 #include "util/fsutil.h"
+#include "util/internal.h"
 
 #define AUPRO_FPR_LIMIT 0.3 /* false-positive rate up to which the PRO curve is integrated */
 
@@ -105,7 +106,7 @@ static int create_encoder(category_run *cr)
     rc = cr->encoder_fn->create(cr->ctx, spec->encoder.options, &config, &cr->encoder);
     if (rc != ADVGNN_OK) {
         cr->encoder = NULL;
-        advgnn_error_prefixf(cr->ctx, "encoder '%s'", spec->encoder.plugin->name);
+        advgnn_error_prefix_plugin(cr->ctx, "encoder", spec->encoder.plugin->name);
     }
     return rc;
 }

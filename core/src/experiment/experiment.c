@@ -7,6 +7,7 @@
 #include "experiment/run_internal.h"
 #include "tracking/experiment_tracking.h"
 #include "util/fsutil.h"
+#include "util/internal.h"
 
 #define SCRIPT_MAX_BYTES (16u << 20) /* a Lua script larger than this is not copied */
 
@@ -313,7 +314,7 @@ static int open_dataset(advgnn_run *run)
 
     rc = fn->open(run->ctx, run->spec->dataset.options, &run->dataset_state);
     if (rc != ADVGNN_OK) {
-        advgnn_error_prefixf(run->ctx, "dataset '%s'", plugin->name);
+        advgnn_error_prefix_plugin(run->ctx, "dataset", plugin->name);
         return rc;
     }
     run->dataset_open = 1;

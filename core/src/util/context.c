@@ -84,6 +84,17 @@ void advgnn_error_prefixf(advgnn_ctx *ctx, const char *fmt, ...)
     memcpy(ctx->error, joined, sizeof(ctx->error));
 }
 
+void advgnn_error_prefix_plugin(advgnn_ctx *ctx, const char *what, const char *name)
+{
+    size_t n = strlen(name);
+
+    if (!ctx || ctx->error_status == ADVGNN_OK)
+        return;
+    if (strncmp(ctx->error, name, n) == 0 && ctx->error[n] == ':' && ctx->error[n + 1] == ' ')
+        memmove(ctx->error, ctx->error + n + 2, strlen(ctx->error + n + 2) + 1);
+    advgnn_error_prefixf(ctx, "%s '%s'", what, name);
+}
+
 const char *advgnn_ctx_error(const advgnn_ctx *ctx)
 {
     return ctx && ctx->error_status != ADVGNN_OK ? ctx->error : "";

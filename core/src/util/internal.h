@@ -21,6 +21,10 @@
 #define ADVGNN_ASSERT(expr) ((expr) ? (void)0 : advgnn_assert_fail(#expr, __FILE__, __LINE__))
 void advgnn_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
 
+/* Prefixes the stored error with "<what> '<name>': ", dropping a leading
+ * "<name>: " that the plugin itself wrote, so the name is not repeated. */
+void advgnn_error_prefix_plugin(advgnn_ctx *ctx, const char *what, const char *name);
+
 /* Hook run by advgnn_assert_fail before it aborts (flush the journal, mark the
  * run failed). NULL removes it. */
 void advgnn_set_assert_hook(void (*hook)(void *user), void *user);
