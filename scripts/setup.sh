@@ -16,6 +16,7 @@ packages=(
   clang libclang-rt-14-dev libomp-14-dev
   python3 python3-venv
   libarchive-tools xz-utils zip
+  chromium nodejs
 )
 
 missing=()

@@ -13,6 +13,7 @@ bash scripts/setup.sh "$repo/build"
 if [[ -f scripts/python-env.sh ]]; then
   bash scripts/python-env.sh
 fi
+bash scripts/browser-env.sh
 
 echo "== tests: release build"
 ctest --test-dir build --output-on-failure -j "$jobs"
