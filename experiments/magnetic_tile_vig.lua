@@ -2,24 +2,26 @@
 -- photographs of magnetic tiles, defect-free ones in MT_Free/Imgs, defective
 -- ones with masks in five MT_<defect> folders (see magnetic_tile.lua).
 --
--- Four runs on the same split:
+-- Three runs on the same split:
 --   1. patch_stats + memory_bank: training-free statistics;
 --   2. cnn_ae + memory_bank + reconstruction, fused: the convolutional
 --      autoencoder baseline;
 --   3. vig + memory_bank + reconstruction, fused: the Vision GNN autoencoder
 --      (preset from vig_preset, transposed-convolution decoder).
--- Each encoder is trained on the defect-free training images; the memory bank
--- contains the encoder's patch features of those images, the reconstruction
--- scorer maps the error between input and reconstruction, and the runner
--- fuses both on the held-out defect-free validation images. A comparison
--- table of the mean metrics of every scorer and of the fusion ends the output.
+-- Each encoder is trained on the defect-free training images. The memory bank
+-- contains the encoder's patch features of those images, and the
+-- reconstruction scorer maps the error between input and reconstruction. The
+-- runner fuses both with statistics from the held-out defect-free validation
+-- images. The output ends with a table of the mean metrics of every scorer
+-- and of the fusion.
 --
 --   build/advgnn run experiments/magnetic_tile_vig.lua [root=FOLDER] [seed=N]
 --       [image_size=PIXELS] [epochs=N] [vig_preset=small|pvig_ti|...]
 --       [coreset_ratio=R] [runs=patch_stats,cnn_ae,vig] [output=FOLDER]
 --
--- With the defaults (128 pixels, 10 epochs, the small pyramid ViG) the run
--- takes tens of minutes on two cores; pvig_ti is several times slower.
+-- Training takes about two minutes per epoch and encoder at 128 pixels on two
+-- busy cores, so the defaults (10 epochs, the small pyramid ViG) need about an
+-- hour. NOTE: pvig_ti was not timed here; expect it to be many times slower.
 
 local script_dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 local root = advgnn.args.root or (script_dir .. "/../../shared/data/magnetic_tile")
