@@ -103,7 +103,7 @@ static void test_hand_made_curve(advgnn_ctx *ctx, const char *dir)
     double x[] = {0.0, 0.0, 0.5, 0.5, 1.0};
     double y[] = {0.0, 0.5, 0.5, 1.0, 1.0};
     advgnn_curve curve = {x, y, 5};
-    advgnn_curve_series series[] = {{"patch<1>", &curve}, {"fused & more", &curve}};
+    advgnn_curve_series series[] = {{"patch<1>", &curve, NULL}, {"fused & more", &curve, NULL}};
     char path[600];
     char *svg = NULL;
     size_t size = 0;
@@ -128,6 +128,17 @@ static void test_hand_made_curve(advgnn_ctx *ctx, const char *dir)
     CHECK_STR_CONTAINS(svg, "patch&lt;1&gt; (AUROC 0.7500)");
     CHECK_STR_CONTAINS(svg, "stroke-dasharray"); /* the diagonal */
     CHECK(python_parses(path, 2));
+    advgnn_free(svg);
+
+    /* An area given with the series wins over the drawn (maybe thinned) curve. */
+    double exact = 0.5;
+    series[1].area = &exact;
+    CHECK_INT_EQ(advgnn_report_write_curves_svg(ctx, path, &roc_plot, series, 2), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_fs_read_file(ctx, path, 1 << 20, &svg, &size), ADVGNN_OK);
+    if (svg) {
+        CHECK_STR_CONTAINS(svg, "fused &amp; more (AUROC 0.5000)");
+        CHECK_STR_CONTAINS(svg, "more: AUROC 0.5000</text>");
+    }
     advgnn_free(svg);
 }
 
@@ -197,7 +208,7 @@ static void test_thinning_bound(advgnn_ctx *ctx, const char *dir)
     check_thinning_error(&original, &thinned);
 
     /* The writer thins an unthinned curve the same way, into a small file. */
-    advgnn_curve_series series[] = {{"pixels", &original}};
+    advgnn_curve_series series[] = {{"pixels", &original, NULL}};
     snprintf(path, sizeof(path), "%s/pixels.svg", dir);
     CHECK_INT_EQ(advgnn_report_write_curves_svg(ctx, path, &roc_plot, series, 1), ADVGNN_OK);
     CHECK_INT_EQ(advgnn_fs_read_file(ctx, path, 1 << 24, &svg, &size), ADVGNN_OK);
@@ -215,7 +226,7 @@ done:
 static void test_undefined_series(advgnn_ctx *ctx, const char *dir)
 {
     advgnn_curve empty = {NULL, NULL, 0};
-    advgnn_curve_series series[] = {{"memory_bank", &empty}};
+    advgnn_curve_series series[] = {{"memory_bank", &empty, NULL}};
     advgnn_curve_plot pro = {"PRO", "false positive rate", "mean per-region overlap", "AUPRO", 0.3, 0};
     char path[600];
     char *svg = NULL;

@@ -39,7 +39,7 @@ static int write_artifacts(const char *dir, const char *name)
     double x[] = {0.0, 0.0, 0.25, 0.25, 0.5, 1.0};
     double y[] = {0.0, 0.5, 0.5, 0.9, 1.0, 1.0};
     advgnn_curve curve = {x, y, 6};
-    advgnn_curve_series series[] = {{"memory_bank", &curve}};
+    advgnn_curve_series series[] = {{"memory_bank", &curve, NULL}};
     advgnn_curve_plot plot = {"Image-level ROC, browser", "false positive rate (images)", "true positive rate",
                               "AUROC", 1.0, 1};
     char path[700], json[256];

@@ -151,6 +151,23 @@ int main(void)
         free(bytes);
         CHECK(count_artifacts(uri, mt_run_id(child), "heatmaps") + count_artifacts(uri, mt_run_id(child), "heatmaps/good") >= 1);
 
+        /* The category's ROC and PRO curves, as the runner wrote them. */
+        for (int i = 0; i < 3; i++) {
+            static const char *const curves[] = {"roc_image.svg", "roc_pixel.svg", "pro.svg"};
+            char artifact[64];
+
+            snprintf(artifact, sizeof(artifact), "curves/%s", curves[i]);
+            bytes = mt_download_artifact(uri, child, artifact, &len);
+            snprintf(command, sizeof(command), "%s/curves/checker/%s", out, curves[i]);
+            local = mt_read_file(command, &local_len);
+            CHECK(local != NULL);
+            CHECK(local_len > 1000);
+            CHECK_INT_EQ(len, local_len);
+            CHECK_STR_CONTAINS(bytes, "<polyline");
+            free(local);
+            free(bytes);
+        }
+
         /* Per-epoch losses from the training history, and the weights. */
         history = mt_metric_history(uri, mt_run_id(child), "train/loss");
         CHECK_INT_EQ(cJSON_GetArraySize(history), 3);

@@ -596,15 +596,18 @@ static int compute_metrics(category_run *cr)
 /* ---- curves -------------------------------------------------------------- */
 
 /* Turns an undefined curve into an empty one, like record_metric does for a
- * metric: the reason is already in results.json. */
-static int allow_undefined(category_run *cr, int rc, advgnn_curve *curve, double x_max)
+ * metric: the reason is already in results.json. A defined curve gets its
+ * area (which the legend shows) and is then thinned. */
+static int allow_undefined(category_run *cr, int rc, advgnn_curve *curve, double x_max, double *area)
 {
     if (rc == ADVGNN_ERR_UNDEFINED) {
         advgnn_ctx_clear_error(cr->ctx);
         return ADVGNN_OK;
     }
-    if (rc == ADVGNN_OK)
+    if (rc == ADVGNN_OK) {
+        *area = advgnn_report_curve_area(curve, x_max);
         advgnn_report_thin_curve(curve, x_max);
+    }
     return rc;
 }
 
@@ -619,7 +622,7 @@ static int column_curves(category_run *cr, size_t column, const uint8_t *known_m
     out->label = advgnn_run_label(cr->run, column);
     column_outputs(cr, column, &scores, &maps);
     int rc = advgnn_metric_roc_curve(cr->ctx, scores, test->labels, test->count, &out->roc_image);
-    rc = allow_undefined(cr, rc, &out->roc_image, 1.0);
+    rc = allow_undefined(cr, rc, &out->roc_image, 1.0, &out->areas[0]);
     if (rc == ADVGNN_OK)
         rc = select_pixels(cr, maps, &px);
     if (rc != ADVGNN_OK || px.images == 0)
@@ -627,11 +630,11 @@ static int column_curves(category_run *cr, size_t column, const uint8_t *known_m
 
     const uint8_t *masks = known_masks ? known_masks : px.masks;
     rc = advgnn_metric_roc_curve(cr->ctx, px.maps, masks, px.images * map_pixels(cr), &out->roc_pixel);
-    rc = allow_undefined(cr, rc, &out->roc_pixel, 1.0);
+    rc = allow_undefined(cr, rc, &out->roc_pixel, 1.0, &out->areas[1]);
     if (rc == ADVGNN_OK) {
         rc = advgnn_metric_pro_curve(cr->ctx, px.maps, masks, px.images, cr->height, cr->width, AUPRO_FPR_LIMIT,
                                      &out->pro);
-        rc = allow_undefined(cr, rc, &out->pro, AUPRO_FPR_LIMIT);
+        rc = allow_undefined(cr, rc, &out->pro, AUPRO_FPR_LIMIT, &out->areas[2]);
     }
     advgnn_free(px.owned_maps);
     return rc;

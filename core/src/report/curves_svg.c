@@ -92,6 +92,11 @@ void advgnn_report_thin_curve(advgnn_curve *curve, double x_max)
 
 /* ---- SVG ------------------------------------------------------------------ */
 
+static double series_area(const advgnn_curve_series *series, double x_max)
+{
+    return series->area ? *series->area : advgnn_report_curve_area(series->curve, x_max);
+}
+
 /* Appends `text` with XML's five special characters escaped. */
 static void append_escaped(advgnn_text *svg, const char *text)
 {
@@ -193,7 +198,12 @@ static int append_polyline(advgnn_ctx *ctx, advgnn_text *svg, const advgnn_curve
 static void append_legend(advgnn_text *svg, const advgnn_curve_plot *plot, const advgnn_curve_series *series,
                           size_t count)
 {
-    double width = 210.0, row = 18.0;
+    double width = 0.0, row = 18.0;
+
+    /* About 7 units per character at font-size 12, plus the swatch and the area. */
+    for (size_t i = 0; i < count; i++)
+        width = fmax(width, 7.0 * (double)strlen(series[i].label));
+    width = fmin(width + 150.0, ADVGNN_CURVE_PLOT_WIDTH - 20.0);
     double left = PLOT_LEFT + ADVGNN_CURVE_PLOT_WIDTH - width - 10.0;
     double top = PLOT_TOP + ADVGNN_CURVE_PLOT_HEIGHT - 10.0 - row * (double)count - 8.0;
 
@@ -210,8 +220,7 @@ static void append_legend(advgnn_text *svg, const advgnn_curve_plot *plot, const
                             left + 36.0, y + 4.0);
         append_escaped(svg, series[i].label);
         if (series[i].curve->count >= 2)
-            advgnn_text_appendf(svg, " (%s %.4f)</text>\n", plot->area_name,
-                                advgnn_report_curve_area(series[i].curve, plot->x_max));
+            advgnn_text_appendf(svg, " (%s %.4f)</text>\n", plot->area_name, series_area(&series[i], plot->x_max));
         else
             advgnn_text_appendf(svg, " (undefined)</text>\n");
     }
@@ -236,8 +245,7 @@ int advgnn_report_curves_svg(advgnn_ctx *ctx, const advgnn_curve_plot *plot, con
                         PAGE_WIDTH, PAGE_HEIGHT, PAGE_WIDTH, PAGE_HEIGHT, PAGE_WIDTH / 2.0);
     append_escaped(svg, plot->title);
     if (count > 0 && series[count - 1].curve->count >= 2)
-        advgnn_text_appendf(svg, ": %s %.4f", plot->area_name,
-                            advgnn_report_curve_area(series[count - 1].curve, plot->x_max));
+        advgnn_text_appendf(svg, ": %s %.4f", plot->area_name, series_area(&series[count - 1], plot->x_max));
     advgnn_text_appendf(svg, "</text>\n");
 
     append_axes(svg, plot);
@@ -288,6 +296,7 @@ static int write_category_file(advgnn_ctx *ctx, const char *folder, const char *
         const advgnn_curve *curves[] = {&columns[i].roc_image, &columns[i].roc_pixel, &columns[i].pro};
         series[i].label = columns[i].label;
         series[i].curve = curves[which];
+        series[i].area = &columns[i].areas[which];
     }
     if (rc == ADVGNN_OK)
         rc = advgnn_report_write_curves_svg(ctx, path, plot, series, count);

@@ -33,6 +33,7 @@ typedef struct advgnn_curve_plot {
 typedef struct advgnn_curve_series {
     const char *label; /* legend text: the scorer's label or "fused" */
     const advgnn_curve *curve;
+    const double *area; /* the area for the legend and title, computed before thinning; NULL integrates `curve` */
 } advgnn_curve_series;
 
 /* Returns the area under `curve` for x in [0, x_max], divided by x_max, by
@@ -66,7 +67,8 @@ typedef struct advgnn_category_curves {
     const char *label; /* borrowed */
     advgnn_curve roc_image;
     advgnn_curve roc_pixel;
-    advgnn_curve pro; /* up to the FPR limit */
+    advgnn_curve pro;  /* up to the FPR limit */
+    double areas[3];   /* AUROC, pixel AUROC and AUPRO of the curves before thinning */
 } advgnn_category_curves;
 
 void advgnn_report_category_curves_release(advgnn_category_curves *curves);
