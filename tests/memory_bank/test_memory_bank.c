@@ -162,6 +162,23 @@ static void count_progress(void *user, advgnn_log_level level, const char *line)
 
 /* With a progress interval of 0 s every step but the last logs its count;
  * with the default interval a selection of milliseconds logs none. */
+/* SIGINT or SIGTERM during a long selection stops it with its own status. */
+static void test_coreset_interrupted(void)
+{
+    enum { COUNT = 200, DIM = 8 };
+    float *rows = clustered_rows(COUNT, DIM, 2);
+    size_t selected[COUNT];
+    memory_bank_coverage coverage;
+
+    advgnn_set_interrupted(1);
+    CHECK_INT_EQ(memory_bank_coreset(ctx, rows, COUNT, DIM, 20, 0, 1, selected, &coverage), ADVGNN_ERR_INTERRUPTED);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "interrupted after 0 of 20 rows");
+    advgnn_set_interrupted(0);
+    advgnn_ctx_clear_error(ctx);
+    CHECK_INT_EQ(memory_bank_coreset(ctx, rows, COUNT, DIM, 20, 0, 1, selected, &coverage), ADVGNN_OK);
+    free(rows);
+}
+
 static void test_coreset_progress(void)
 {
     enum { COUNT = 200, DIM = 4, K = 5 };
@@ -479,6 +496,7 @@ int main(void)
     test_coreset_properties();
     test_coreset_projected_and_full();
     test_coreset_progress();
+    test_coreset_interrupted();
 
     desc = harness_load("memory_bank", &handle);
     CHECK(desc != NULL);

@@ -170,6 +170,15 @@ int memory_bank_coreset_logged(advgnn_ctx *ctx, const float *rows, size_t count,
         cover[i] = FLT_MAX;
 
     for (size_t s = 0; s < k; s++) {
+        /* A large selection runs for minutes: stop when SIGINT or SIGTERM came. */
+        if (advgnn_interrupted()) {
+            if (project)
+                advgnn_free(points);
+            advgnn_free(guide);
+            advgnn_free(cover);
+            return advgnn_failf(ctx, ADVGNN_ERR_INTERRUPTED,
+                                "memory_bank: coreset selection interrupted after %zu of %zu rows", s, k);
+        }
         selected[s] = next;
         guide[next] = -1.0f;
         next = update_and_pick(points, count, space, points + next * space, guide, cover);
