@@ -640,7 +640,9 @@ static int column_curves(category_run *cr, size_t column, const uint8_t *known_m
     return rc;
 }
 
-/* Writes curves/<category>/roc_image.svg, roc_pixel.svg and pro.svg. */
+/* Writes curves/<category>/roc_image.svg, roc_pixel.svg and pro.svg.
+ * NOTE: the pixel ROC and PRO curves sort every test pixel again after
+ * compute_metrics did; sharing one sort with the metrics would halve that. */
 static int write_curves(category_run *cr)
 {
     size_t count = advgnn_run_label_count(cr->run);
