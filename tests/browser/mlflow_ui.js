@@ -10,6 +10,10 @@
 //   ARTIFACT and TEXT: an artifact path and a text its preview shows
 //   IMAGE: the path of an image artifact (PNG, SVG) that the viewer must draw
 // Environment: ADVGNN_CHROMIUM (default /usr/bin/chromium).
+//
+// NOTE: the selectors follow the UI of MLflow 3.17.2, and requirements-test.txt
+// accepts any mlflow>=3.7. After a UI change, failure.png in OUT_DIR shows
+// the page where the failed step stopped.
 'use strict';
 
 const fs = require('fs');
