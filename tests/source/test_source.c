@@ -275,6 +275,51 @@ static void test_index_cache(advgnn_ctx *ctx, const char *archive_path)
     advgnn_source_close(src);
 }
 
+/* With a default cache folder, the second open of an archive reads the index
+ * written by the first: a forged entry in the cache file shows up. */
+static void test_default_cache_dir(advgnn_ctx *ctx, const char *archive_path)
+{
+    advgnn_source *src = NULL;
+    char **names, **cached;
+    size_t n, count;
+    char *text;
+    size_t size;
+
+    CHECK_INT_EQ(advgnn_source_set_index_cache_dir(tmpdir), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_source_open(ctx, archive_path, NULL, &src), ADVGNN_OK);
+    advgnn_source_close(src);
+
+    CHECK_INT_EQ(advgnn_fs_list_dir(ctx, tmpdir, (const char *const[]){".index.json", NULL}, &cached, &count),
+                 ADVGNN_OK);
+    CHECK_INT_EQ(count, 1);
+    if (count == 1) {
+        char *path = advgnn_fs_join(tmpdir, cached[0]);
+        CHECK(strstr(cached[0], "bottle.tar.xz-") == cached[0]);
+        CHECK_INT_EQ(advgnn_fs_read_file(ctx, path, 1 << 20, &text, &size), ADVGNN_OK);
+
+        /* Insert one more entry; the size and mtime fields stay valid. */
+        char *at = strstr(text, "\"entries\":[");
+        CHECK(at != NULL);
+        if (at) {
+            char forged[1 << 16];
+            size_t head = (size_t)(at - text) + strlen("\"entries\":[");
+            snprintf(forged, sizeof(forged), "%.*s{\"name\":\"bottle/cached/x.png\",\"size\":1,\"dir\":false},%s",
+                     (int)head, text, text + head);
+            CHECK_INT_EQ(advgnn_fs_write_atomic(ctx, path, forged, strlen(forged)), ADVGNN_OK);
+        }
+        advgnn_free(text);
+        advgnn_free(path);
+    }
+    advgnn_fs_free_list(cached, count);
+
+    CHECK_INT_EQ(advgnn_source_open(ctx, archive_path, NULL, &src), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_source_list(src, ctx, "bottle/cached", ADVGNN_SOURCE_ENTRY_FILE, &names, &n), ADVGNN_OK);
+    CHECK_INT_EQ(n, 1);
+    advgnn_source_free_list(names, n);
+    advgnn_source_close(src);
+    CHECK_INT_EQ(advgnn_source_set_index_cache_dir(NULL), ADVGNN_OK);
+}
+
 int main(void)
 {
     advgnn_ctx *ctx = advgnn_ctx_new();
@@ -295,6 +340,7 @@ int main(void)
     }
     snprintf(path, sizeof(path), "%s/bottle.tar.xz", tmpdir);
     test_index_cache(ctx, path);
+    test_default_cache_dir(ctx, path);
     test_truncated_archive(ctx, path);
     test_unsafe_archives();
 

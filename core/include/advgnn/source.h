@@ -33,6 +33,14 @@ typedef struct advgnn_source_options {
                                   size and mtime match); NULL = no cache */
 } advgnn_source_options;
 
+/* Sets the folder where archive indexes are cached when advgnn_source_open
+ * gets no index_cache of its own: one file per archive, named after the
+ * archive and a hash of its path. The experiment runner sets it to the run's
+ * folder, so every open of one archive during a run after the first reads the
+ * cached index. NULL turns the default cache off. The setting is
+ * process-wide; the string is copied. Returns ADVGNN_ERR_NOMEM or ADVGNN_OK. */
+int advgnn_source_set_index_cache_dir(const char *dir);
+
 /* Opens a folder or an archive file. An archive is indexed once: a pass over
  * its headers records every entry's name, size and type. `options` may be NULL.
  * Fails with ADVGNN_ERR_NOT_FOUND for a missing path, ADVGNN_ERR_FORMAT for a

@@ -2,6 +2,7 @@
  * the dataset, runs each category and keeps results.json current. */
 #include <string.h>
 
+#include "advgnn/source.h"
 #include "advgnn/status.h"
 #include "advgnn/version.h"
 #include "experiment/run_internal.h"
@@ -456,6 +457,10 @@ int advgnn_experiment_run(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, c
     rc = check_spec(&run);
     if (rc == ADVGNN_OK)
         rc = prepare_output(&run);
+    /* Archive indexes of this run's dataset are cached in its folder, so the
+     * plugin's listing and the loader's reads index an archive once. */
+    if (rc == ADVGNN_OK && advgnn_source_set_index_cache_dir(spec->output_dir) != ADVGNN_OK)
+        rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
     if (rc == ADVGNN_OK)
         rc = create_results(&run);
     if (rc == ADVGNN_OK)
@@ -485,5 +490,9 @@ int advgnn_experiment_run(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, c
     advgnn_experiment_tracking_close(run.tracker, ctx, spec, *results ? *results : run.results, rc);
     run.tracker = NULL;
     release_run(&run);
+
+    /* Archives opened for this run stay open no longer than the run. */
+    advgnn_source_close_all();
+    advgnn_source_set_index_cache_dir(NULL);
     return rc;
 }

@@ -34,9 +34,8 @@ static int check_relpath(advgnn_ctx *ctx, const advgnn_source *src, const char *
 
 /* ---- open and close ---------------------------------------------------- */
 
-static int open_archive(advgnn_ctx *ctx, advgnn_source *src, const advgnn_source_options *options)
+static int open_archive_with_cache(advgnn_ctx *ctx, advgnn_source *src, const char *cache)
 {
-    const char *cache = options ? options->index_cache : NULL;
     int rc;
 
     if (cache && source_index_load_cache(ctx, cache, src->path, src->max_entry_bytes, &src->index) == ADVGNN_OK)
@@ -53,6 +52,52 @@ static int open_archive(advgnn_ctx *ctx, advgnn_source *src, const advgnn_source
         advgnn_ctx_clear_error(ctx);
     }
     return ADVGNN_OK;
+}
+
+static pthread_mutex_t cache_dir_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *cache_dir; /* guarded by cache_dir_lock; NULL = no default cache */
+
+int advgnn_source_set_index_cache_dir(const char *dir)
+{
+    char *copy = dir ? advgnn_strdup(dir) : NULL;
+
+    if (dir && !copy)
+        return ADVGNN_ERR_NOMEM;
+    pthread_mutex_lock(&cache_dir_lock);
+    advgnn_free(cache_dir);
+    cache_dir = copy;
+    pthread_mutex_unlock(&cache_dir_lock);
+    return ADVGNN_OK;
+}
+
+/* Returns a new path "<cache dir>/<archive base name>-<FNV-1a of the full
+ * path>.index.json", or NULL when no default cache is set. */
+static char *default_cache_path(const char *archive)
+{
+    const char *base = strrchr(archive, '/');
+    uint64_t hash = 0xcbf29ce484222325ull;
+    char name[512];
+    char *path = NULL;
+
+    for (const unsigned char *p = (const unsigned char *)archive; *p; p++)
+        hash = (hash ^ *p) * 0x100000001b3ull;
+    snprintf(name, sizeof(name), "%.200s-%016llx.index.json", base ? base + 1 : archive, (unsigned long long)hash);
+
+    pthread_mutex_lock(&cache_dir_lock);
+    if (cache_dir)
+        path = advgnn_fs_join(cache_dir, name);
+    pthread_mutex_unlock(&cache_dir_lock);
+    return path;
+}
+
+static int open_archive(advgnn_ctx *ctx, advgnn_source *src, const advgnn_source_options *options)
+{
+    char *default_cache = options && options->index_cache ? NULL : default_cache_path(src->path);
+    const char *cache = options && options->index_cache ? options->index_cache : default_cache;
+    int rc = open_archive_with_cache(ctx, src, cache);
+
+    advgnn_free(default_cache);
+    return rc;
 }
 
 int advgnn_source_open(advgnn_ctx *ctx, const char *path, const advgnn_source_options *options,
