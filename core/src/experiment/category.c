@@ -9,6 +9,7 @@
 #include "advgnn/metrics.h"
 #include "advgnn/status.h"
 #include "experiment/run_internal.h"
+#include "experiment/spro_run.h"
 #include "report/curves_svg.h"
 #include "util/fsutil.h"
 #include "util/internal.h"
@@ -32,6 +33,7 @@ typedef struct category_run {
     const char *name;
     advgnn_category_data data;
     int loaded; /* nonzero once `data` is complete */
+    advgnn_defect_masks *defects; /* (test count) at map size, for sPRO; NULL without load_defect_masks */
     int height; /* pixels of the preprocessed images and of the maps */
     int width;
 
@@ -569,6 +571,9 @@ static int column_metrics(category_run *cr, size_t column, const uint8_t *known_
         rc = record_metric(cr, rc, value, metrics, undefined, label, "aupro");
     }
     advgnn_free(px.owned_maps);
+    if (rc == ADVGNN_OK && cr->defects)
+        rc = advgnn_run_spro_metrics(cr->ctx, test, cr->defects, maps, cr->height, cr->width, label, metrics,
+                                     undefined);
     return rc;
 }
 
@@ -915,6 +920,8 @@ static int run_steps(category_run *cr, size_t category_index)
     int rc = load_category(cr, category_index);
 
     if (rc == ADVGNN_OK)
+        rc = advgnn_run_defects_load(cr->ctx, &cr->run->loader, &cr->data.test, &cr->defects);
+    if (rc == ADVGNN_OK)
         rc = create_encoder(cr);
     if (rc == ADVGNN_OK)
         rc = train_encoder(cr);
@@ -957,6 +964,7 @@ static void release_category(category_run *cr)
     advgnn_free(cr->fused_scores);
     advgnn_free(cr->fused_maps);
     advgnn_free(cr->work_dir);
+    advgnn_run_defects_free(cr->defects, cr->data.test.count);
     advgnn_category_data_release(&cr->data);
     cJSON_Delete(cr->json);
 }

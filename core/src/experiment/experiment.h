@@ -59,11 +59,15 @@ typedef struct advgnn_experiment_spec {
  *         "timings": {"load_seconds", "fit_seconds", "score_seconds",
  *                     "images_per_second"},
  *         "metrics": { "<scorer label>" | "fused": {"image_auroc", "pixel_auroc",
- *                      "aupro", "f1_max", "f1_threshold"} },
+ *                      "aupro", "f1_max", "f1_threshold",
+ *                      "spro_logical_<limit>", "spro_structural_<limit>",
+ *                      "spro_mean_<limit>"} },
  *         "undefined": { "<label>.<metric>": "<reason>" },
  *         "fusion": {"statistics_split", "note", "scorers": {...}} } },
  *     "mean": { "<label>": {...metric means over categories...} } }
  *
+ * The sPRO keys appear only when the dataset has load_defect_masks, for the
+ * limits 0.01, 0.05, 0.1, 0.3 and 1.0 (spro_run.h).
  * "fused" and "fusion" appear with two or more scorers only. A metric that is
  * undefined appears under "undefined" with its reason, never as a number.
  * Files are written atomically, so a failure mid-run leaves every file either
