@@ -3,7 +3,9 @@
  * synthetic category. Checks that the weights are saved and named in
  * results.json, that the reconstruction reaches its scorer, and that every
  * fused score in scores.csv equals the weighted sum of the standardized
- * scorer scores, recomputed here from the statistics in results.json. */
+ * scorer scores, recomputed here from the statistics in results.json. Also
+ * checks that each heatmap has a reconstruction image of the same name. */
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "experiment/experiment.h"
 #include "run_helpers.h"
 #include "util/fsutil.h"
+#include "advgnn/image.h"
 
 static const char *const dataset_options[] = {
     "kinds", "checker", "image_size", "64", "train_count", "16", "validation_count", "4",
@@ -70,6 +73,65 @@ static void check_fused_scores(const char *out, const cJSON *results)
     }
     fclose(f);
     CHECK_INT_EQ(rows, 12);
+}
+
+/* Compares one reconstruction PNG with the heatmap of the same name: 128 x 64
+ * RGB (the 64 x 64 input beside its reconstruction). Its left half must equal
+ * the heatmap's left half, because both draw the same input there. Its right
+ * half must differ from the input somewhere, because two epochs of training
+ * do not reproduce the input exactly. */
+static void check_reconstruction(advgnn_ctx *ctx, const char *path, const char *heat_path)
+{
+    advgnn_image recon = {0}, heat = {0};
+
+    CHECK_INT_EQ(advgnn_image_load_file(ctx, path, ADVGNN_IMAGE_DEFAULT_MAX_PIXELS, &recon), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_image_load_file(ctx, heat_path, ADVGNN_IMAGE_DEFAULT_MAX_PIXELS, &heat), ADVGNN_OK);
+    CHECK_INT_EQ(recon.width, 128);
+    CHECK_INT_EQ(recon.height, 64);
+    CHECK_INT_EQ(recon.channels, 3);
+    if (recon.data && heat.data && recon.width == 128 && heat.width == 128 && recon.channels == 3 &&
+        heat.channels == 3 && recon.height == 64 && heat.height == 64) {
+        const uint8_t *r = recon.data, *h = heat.data;
+        int left_equal = 1, right_differs = 0;
+        for (size_t y = 0; y < 64; y++)
+            for (size_t x = 0; x < 64 * 3; x++) {
+                size_t row = y * 128 * 3;
+                left_equal &= r[row + x] == h[row + x];
+                right_differs |= r[row + 64 * 3 + x] != r[row + x];
+            }
+        CHECK(left_equal);
+        CHECK(right_differs);
+    }
+    advgnn_image_release(&recon);
+    advgnn_image_release(&heat);
+}
+
+/* Walks reconstructions/checker/ (sample names keep their folders) and
+ * checks each file against heatmaps/checker/ at the same relative path;
+ * returns the number of files. */
+static long check_reconstruction_tree(advgnn_ctx *ctx, const char *folder, const char *heat_folder)
+{
+    DIR *dir = opendir(folder);
+    long files = 0;
+
+    CHECK(dir != NULL);
+    if (!dir)
+        return 0;
+    for (struct dirent *e = readdir(dir); e; e = readdir(dir)) {
+        char path[2048], heat_path[2048];
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%.255s", folder, e->d_name);
+        snprintf(heat_path, sizeof(heat_path), "%s/%.255s", heat_folder, e->d_name);
+        if (advgnn_fs_is_dir(path)) {
+            files += check_reconstruction_tree(ctx, path, heat_path);
+        } else {
+            check_reconstruction(ctx, path, heat_path);
+            files++;
+        }
+    }
+    closedir(dir);
+    return files;
 }
 
 int main(void)
@@ -152,6 +214,10 @@ int main(void)
         CHECK(fused_auroc <= 1.0);
 
         check_fused_scores(out, results);
+        char folder[1024], heat_folder[1024];
+        snprintf(folder, sizeof(folder), "%s/reconstructions/checker", out);
+        snprintf(heat_folder, sizeof(heat_folder), "%s/heatmaps/checker", out);
+        CHECK_INT_EQ(check_reconstruction_tree(ctx, folder, heat_folder), 2);
     }
 
     cJSON_Delete(results);

@@ -8,6 +8,7 @@
 
 #include "advgnn/metrics.h"
 #include "advgnn/status.h"
+#include "experiment/reconstructions.h"
 #include "experiment/run_internal.h"
 #include "experiment/spro_run.h"
 #include "report/curves_svg.h"
@@ -824,7 +825,8 @@ static char *unique_heatmap_name(char *file, char *const *names, size_t count)
 
 /* Writes heatmaps/<category>/<name>.png for the chosen test images: the fused
  * map with two or more scorers, else the scorer's map, on one color scale per
- * category (see heatmap_scale). */
+ * category (see heatmap_scale). A reconstructing encoder also gets
+ * reconstructions/<category>/<name>.png for the same images. */
 static int write_heatmaps(category_run *cr)
 {
     const advgnn_experiment_spec *spec = cr->run->spec;
@@ -874,6 +876,9 @@ static int write_heatmaps(category_run *cr)
                                              pp->mean, pp->std, maps + i * pixels, vmin, vmax, mask);
         advgnn_free(path);
     }
+    if (rc == ADVGNN_OK && cr->has_reconstruction)
+        rc = advgnn_run_write_reconstructions(cr->ctx, spec->output_dir, cr->name, cr->encoder_fn, cr->encoder, test,
+                                              pp, chosen, written, count);
     for (size_t k = 0; written && k < count; k++)
         advgnn_free(written[k]);
     advgnn_free(written);

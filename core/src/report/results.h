@@ -64,4 +64,12 @@ int advgnn_report_write_heatmap(advgnn_ctx *ctx, const char *path, const float *
                                 const float mean[3], const float std[3], const float *map, float vmin, float vmax,
                                 const uint8_t *mask);
 
+/* Writes the preprocessed input `input` and the encoder's `reconstruction`
+ * (both 3 x H x W, normalized with `mean` and `std`, which are undone and
+ * clamped to 8 bits) side by side, input on the left, to `path` as a PNG of
+ * 2W x H. The file appears atomically (advgnn_image_save_png). */
+int advgnn_report_write_reconstruction(advgnn_ctx *ctx, const char *path, const float *input,
+                                       const float *reconstruction, int height, int width, const float mean[3],
+                                       const float std[3]);
+
 #endif

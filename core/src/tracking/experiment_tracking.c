@@ -394,6 +394,8 @@ static int log_category(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_experim
     if (rc == ADVGNN_OK)
         rc = log_category_folder(t, ctx, spec, key, "curves", name, NULL, "curves");
     if (rc == ADVGNN_OK)
+        rc = log_category_folder(t, ctx, spec, key, "reconstructions", name, NULL, "reconstructions");
+    if (rc == ADVGNN_OK)
         rc = log_category_folder(t, ctx, spec, key, "encoder", name, weights, "encoder");
     if (rc == ADVGNN_OK)
         rc = log_category_folder(t, ctx, spec, key, name, NULL, NULL, "");
