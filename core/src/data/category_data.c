@@ -1,6 +1,8 @@
 /* Decoding and preprocessing the samples of one category. */
 #include <string.h>
 
+#include <omp.h>
+
 #include "advgnn/status.h"
 #include "data/category_data.h"
 
@@ -134,9 +136,89 @@ static int allocate_split(advgnn_ctx *ctx, advgnn_split_data *out)
     return ADVGNN_OK;
 }
 
+/* Loads sample `i` on the calling thread: the interrupt check, the label,
+ * the pixels and the progress callback. */
+static int load_sample(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split_data *out, size_t i)
+{
+    if (advgnn_interrupted())
+        return advgnn_failf(ctx, ADVGNN_ERR_INTERRUPTED, "interrupted while loading the %s images",
+                            advgnn_split_name(out->split));
+    out->labels[i] = (uint8_t)out->samples[i].anomalous;
+    int rc = load_one(ctx, loader, out, i);
+    if (rc == ADVGNN_OK && loader->image_done) {
+#pragma omp critical(advgnn_split_data_progress)
+        loader->image_done(loader->image_done_user);
+    }
+    return rc;
+}
+
+/* Loads samples 1..count-1 on `threads` OpenMP threads. Each sample writes
+ * only its own slices of `out`, so the result does not depend on the thread
+ * count. Each failing sample keeps its status and message in its own slot,
+ * and the first failure in sample order is reported, as on one thread. */
+static int load_parallel(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split_data *out, int threads)
+{
+    size_t count = out->count;
+    int *status = advgnn_calloc(count, sizeof(*status));
+    char **messages = advgnn_calloc(count, sizeof(*messages));
+    advgnn_ctx **thread_ctx = advgnn_calloc((size_t)threads, sizeof(*thread_ctx));
+    size_t first_failure = count; /* samples after it are skipped */
+    int rc = ADVGNN_OK;
+
+    if (!status || !messages || !thread_ctx)
+        rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory loading %zu images", count);
+
+    /* A context per thread, because a context's message buffer is not
+     * thread-safe. NOTE: their log lines go to the default sink (stderr). */
+    for (int t = 0; rc == ADVGNN_OK && t < threads; t++) {
+        thread_ctx[t] = advgnn_ctx_new();
+        if (!thread_ctx[t])
+            rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory loading %zu images", count);
+        else
+            advgnn_ctx_set_log_level(thread_ctx[t], advgnn_ctx_log_level(ctx));
+    }
+
+    if (rc == ADVGNN_OK) {
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+        for (size_t i = 1; i < count; i++) {
+            size_t failure;
+#pragma omp atomic read
+            failure = first_failure;
+            if (i > failure)
+                continue;
+            advgnn_ctx *local = thread_ctx[omp_get_thread_num()];
+            status[i] = load_sample(local, loader, out, i);
+            if (status[i] != ADVGNN_OK) {
+                messages[i] = advgnn_strdup(advgnn_ctx_error(local));
+                advgnn_ctx_clear_error(local);
+#pragma omp critical(advgnn_split_data_failure)
+                {
+                    if (i < first_failure) {
+#pragma omp atomic write
+                        first_failure = i;
+                    }
+                }
+            }
+        }
+    }
+
+    for (size_t i = 1; rc == ADVGNN_OK && i < count; i++)
+        if (status[i] != ADVGNN_OK)
+            rc = advgnn_failf(ctx, status[i], "%s", messages[i] ? messages[i] : "out of memory");
+    for (size_t i = 0; messages && i < count; i++)
+        advgnn_free(messages[i]);
+    for (int t = 0; thread_ctx && t < threads; t++)
+        advgnn_ctx_free(thread_ctx[t]);
+    advgnn_free(thread_ctx);
+    advgnn_free(messages);
+    advgnn_free(status);
+    return rc;
+}
+
 int advgnn_split_data_load(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split split,
                            const advgnn_sample *samples, size_t count, advgnn_split_data *out)
 {
+    int threads = loader->threads > 0 ? loader->threads : advgnn_ctx_threads(ctx);
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -147,21 +229,20 @@ int advgnn_split_data_load(advgnn_ctx *ctx, const advgnn_sample_loader *loader, 
     out->width = loader->width;
     rc = allocate_split(ctx, out);
 
-    /* NOTE: images are decoded one after another on the calling thread, with
-     * no background prefetch, so loading does not use the other cores. */
-    for (size_t i = 0; rc == ADVGNN_OK && i < count; i++) {
-        if (advgnn_interrupted()) {
-            rc = advgnn_failf(ctx, ADVGNN_ERR_INTERRUPTED, "interrupted while loading the %s images",
-                              advgnn_split_name(split));
-            break;
-        }
-        out->labels[i] = (uint8_t)samples[i].anomalous;
-        rc = load_one(ctx, loader, out, i);
-        if (rc == ADVGNN_OK && out->masks && !out->has_mask[i])
-            out->missing_masks++;
-        if (rc == ADVGNN_OK && loader->image_done)
-            loader->image_done(loader->image_done_user);
-    }
+    /* The first sample loads with the caller's context, so opening and
+     * indexing an archive logs through it. Archive entry paths need no
+     * prefetch, because advgnn_source_read_path reads a whole folder per
+     * pass, under a lock. NOTE: a plugin's load() stays on one thread,
+     * because the plugin ABI does not promise that it is thread-safe. */
+    if (rc == ADVGNN_OK && count > 0)
+        rc = load_sample(ctx, loader, out, 0);
+    int parallel = threads > 1 && count > 2 && !(loader->fn && loader->fn->load);
+    if (rc == ADVGNN_OK && parallel)
+        rc = load_parallel(ctx, loader, out, threads);
+    for (size_t i = 1; rc == ADVGNN_OK && !parallel && i < count; i++)
+        rc = load_sample(ctx, loader, out, i);
+    for (size_t i = 0; rc == ADVGNN_OK && out->masks && i < count; i++)
+        out->missing_masks += !out->has_mask[i];
 
     if (rc != ADVGNN_OK)
         advgnn_split_data_release(out);

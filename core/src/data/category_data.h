@@ -25,6 +25,7 @@ typedef struct advgnn_sample_loader {
     int height;                        /* output of pp */
     int width;
     uint64_t max_pixels;               /* decode limit; 0 = the default */
+    int threads;                       /* decoding threads; 0 = the context's (advgnn_ctx_threads) */
 
     /* Optional: called after each decoded image, e.g. to draw progress. */
     void (*image_done)(void *user);
