@@ -18,6 +18,7 @@ typedef struct cli_options {
     const char *plugin_path;  /* --plugin-path: ':'-separated folders, searched first; or NULL */
     const char *output_root;  /* --output: parent of the run folders; or NULL */
     const char *tracking_uri; /* --tracking-uri, or NULL */
+    const char *category;     /* --category: the category `score` uses; or NULL */
     int threads;              /* --threads; 0 = every core */
     int shard_index;          /* --shard I/N: I, 0-based */
     int shard_count;          /* --shard I/N: N; 0 = not given */
@@ -69,6 +70,7 @@ int cli_cmd_run(const cli_options *options, int argc, char **argv);
 int cli_cmd_plugins(const cli_options *options, int argc, char **argv);
 int cli_cmd_version(const cli_options *options, int argc, char **argv);
 int cli_cmd_sync(const cli_options *options, int argc, char **argv);
+int cli_cmd_score(const cli_options *options, int argc, char **argv);
 int cli_cmd_help(const cli_options *options, int argc, char **argv);
 
 #endif

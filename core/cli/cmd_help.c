@@ -58,6 +58,18 @@ static const char sync_details[] =
     "reached. Credentials and TLS settings come from the MLFLOW_TRACKING_*\n"
     "variables, as for MLflow's Python client (docs/tracking.md).\n";
 
+static const char score_details[] =
+    "Scores each IMAGE with the pipeline of the finished run in MODEL_DIR and\n"
+    "prints one line per image: the image and its score (the fused score with\n"
+    "two or more scorers). The dataset, encoder and scorers are created again\n"
+    "from the options in MODEL_DIR/results.json; the encoder loads its weights\n"
+    "from MODEL_DIR/encoder/CATEGORY/weights.safetensors, and the scorers are\n"
+    "fitted again on the dataset's training images with the run's seed, so the\n"
+    "dataset must still be where the run found it. Images are preprocessed as\n"
+    "in the run. The overlays (heatmaps/CATEGORY/<image>.png) and scores.csv go\n"
+    "to --output DIR, by default MODEL_DIR/score-<UTC time>.\n"
+    "  --category NAME   the category to use when the run has several\n";
+
 static const char version_details[] = "Prints the versions of advgnn, its plugin ABI and the embedded Lua.\n";
 
 static const char help_details[] = "Prints the general help, or the help of COMMAND.\n";
@@ -65,6 +77,7 @@ static const char help_details[] = "Prints the general help, or the help of COMM
 const cli_command cli_commands[] = {
     {"run", "SCRIPT [key=value ...]", "run a Lua experiment script", run_details, cli_cmd_run},
     {"plugins", "[NAME]", "list the plugins, or show the options of one", plugins_details, cli_cmd_plugins},
+    {"score", "MODEL_DIR IMAGE...", "score images with a finished run", score_details, cli_cmd_score},
     {"sync", "RUN_DIR...", "send run journals to an MLflow server", sync_details, cli_cmd_sync},
     {"version", "", "print version information", version_details, cli_cmd_version},
     {"help", "[COMMAND]", "show help for a command", help_details, cli_cmd_help},

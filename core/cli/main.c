@@ -83,6 +83,8 @@ static const char **value_slot(cli_options *options, const char *name)
         return &options->output_root;
     if (strcmp(name, "--tracking-uri") == 0)
         return &options->tracking_uri;
+    if (strcmp(name, "--category") == 0)
+        return &options->category;
     return NULL;
 }
 

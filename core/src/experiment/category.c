@@ -974,20 +974,26 @@ static void release_category(category_run *cr)
     cJSON_Delete(cr->json);
 }
 
+/* Sets up the state of one category; returns 0 when out of memory. */
+static int begin_category(category_run *cr, advgnn_run *run, size_t category_index)
+{
+    memset(cr, 0, sizeof(*cr));
+    cr->run = run;
+    cr->ctx = run->ctx;
+    cr->name = advgnn_sample_store_category(run->store, category_index);
+    cr->height = run->loader.height;
+    cr->width = run->loader.width;
+    cr->json = cJSON_CreateObject();
+    return cr->json != NULL;
+}
+
 int advgnn_run_category(advgnn_run *run, size_t category_index)
 {
     category_run cr;
     size_t csv_length = run->csv.length;
     int rc;
 
-    memset(&cr, 0, sizeof(cr));
-    cr.run = run;
-    cr.ctx = run->ctx;
-    cr.name = advgnn_sample_store_category(run->store, category_index);
-    cr.height = run->loader.height;
-    cr.width = run->loader.width;
-    cr.json = cJSON_CreateObject();
-    if (!cr.json)
+    if (!begin_category(&cr, run, category_index))
         return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
 
     rc = run_steps(&cr, category_index);
@@ -1008,6 +1014,86 @@ int advgnn_run_category(advgnn_run *run, size_t category_index)
         if (cr.loaded)
             advgnn_error_prefixf(run->ctx, "category %s", cr.name);
     }
+    release_category(&cr);
+    return rc;
+}
+
+/* ---- scoring new images (advgnn score) ----------------------------------- */
+
+/* Loads the encoder's weights from `weights`, or checks that the encoder
+ * needs none. A trained encoder without its weights cannot reproduce the
+ * run's features, so that fails. */
+static int load_encoder_weights(category_run *cr, const char *weights)
+{
+    const char *encoder = cr->run->spec->encoder.plugin->name;
+    int rc;
+
+    if (!cr->encoder_fn->train)
+        return ADVGNN_OK;
+    if (!weights || !cr->encoder_fn->load)
+        return advgnn_failf(cr->ctx, ADVGNN_ERR_NOT_FOUND,
+                            "encoder '%s' was trained, but the run has no saved weights for category %s; rerun the "
+                            "experiment to save them",
+                            encoder, cr->name);
+    rc = cr->encoder_fn->load(cr->encoder, cr->ctx, weights);
+    if (rc != ADVGNN_OK)
+        advgnn_error_prefixf(cr->ctx, "loading the weights of encoder '%s' from '%s'", encoder, weights);
+    return rc;
+}
+
+/* Replaces the category's test split with the images to score. They are
+ * decoded from their files (no dataset load()) with the run's preprocessing. */
+static int load_new_images(category_run *cr, const advgnn_sample *samples, size_t count)
+{
+    advgnn_sample_loader loader = cr->run->loader;
+
+    loader.fn = NULL;
+    loader.state = NULL;
+    loader.image_done = NULL;
+    advgnn_split_data_release(&cr->data.test);
+    return advgnn_split_data_load(cr->ctx, &loader, ADVGNN_SPLIT_TEST, samples, count, &cr->data.test);
+}
+
+int advgnn_run_category_score(advgnn_run *run, size_t category_index, const char *weights,
+                              const advgnn_sample *samples, size_t count, float *scores)
+{
+    category_run cr;
+    int rc;
+
+    if (!begin_category(&cr, run, category_index))
+        return advgnn_failf(run->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+
+    /* The run's steps up to the fitted scorers and fusion statistics, with
+     * the saved weights in place of training; then the new images take the
+     * place of the test split. */
+    rc = load_category(&cr, category_index);
+    if (rc == ADVGNN_OK)
+        rc = load_new_images(&cr, samples, count);
+    if (rc == ADVGNN_OK)
+        rc = create_encoder(&cr);
+    if (rc == ADVGNN_OK)
+        rc = load_encoder_weights(&cr, weights);
+    if (rc == ADVGNN_OK)
+        rc = prepare_batches(&cr);
+    if (rc == ADVGNN_OK)
+        rc = create_scorers(&cr);
+    if (rc == ADVGNN_OK)
+        rc = fit_scorers(&cr);
+    if (rc == ADVGNN_OK)
+        rc = score_held_out(&cr);
+    if (rc == ADVGNN_OK)
+        rc = score_test(&cr);
+    if (rc == ADVGNN_OK)
+        rc = fuse(&cr);
+    if (rc == ADVGNN_OK)
+        rc = write_heatmaps(&cr);
+    if (rc == ADVGNN_OK) {
+        const float *column_scores, *column_maps;
+        column_outputs(&cr, advgnn_run_label_count(run) - 1, &column_scores, &column_maps);
+        memcpy(scores, column_scores, count * sizeof(float));
+    }
+    if (rc != ADVGNN_OK && cr.loaded)
+        advgnn_error_prefixf(run->ctx, "category %s", cr.name);
     release_category(&cr);
     return rc;
 }

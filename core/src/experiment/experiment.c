@@ -496,3 +496,64 @@ int advgnn_experiment_run(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, c
     advgnn_source_set_index_cache_dir(NULL);
     return rc;
 }
+
+/* ---- scoring new images -------------------------------------------------- */
+
+/* Fills samples[i] for image_paths[i]: a normal test sample named after the
+ * file, so its overlay is heatmaps/<category>/<file name>.png. The strings
+ * are borrowed from image_paths. */
+static void describe_images(const char *category, const char *const *image_paths, size_t count,
+                            advgnn_sample *samples)
+{
+    for (size_t i = 0; i < count; i++) {
+        const char *slash = strrchr(image_paths[i], '/');
+        samples[i].category = (char *)category;
+        samples[i].split = ADVGNN_SPLIT_TEST;
+        samples[i].defect_type = (char *)"unknown";
+        samples[i].name = (char *)(slash ? slash + 1 : image_paths[i]);
+        samples[i].image_path = (char *)image_paths[i];
+    }
+}
+
+int advgnn_experiment_score(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, const char *category,
+                            const char *weights, const char *const *image_paths, size_t count, float *scores)
+{
+    advgnn_sample *samples = advgnn_calloc(count ? count : 1, sizeof(*samples));
+    advgnn_experiment_spec scoring = *spec;
+    advgnn_run run;
+    long index = 0;
+    int rc;
+
+    /* Every given image gets an overlay, and no progress bar is drawn. */
+    scoring.heatmaps = -1;
+    scoring.progress = 0;
+    init_run(&run, ctx, &scoring);
+    if (spec->threads > 0)
+        advgnn_ctx_set_threads(ctx, spec->threads);
+
+    rc = samples ? check_spec(&run) : advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    if (rc == ADVGNN_OK && count == 0)
+        rc = advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "no image to score");
+    if (rc == ADVGNN_OK)
+        rc = advgnn_fs_mkdir_p(ctx, scoring.output_dir);
+    if (rc == ADVGNN_OK)
+        rc = open_dataset(&run);
+    if (rc == ADVGNN_OK && category) {
+        index = advgnn_sample_store_find_category(run.store, category);
+        if (index < 0)
+            rc = unknown_category(&run, category);
+    } else if (rc == ADVGNN_OK && advgnn_sample_store_category_count(run.store) != 1) {
+        rc = advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                          "dataset '%s' has %zu categories; name the one to score with --category",
+                          spec->dataset.plugin->name, advgnn_sample_store_category_count(run.store));
+    }
+    if (rc == ADVGNN_OK) {
+        describe_images(advgnn_sample_store_category(run.store, (size_t)index), image_paths, count, samples);
+        rc = advgnn_run_category_score(&run, (size_t)index, weights, samples, count, scores);
+    }
+
+    release_run(&run);
+    advgnn_free(samples);
+    advgnn_source_close_all();
+    return rc;
+}

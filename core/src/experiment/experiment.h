@@ -78,4 +78,15 @@ typedef struct advgnn_experiment_spec {
  * *results is NULL. docs/results.md describes the outputs in full. */
 int advgnn_experiment_run(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, cJSON **results);
 
+/* Scores image files with a finished run's pipeline (`advgnn score`): the
+ * spec is the run's, rebuilt from its results.json, except that output_dir
+ * is the folder for the overlays (heatmaps/<category>/<name>.png for every
+ * image). The scorers are fitted again on the dataset's training images,
+ * which must still be present; with the run's seed and options this gives
+ * the run's scorers. `category` NULL picks the dataset's only category.
+ * `weights` is the encoder's saved weights, NULL for an encoder that does not
+ * train. Writes count scores to `scores`. */
+int advgnn_experiment_score(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, const char *category,
+                            const char *weights, const char *const *image_paths, size_t count, float *scores);
+
 #endif

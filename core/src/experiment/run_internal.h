@@ -66,6 +66,15 @@ typedef struct advgnn_run {
  * and run->csv. */
 ADVGNN_INTERNAL int advgnn_run_category(advgnn_run *run, size_t category_index);
 
+/* Scores `count` image files with the category's pipeline rebuilt: the
+ * dataset's training images refit the scorers, the encoder loads `weights`
+ * (NULL for an encoder that does not train), and held-out images give the
+ * fusion statistics, as in the run. Writes each image's score (the fused one
+ * with two or more scorers) to scores[i], and overlays of all of them to
+ * <spec output_dir>/heatmaps/<category>/. */
+ADVGNN_INTERNAL int advgnn_run_category_score(advgnn_run *run, size_t category_index, const char *weights,
+                                              const advgnn_sample *samples, size_t count, float *scores);
+
 /* Returns the number of labels the results carry: the scorers, plus "fused"
  * when there are two or more. */
 ADVGNN_INTERNAL size_t advgnn_run_label_count(const advgnn_run *run);

@@ -1,0 +1,321 @@
+/* `advgnn score MODEL_DIR IMAGE...`: scores image files with the pipeline of
+ * a finished run. The run's results.json names the plugins with every
+ * resolved option, so the dataset, encoder and scorers are created again. The
+ * encoder loads its saved weights, and the scorers are fitted again on the
+ * dataset's training images (core/src/experiment/experiment.h). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "experiment/experiment.h"
+#include "options/options_internal.h"
+#include "report/results.h"
+#include "util/fsutil.h"
+
+#define RESULTS_MAX_BYTES (64u << 20) /* a results.json larger than this is not read */
+
+/* The plugins of a run, rebuilt from results.json. */
+typedef struct score_setup {
+    cJSON *results;
+    advgnn_experiment_spec spec;
+    advgnn_plugin_choice scorers_storage[16];
+    advgnn_options *options[18]; /* dataset, encoder, scorers; freed at the end */
+    size_t option_count;
+    char *output_dir;
+    char *weights;
+    const char *category;
+} score_setup;
+
+/* Reads MODEL_DIR/results.json and checks that the run finished. */
+static int read_results(advgnn_ctx *ctx, const char *model_dir, cJSON **out)
+{
+    char *path = advgnn_fs_join(model_dir, "results.json");
+    char *text = NULL;
+    size_t size = 0;
+    int rc;
+
+    *out = NULL;
+    if (!path)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    if (!advgnn_fs_is_file(path)) {
+        rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
+                          "'%s' is missing: '%s' is not a run folder; pass the folder that 'advgnn run' wrote",
+                          path, model_dir);
+        advgnn_free(path);
+        return rc;
+    }
+    rc = advgnn_fs_read_file(ctx, path, RESULTS_MAX_BYTES, &text, &size);
+    if (rc == ADVGNN_OK) {
+        *out = cJSON_ParseWithLength(text, size);
+        if (!*out)
+            rc = advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "'%s' is not valid JSON; rerun the experiment", path);
+    }
+
+    const cJSON *status = *out ? cJSON_GetObjectItemCaseSensitive(*out, "status") : NULL;
+    if (rc == ADVGNN_OK && (!cJSON_IsString(status) || strcmp(status->valuestring, "finished") != 0))
+        rc = advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                          "the run in '%s' did not finish (status '%s' in '%s'); score with a finished run", model_dir,
+                          cJSON_IsString(status) ? status->valuestring : "?", path);
+    advgnn_free(text);
+    advgnn_free(path);
+    return rc;
+}
+
+/* Sets one option from its JSON value in results.json. */
+static int set_option(advgnn_ctx *ctx, advgnn_options *opts, const cJSON *item)
+{
+    const advgnn_option_spec *spec = advgnn_options_find_spec(opts, item->string);
+    advgnn_value value = {0};
+    double numbers[64];
+    const char *strings[64];
+    size_t n = 0;
+    const cJSON *element;
+
+    if (cJSON_IsNull(item))
+        return ADVGNN_OK;
+    if (cJSON_IsBool(item)) {
+        value.kind = ADVGNN_VALUE_BOOLEAN;
+        value.boolean = cJSON_IsTrue(item);
+    } else if (cJSON_IsNumber(item)) {
+        /* Integers are written as JSON numbers; the option's type decides. */
+        value.kind = spec && spec->type == ADVGNN_OPT_INT ? ADVGNN_VALUE_INTEGER : ADVGNN_VALUE_NUMBER;
+        value.integer = (int64_t)item->valuedouble;
+        value.number = item->valuedouble;
+    } else if (cJSON_IsString(item)) {
+        value.kind = ADVGNN_VALUE_STRING;
+        value.string = item->valuestring;
+    } else if (cJSON_IsArray(item)) {
+        value.kind = spec && spec->type == ADVGNN_OPT_STRING_LIST ? ADVGNN_VALUE_STRING_LIST : ADVGNN_VALUE_NUMBER_LIST;
+        cJSON_ArrayForEach(element, item)
+        {
+            if (n == 64)
+                return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "option '%s' lists more than 64 values", item->string);
+            numbers[n] = cJSON_IsNumber(element) ? element->valuedouble : 0.0;
+            strings[n] = cJSON_IsString(element) ? element->valuestring : "";
+            n++;
+        }
+        value.numbers = numbers;
+        value.strings = strings;
+        value.count = n;
+    }
+    return advgnn_options_set(opts, ctx, item->string, &value);
+}
+
+/* Finds the plugin that results.json names in `entry` and rebuilds its
+ * options into choice. */
+static int rebuild_choice(advgnn_ctx *ctx, advgnn_registry *reg, score_setup *setup, const cJSON *entry,
+                          advgnn_plugin_kind kind, advgnn_plugin_choice *choice)
+{
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(entry, "name");
+    const cJSON *options = cJSON_GetObjectItemCaseSensitive(entry, "options");
+    const cJSON *label = cJSON_GetObjectItemCaseSensitive(entry, "label");
+    const cJSON *weight = cJSON_GetObjectItemCaseSensitive(entry, "weight");
+    advgnn_options *opts = NULL;
+    const cJSON *item;
+    int rc;
+
+    if (!cJSON_IsString(name) || !cJSON_IsObject(options))
+        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "results.json names a %s without name or options; rerun the "
+                            "experiment", advgnn_plugin_kind_name(kind));
+    choice->plugin = advgnn_registry_find(reg, name->valuestring, kind);
+    if (!choice->plugin)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
+                            "the run used %s plugin '%s', which is not installed; add its folder with --plugin-path",
+                            advgnn_plugin_kind_name(kind), name->valuestring);
+    rc = advgnn_options_new(ctx, choice->plugin->name, choice->plugin->options, &opts);
+    if (rc != ADVGNN_OK)
+        return rc;
+    setup->options[setup->option_count++] = opts;
+    cJSON_ArrayForEach(item, options)
+    {
+        rc = set_option(ctx, opts, item);
+        if (rc != ADVGNN_OK)
+            return rc;
+    }
+    rc = advgnn_options_finish(opts, ctx);
+    choice->options = opts;
+    choice->label = cJSON_IsString(label) ? label->valuestring : NULL;
+    choice->weight = cJSON_IsNumber(weight) ? weight->valuedouble : 1.0;
+    return rc;
+}
+
+/* Returns the number at results.json key `section.key` (section may be
+ * NULL), or `fallback`. */
+static double json_number(const cJSON *results, const char *section, const char *key, double fallback)
+{
+    const cJSON *parent = section ? cJSON_GetObjectItemCaseSensitive(results, section) : results;
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(parent, key);
+
+    return cJSON_IsNumber(value) ? value->valuedouble : fallback;
+}
+
+/* Chooses the category: --category, or the run's only one. */
+static int choose_category(advgnn_ctx *ctx, const cli_options *options, score_setup *setup)
+{
+    const cJSON *categories = cJSON_GetObjectItemCaseSensitive(setup->results, "categories");
+    int count = cJSON_GetArraySize(categories);
+
+    if (options->category) {
+        if (!cJSON_GetObjectItemCaseSensitive(categories, options->category))
+            return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
+                                "the run has no results for category '%s'; pass one of the categories in its "
+                                "results.json",
+                                options->category);
+        setup->category = options->category;
+        return ADVGNN_OK;
+    }
+    if (count != 1)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                            "the run has %d categories; name the one to score with --category NAME", count);
+    setup->category = cJSON_GetArrayItem(categories, 0)->string;
+    return ADVGNN_OK;
+}
+
+/* Rebuilds the run's spec from results.json. */
+static int rebuild_spec(advgnn_ctx *ctx, advgnn_registry *reg, const cli_options *options, const char *model_dir,
+                        score_setup *setup)
+{
+    const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(setup->results, "plugins");
+    const cJSON *scorers = cJSON_GetObjectItemCaseSensitive(plugins, "scorers");
+    advgnn_experiment_spec *spec = &setup->spec;
+    int count = cJSON_GetArraySize(scorers);
+    int rc;
+
+    if (count < 1 || count > 16)
+        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "results.json of '%s' lists %d scorers; expected 1 to 16",
+                            model_dir, count);
+    rc = rebuild_choice(ctx, reg, setup, cJSON_GetObjectItemCaseSensitive(plugins, "dataset"), ADVGNN_PLUGIN_DATASET,
+                        &spec->dataset);
+    if (rc == ADVGNN_OK)
+        rc = rebuild_choice(ctx, reg, setup, cJSON_GetObjectItemCaseSensitive(plugins, "encoder"),
+                            ADVGNN_PLUGIN_ENCODER, &spec->encoder);
+    for (int s = 0; rc == ADVGNN_OK && s < count; s++)
+        rc = rebuild_choice(ctx, reg, setup, cJSON_GetArrayItem(scorers, s), ADVGNN_PLUGIN_SCORER,
+                            &setup->scorers_storage[s]);
+    if (rc != ADVGNN_OK)
+        return rc;
+
+    /* NOTE: results.json stores the seed as a JSON number, so a seed above
+     * 2^53 does not come back exactly. */
+    spec->name = "score";
+    spec->scorers = setup->scorers_storage;
+    spec->scorer_count = (size_t)count;
+    spec->image_size = (int)json_number(setup->results, "image", "size", 0);
+    spec->crop_size = (int)json_number(setup->results, "image", "crop", 0);
+    spec->batch_size = (int)json_number(setup->results, NULL, "batch_size", 0);
+    spec->seed = (uint64_t)json_number(setup->results, NULL, "seed", 0);
+    spec->threads = options->threads;
+    return choose_category(ctx, options, setup);
+}
+
+/* Picks the output folder (--output, else MODEL_DIR/score-<UTC time>) and the
+ * encoder weights (the category's encoder_weights, else the usual file). */
+static int choose_paths(advgnn_ctx *ctx, const cli_options *options, const char *model_dir, score_setup *setup)
+{
+    const cJSON *categories = cJSON_GetObjectItemCaseSensitive(setup->results, "categories");
+    const cJSON *category = cJSON_GetObjectItemCaseSensitive(categories, setup->category);
+    const cJSON *weights = cJSON_GetObjectItemCaseSensitive(category, "encoder_weights");
+    char stamp[64];
+    time_t now = time(NULL);
+    struct tm utc;
+
+    if (options->output_root) {
+        setup->output_dir = advgnn_strdup(options->output_root);
+    } else {
+        gmtime_r(&now, &utc);
+        strftime(stamp, sizeof(stamp), "score-%Y%m%dT%H%M%SZ", &utc);
+        setup->output_dir = advgnn_fs_join(model_dir, stamp);
+    }
+    if (cJSON_IsString(weights) && advgnn_fs_is_file(weights->valuestring)) {
+        setup->weights = advgnn_strdup(weights->valuestring);
+    } else {
+        char *folder = advgnn_fs_join(model_dir, "encoder");
+        char *sub = folder ? advgnn_fs_join(folder, setup->category) : NULL;
+        char *file = sub ? advgnn_fs_join(sub, "weights.safetensors") : NULL;
+        if (file && advgnn_fs_is_file(file)) {
+            setup->weights = file;
+            file = NULL;
+        }
+        advgnn_free(folder);
+        advgnn_free(sub);
+        advgnn_free(file);
+    }
+    if (!setup->output_dir)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    setup->spec.output_dir = setup->output_dir;
+    return ADVGNN_OK;
+}
+
+/* Prints "<image> <score>" lines and writes OUTPUT/scores.csv. */
+static int report_scores(advgnn_ctx *ctx, const score_setup *setup, char **images, size_t count,
+                         const float *scores)
+{
+    advgnn_text csv = {0};
+    char *path = advgnn_fs_join(setup->output_dir, "scores.csv");
+    int rc;
+
+    advgnn_text_appendf(&csv, "image,score\n");
+    for (size_t i = 0; i < count; i++) {
+        printf("%s %.9g\n", images[i], (double)scores[i]);
+        advgnn_text_append_csv_field(&csv, images[i]);
+        advgnn_text_appendf(&csv, ",%.9g\n", (double)scores[i]);
+    }
+    fflush(stdout);
+    if (!path || csv.failed)
+        rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    else
+        rc = advgnn_fs_write_atomic(ctx, path, csv.data, csv.length);
+    advgnn_text_release(&csv);
+    advgnn_free(path);
+    return rc;
+}
+
+int cli_cmd_score(const cli_options *options, int argc, char **argv)
+{
+    score_setup setup;
+    advgnn_ctx *ctx = NULL;
+    advgnn_registry *reg = NULL;
+    float *scores = NULL;
+    size_t count;
+    int rc;
+
+    if (argc < 2)
+        return cli_usage_error(cli_find_command("score"), "score needs a run folder and at least one image");
+    count = (size_t)(argc - 1);
+    memset(&setup, 0, sizeof(setup));
+    rc = cli_new_context(options, &ctx);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+
+    rc = cli_load_plugins(options, ctx, &reg);
+    if (rc == ADVGNN_OK)
+        rc = read_results(ctx, argv[0], &setup.results);
+    if (rc == ADVGNN_OK)
+        rc = rebuild_spec(ctx, reg, options, argv[0], &setup);
+    if (rc == ADVGNN_OK)
+        rc = choose_paths(ctx, options, argv[0], &setup);
+    if (rc == ADVGNN_OK && !(scores = advgnn_calloc(count, sizeof(float))))
+        rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    if (rc == ADVGNN_OK)
+        rc = advgnn_experiment_score(ctx, &setup.spec, setup.category, setup.weights, (const char *const *)argv + 1,
+                                     count, scores);
+    if (rc == ADVGNN_OK)
+        rc = report_scores(ctx, &setup, argv + 1, count, scores);
+    if (rc == ADVGNN_OK && !options->quiet)
+        fprintf(stderr, "overlays and scores.csv in %s\n", setup.output_dir);
+
+    if (rc != ADVGNN_OK)
+        rc = cli_report_failure(ctx, rc);
+    for (size_t i = 0; i < setup.option_count; i++)
+        advgnn_options_free(setup.options[i]);
+    advgnn_free(scores);
+    advgnn_free(setup.output_dir);
+    advgnn_free(setup.weights);
+    cJSON_Delete(setup.results);
+    advgnn_registry_free(reg);
+    advgnn_ctx_free(ctx);
+    return rc;
+}
