@@ -196,6 +196,13 @@ static void test_run_records_spro(fixture *fx)
         CHECK(value >= 0.0);
         CHECK(value <= 1.0);
 
+        /* With one category the mean over categories is that category's value. */
+        const cJSON *mean = cJSON_GetObjectItem(cJSON_GetObjectItem(results, "mean"), "memory_bank");
+        const cJSON *mean_value = cJSON_GetObjectItem(mean, key);
+        CHECK(cJSON_IsNumber(mean_value));
+        if (cJSON_IsNumber(mean_value))
+            CHECK_NEAR(mean_value->valuedouble, value, 1e-12);
+
         snprintf(key, sizeof(key), "memory_bank.spro_structural_%s", limits[l]);
         const cJSON *reason = cJSON_GetObjectItem(undefined, key);
         CHECK(cJSON_IsString(reason));

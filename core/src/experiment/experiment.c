@@ -1,5 +1,6 @@
 /* advgnn_experiment_run: checks the spec, prepares the output folder, lists
  * the dataset, runs each category and keeps results.json current. */
+#include <math.h>
 #include <string.h>
 
 #include "advgnn/source.h"
@@ -178,30 +179,52 @@ static void replace_item(cJSON *object, const char *key, cJSON *item)
 
 /* Builds "mean": for each label and metric, the mean over the categories
  * where the metric is defined. */
+/* Returns the mean of `key` under metrics[label] over the categories where
+ * it is a number, or NAN when none has it. */
+static double mean_over_categories(const advgnn_run *run, const char *label, const char *key)
+{
+    double sum = 0.0;
+    size_t n = 0;
+    const cJSON *category;
+
+    cJSON_ArrayForEach(category, run->categories)
+    {
+        const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(category, "metrics");
+        const cJSON *value = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(metrics, label), key);
+        if (cJSON_IsNumber(value)) {
+            sum += value->valuedouble;
+            n++;
+        }
+    }
+    return n ? sum / (double)n : NAN;
+}
+
+/* Averages every metric of each label over the categories where it is
+ * defined (sPRO keys included). Thresholds are left out: they are on each
+ * category's own score scale. */
 static cJSON *mean_json(const advgnn_run *run)
 {
-    static const char *const metric_names[] = {"image_auroc", "pixel_auroc", "aupro", "f1_max"};
     cJSON *mean = cJSON_CreateObject();
 
     for (size_t i = 0; mean && i < advgnn_run_label_count(run); i++) {
         const char *label = advgnn_run_label(run, i);
         cJSON *entry = cJSON_AddObjectToObject(mean, label);
-        for (size_t m = 0; entry && m < ADVGNN_ARRAY_LEN(metric_names); m++) {
-            double sum = 0.0;
-            size_t n = 0;
-            const cJSON *category;
-            cJSON_ArrayForEach(category, run->categories)
+        const cJSON *category;
+
+        cJSON_ArrayForEach(category, run->categories)
+        {
+            const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(category, "metrics");
+            const cJSON *metric;
+            cJSON_ArrayForEach(metric, cJSON_GetObjectItemCaseSensitive(metrics, label))
             {
-                const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(category, "metrics");
-                const cJSON *values = cJSON_GetObjectItemCaseSensitive(metrics, label);
-                const cJSON *value = cJSON_GetObjectItemCaseSensitive(values, metric_names[m]);
-                if (cJSON_IsNumber(value)) {
-                    sum += value->valuedouble;
-                    n++;
-                }
+                size_t len = strlen(metric->string);
+                if (!entry || !cJSON_IsNumber(metric) || cJSON_GetObjectItemCaseSensitive(entry, metric->string) ||
+                    (len >= 10 && strcmp(metric->string + len - 10, "_threshold") == 0))
+                    continue;
+                double value = mean_over_categories(run, label, metric->string);
+                if (!isnan(value) && !cJSON_AddNumberToObject(entry, metric->string, value))
+                    entry = NULL;
             }
-            if (n > 0 && !cJSON_AddNumberToObject(entry, metric_names[m], sum / (double)n))
-                entry = NULL;
         }
         if (!entry) {
             cJSON_Delete(mean);
