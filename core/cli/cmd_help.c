@@ -62,12 +62,12 @@ static const char score_details[] =
     "Scores each IMAGE with the pipeline of the finished run in MODEL_DIR and\n"
     "prints one line per image: the image and its score (the fused score with\n"
     "two or more scorers). The dataset, encoder and scorers are created again\n"
-    "from the options in MODEL_DIR/results.json; the encoder loads its weights\n"
-    "from MODEL_DIR/encoder/CATEGORY/weights.safetensors, and the scorers are\n"
+    "from the options in MODEL_DIR/results.json. The encoder loads its weights\n"
+    "from MODEL_DIR/encoder/CATEGORY/weights.safetensors. The scorers are\n"
     "fitted again on the dataset's training images with the run's seed, so the\n"
     "dataset must still be where the run found it. Images are preprocessed as\n"
-    "in the run. The overlays (heatmaps/CATEGORY/<image>.png) and scores.csv go\n"
-    "to --output DIR, by default MODEL_DIR/score-<UTC time>.\n"
+    "in the run. The overlays (heatmaps/CATEGORY/<file name>.png) and\n"
+    "scores.csv go to --output DIR, by default MODEL_DIR/score-<UTC time>.\n"
     "  --category NAME   the category to use when the run has several\n";
 
 static const char version_details[] = "Prints the versions of advgnn, its plugin ABI and the embedded Lua.\n";
@@ -119,7 +119,7 @@ int cli_unknown_command(const char *name)
     closest = advgnn_closest_name(name, names, count);
     if (closest)
         return cli_usage_error(NULL, "unknown command '%s'; did you mean '%s'?", name, closest);
-    return cli_usage_error(NULL, "unknown command '%s' (commands: run, plugins, sync, version, help)", name);
+    return cli_usage_error(NULL, "unknown command '%s' (commands: run, plugins, score, sync, version, help)", name);
 }
 
 void cli_print_help(FILE *out, const cli_command *command)

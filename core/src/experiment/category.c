@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "advgnn/metrics.h"
 #include "advgnn/status.h"
@@ -1054,6 +1055,23 @@ static int load_new_images(category_run *cr, const advgnn_sample *samples, size_
     return advgnn_split_data_load(cr->ctx, &loader, ADVGNN_SPLIT_TEST, samples, count, &cr->data.test);
 }
 
+/* Removes <output>/encoder/<category> and <output>/encoder when empty:
+ * create_encoder makes them for an encoder that trains, but scoring writes
+ * nothing there. rmdir leaves a folder that has files. */
+static void remove_empty_work_dir(category_run *cr)
+{
+    char *slash;
+
+    if (!cr->work_dir || rmdir(cr->work_dir) != 0)
+        return;
+    slash = strrchr(cr->work_dir, '/');
+    if (slash) {
+        *slash = '\0';
+        (void)rmdir(cr->work_dir);
+        *slash = '/';
+    }
+}
+
 int advgnn_run_category_score(advgnn_run *run, size_t category_index, const char *weights,
                               const advgnn_sample *samples, size_t count, float *scores)
 {
@@ -1094,6 +1112,7 @@ int advgnn_run_category_score(advgnn_run *run, size_t category_index, const char
     }
     if (rc != ADVGNN_OK && cr.loaded)
         advgnn_error_prefixf(run->ctx, "category %s", cr.name);
+    remove_empty_work_dir(&cr);
     release_category(&cr);
     return rc;
 }
