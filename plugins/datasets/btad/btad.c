@@ -49,8 +49,7 @@ static void btad_close(void *opaque)
 
     if (!state)
         return;
-    advgnn_source_close(state->src);
-    layout_categories_free(&state->categories);
+    layout_close_categories(state->src, &state->categories);
     advgnn_free(state);
 }
 
@@ -64,10 +63,9 @@ static int btad_open(advgnn_ctx *ctx, const advgnn_options *opts, void **state_o
     state->validation_ratio = advgnn_options_number(opts, "validation_ratio");
     state->seed = (uint64_t)advgnn_options_int(opts, "seed");
 
-    int rc = layout_open(ctx, PLUGIN, advgnn_options_string(opts, "root"), &state->src);
-    if (rc == ADVGNN_OK)
-        rc = layout_find_categories(ctx, PLUGIN, state->src, "test", "<NN>/train/ok, <NN>/test/{ok,ko}",
-                                    advgnn_options_strings(opts, "category"), &state->categories);
+    int rc = layout_open_categories(ctx, PLUGIN, opts, "test",
+                                    "<NN>/train/ok, <NN>/test/{ok,ko}", &state->src,
+                                    &state->categories);
     if (rc != ADVGNN_OK) {
         btad_close(state);
         return rc;

@@ -490,3 +490,24 @@ void layout_log_tally(advgnn_ctx *ctx, const char *plugin, const char *category,
     }
     advgnn_log(ctx, ADVGNN_LOG_INFO, "%s: category %s: %s from '%s'", plugin, category, line, root);
 }
+
+int layout_open_categories(advgnn_ctx *ctx, const char *plugin, const advgnn_options *opts, const char *marker,
+                           const char *expected, advgnn_source **src, layout_categories *categories)
+{
+    int rc = layout_open(ctx, plugin, advgnn_options_string(opts, "root"), src);
+
+    if (rc == ADVGNN_OK)
+        rc = layout_find_categories(ctx, plugin, *src, marker, expected, advgnn_options_strings(opts, "category"),
+                                    categories);
+    if (rc != ADVGNN_OK) {
+        advgnn_source_close(*src);
+        *src = NULL;
+    }
+    return rc;
+}
+
+void layout_close_categories(advgnn_source *src, layout_categories *categories)
+{
+    advgnn_source_close(src);
+    layout_categories_free(categories);
+}

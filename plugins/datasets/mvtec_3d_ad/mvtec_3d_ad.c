@@ -40,8 +40,7 @@ static void mvtec_3d_ad_close(void *opaque)
 
     if (!state)
         return;
-    advgnn_source_close(state->src);
-    layout_categories_free(&state->categories);
+    layout_close_categories(state->src, &state->categories);
     advgnn_free(state);
 }
 
@@ -53,11 +52,9 @@ static int mvtec_3d_ad_open(advgnn_ctx *ctx, const advgnn_options *opts, void **
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
     state->require_masks = advgnn_options_bool(opts, "require_masks");
 
-    int rc = layout_open(ctx, PLUGIN, advgnn_options_string(opts, "root"), &state->src);
-    if (rc == ADVGNN_OK)
-        rc = layout_find_categories(ctx, PLUGIN, state->src, "test",
+    int rc = layout_open_categories(ctx, PLUGIN, opts, "test",
                                     "<category>/train/good/rgb, <category>/test/<type>/rgb and gt",
-                                    advgnn_options_strings(opts, "category"), &state->categories);
+                                    &state->src, &state->categories);
     if (rc != ADVGNN_OK) {
         mvtec_3d_ad_close(state);
         return rc;

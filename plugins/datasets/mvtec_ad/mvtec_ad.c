@@ -51,8 +51,7 @@ static void mvtec_ad_close(void *opaque)
 
     if (!state)
         return;
-    advgnn_source_close(state->src);
-    layout_categories_free(&state->categories);
+    layout_close_categories(state->src, &state->categories);
     advgnn_free(state);
 }
 
@@ -66,10 +65,9 @@ static int mvtec_ad_open(advgnn_ctx *ctx, const advgnn_options *opts, void **sta
     state->validation_ratio = advgnn_options_number(opts, "validation_ratio");
     state->seed = (uint64_t)advgnn_options_int(opts, "seed");
 
-    int rc = layout_open(ctx, PLUGIN, advgnn_options_string(opts, "root"), &state->src);
-    if (rc == ADVGNN_OK)
-        rc = layout_find_categories(ctx, PLUGIN, state->src, "test", "<category>/train/good, <category>/test/<type>",
-                                    advgnn_options_strings(opts, "category"), &state->categories);
+    int rc = layout_open_categories(ctx, PLUGIN, opts, "test",
+                                    "<category>/train/good, <category>/test/<type>", &state->src,
+                                    &state->categories);
     if (rc != ADVGNN_OK) {
         mvtec_ad_close(state);
         return rc;

@@ -52,8 +52,7 @@ static void mvtec_loco_close(void *opaque)
     for (size_t i = 0; state->configs && i < state->categories.names.count; i++)
         defects_config_free(&state->configs[i]);
     advgnn_free(state->configs);
-    advgnn_source_close(state->src);
-    layout_categories_free(&state->categories);
+    layout_close_categories(state->src, &state->categories);
     advgnn_free(state);
 }
 
@@ -89,11 +88,9 @@ static int mvtec_loco_open(advgnn_ctx *ctx, const advgnn_options *opts, void **s
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
     state->require_masks = advgnn_options_bool(opts, "require_masks");
 
-    int rc = layout_open(ctx, PLUGIN, advgnn_options_string(opts, "root"), &state->src);
-    if (rc == ADVGNN_OK)
-        rc = layout_find_categories(ctx, PLUGIN, state->src, "test",
+    int rc = layout_open_categories(ctx, PLUGIN, opts, "test",
                                     "<category>/train/good, <category>/test/<type>, <category>/defects_config.json",
-                                    advgnn_options_strings(opts, "category"), &state->categories);
+                                    &state->src, &state->categories);
     if (rc == ADVGNN_OK) {
         state->configs = advgnn_calloc(state->categories.names.count, sizeof(defects_config));
         if (!state->configs)
