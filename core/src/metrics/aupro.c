@@ -17,6 +17,7 @@
 
 #include "advgnn/metrics.h"
 #include "metrics/components.h"
+#include "metrics/curve_points.h"
 #include "metrics/sorted_scores.h"
 
 /* Pixels of all images, split into background and defect pixels, sorted. */
@@ -283,37 +284,6 @@ static int add_trapezoid(void *user, double fpr, double pro)
     return ADVGNN_OK;
 }
 
-/* Collects the points of the curve into growing arrays. */
-typedef struct point_list {
-    advgnn_curve *curve;
-    size_t capacity;
-} point_list;
-
-static int append_point(void *user, double fpr, double pro)
-{
-    point_list *list = user;
-    advgnn_curve *curve = list->curve;
-
-    if (curve->count == list->capacity) {
-        size_t grown = list->capacity ? 2 * list->capacity : 256;
-        double *x = advgnn_realloc(curve->x, grown * sizeof(double));
-
-        if (!x)
-            return ADVGNN_ERR_NOMEM;
-        curve->x = x;
-
-        double *y = advgnn_realloc(curve->y, grown * sizeof(double));
-        if (!y)
-            return ADVGNN_ERR_NOMEM;
-        curve->y = y;
-        list->capacity = grown;
-    }
-    curve->x[curve->count] = fpr;
-    curve->y[curve->count] = pro;
-    curve->count++;
-    return ADVGNN_OK;
-}
-
 /* ---- public functions ------------------------------------------------------------------ */
 
 /* Checks the input and builds the sorted pixels shared by both functions. */
@@ -356,7 +326,7 @@ int advgnn_metric_aupro(advgnn_ctx *ctx, const float *maps, const uint8_t *masks
 int advgnn_metric_pro_curve(advgnn_ctx *ctx, const float *maps, const uint8_t *masks, size_t images, int height,
                             int width, double fpr_limit, advgnn_curve *curve)
 {
-    point_list list = {curve, 0};
+    advgnn_point_list list = {curve, 0};
     pro_pixels pixels;
     int rc;
 
@@ -367,7 +337,7 @@ int advgnn_metric_pro_curve(advgnn_ctx *ctx, const float *maps, const uint8_t *m
     if (rc != ADVGNN_OK)
         return rc;
 
-    rc = walk_pro_curve(&pixels, fpr_limit, append_point, &list);
+    rc = walk_pro_curve(&pixels, fpr_limit, advgnn_point_list_append, &list);
     pro_pixels_release(&pixels);
     if (rc != ADVGNN_OK) {
         size_t points = curve->count;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "advgnn/metrics.h"
+#include "metrics/curve_points.h"
 #include "metrics/sorted_scores.h"
 
 /* Defect-free pixels and (pixel, defect) pairs of all images, sorted. */
@@ -329,37 +330,6 @@ static int add_limited_trapezoids(void *user, double fpr, double spro)
     return ADVGNN_OK;
 }
 
-/* Collects the points of the curve into growing arrays. */
-typedef struct point_list {
-    advgnn_curve *curve;
-    size_t capacity;
-} point_list;
-
-static int append_point(void *user, double fpr, double spro)
-{
-    point_list *list = user;
-    advgnn_curve *curve = list->curve;
-
-    if (curve->count == list->capacity) {
-        size_t grown = list->capacity ? 2 * list->capacity : 256;
-        double *x = advgnn_realloc(curve->x, grown * sizeof(double));
-
-        if (!x)
-            return ADVGNN_ERR_NOMEM;
-        curve->x = x;
-
-        double *y = advgnn_realloc(curve->y, grown * sizeof(double));
-        if (!y)
-            return ADVGNN_ERR_NOMEM;
-        curve->y = y;
-        list->capacity = grown;
-    }
-    curve->x[curve->count] = fpr;
-    curve->y[curve->count] = spro;
-    curve->count++;
-    return ADVGNN_OK;
-}
-
 /* ---- public functions ---------------------------------------------------------- */
 
 /* Checks the input, sorts the pixels and walks the curve into `emit`. */
@@ -423,14 +393,14 @@ int advgnn_metric_spro(advgnn_ctx *ctx, const advgnn_spro_image *images, size_t 
 int advgnn_metric_spro_curve(advgnn_ctx *ctx, const advgnn_spro_image *images, size_t count,
                              advgnn_curve *curve)
 {
-    point_list list = {curve, 0};
+    advgnn_point_list list = {curve, 0};
     int rc;
 
     if (!curve)
         return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "sPRO curve: the output must not be NULL");
     memset(curve, 0, sizeof(*curve));
 
-    rc = run_spro(ctx, images, count, append_point, &list);
+    rc = run_spro(ctx, images, count, advgnn_point_list_append, &list);
     if (rc == ADVGNN_ERR_NOMEM)
         advgnn_failf(ctx, rc, "sPRO curve: out of memory after %zu points", curve->count);
     if (rc != ADVGNN_OK)
