@@ -593,3 +593,15 @@ int ae_encoder_load(void *state, advgnn_ctx *ctx, const char *path)
 {
     return advgnn_nn_load(((ae_encoder *)state)->net.nn, ctx, path);
 }
+
+int ae_encoder_new_net(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options *opts,
+                       const advgnn_encoder_config *config)
+{
+    int64_t shape[4] = {enc->train.batch_size, 3, config->image_height, config->image_width};
+    int rc = ae_net_new(ctx, shape, &enc->net);
+
+    enc->net.ssim_weight = advgnn_options_number(opts, "ssim_weight");
+    enc->net.ssim_range = advgnn_options_number(opts, "ssim_range");
+    enc->net.feature_pool = (int)advgnn_options_int(opts, "feature_pool");
+    return rc;
+}

@@ -165,6 +165,10 @@ typedef struct ae_encoder {
 /* Reads the shared options into `enc` (net not touched). */
 int ae_encoder_configure(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options *opts,
                          const advgnn_encoder_config *config, const char *label);
+/* Creates the empty network for the configured batch and image size and sets
+ * its loss and feature pooling from the shared options. */
+int ae_encoder_new_net(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options *opts,
+                       const advgnn_encoder_config *config);
 /* Loads `weights` when the option is set (after the network is built). */
 int ae_encoder_start(ae_encoder *enc, advgnn_ctx *ctx);
 void ae_encoder_free(ae_encoder *enc);

@@ -329,14 +329,8 @@ static int vig_create(advgnn_ctx *ctx, const advgnn_options *opts, const advgnn_
     if (!enc)
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "vig: out of memory");
     rc = ae_encoder_configure(enc, ctx, opts, config, "vig");
-    if (rc == ADVGNN_OK) {
-        int64_t shape[4] = {enc->train.batch_size, 3, config->image_height, config->image_width};
-
-        rc = ae_net_new(ctx, shape, &enc->net);
-        enc->net.ssim_weight = advgnn_options_number(opts, "ssim_weight");
-        enc->net.ssim_range = advgnn_options_number(opts, "ssim_range");
-        enc->net.feature_pool = (int)advgnn_options_int(opts, "feature_pool");
-    }
+    if (rc == ADVGNN_OK)
+        rc = ae_encoder_new_net(enc, ctx, opts, config);
     if (rc == ADVGNN_OK)
         rc = build(enc, ctx, &arch);
     if (rc == ADVGNN_OK)
