@@ -34,7 +34,7 @@ echo "server: $uri, work folder: $work"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # CPU seconds used so far by the server's uvicorn worker, the one process
-# that answers the requests. The server runs in its own session (setsid, so
+# that serves the requests. The server runs in its own session (setsid, so
 # the session id is its pid); its other processes (the job runner and huey
 # consumers of MLflow 3) poll in the background and are left out.
 worker=$(ps -eo pid=,sid=,args= | awk -v s="$sid" '$2 == s && /uvicorn/ { print $1; exit }')

@@ -35,7 +35,8 @@ static void test_tire_counts(void)
     const advgnn_sample *s = test_find(store, "tire", ADVGNN_SPLIT_TEST, "test/hole/001.png");
     CHECK(s != NULL);
     CHECK_STR_CONTAINS(s ? s->mask_path : NULL, "/tire/test/hole/gt/001.png");
-    CHECK(s != NULL && access(s->image_path, R_OK) == 0);
+    if (s)
+        CHECK(access(s->image_path, R_OK) == 0);
     advgnn_sample_store_free(store);
 }
 

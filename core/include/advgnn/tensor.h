@@ -22,7 +22,7 @@ typedef enum advgnn_dtype {
 
 /* A strided view of numeric data. Shapes of image batches are (N, C, H, W).
  * `owner` is non-NULL when the tensor owns its block (freed by
- * advgnn_tensor_release); a view borrows data that somebody else frees. */
+ * advgnn_tensor_release); a view borrows data that its caller frees. */
 typedef struct advgnn_tensor {
     advgnn_dtype dtype;
     int ndim;

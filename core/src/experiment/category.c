@@ -759,10 +759,11 @@ static int compare_floats(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Computes the color scale of a category's heatmaps: the 1st and 99.9th
- * percentiles of its test map pixels (from an evenly spaced sample of at most
- * 2^20 pixels), so one outlier map does not push every other map to the
- * bottom of the scale. Falls back to the minimum and maximum. */
+/* Computes the color scale of a category's heatmaps from the 1st and 99.9th
+ * percentiles of its test map pixels (an evenly spaced sample of at most 2^20
+ * of them). One outlier map then does not push every other map to the bottom
+ * of the scale. The minimum and maximum serve when the sample cannot be
+ * allocated or the two percentiles are equal. */
 static void heatmap_scale(category_run *cr, const float *maps, size_t total, float *vmin, float *vmax)
 {
     size_t step = total > ((size_t)1 << 20) ? total / ((size_t)1 << 20) + 1 : 1;

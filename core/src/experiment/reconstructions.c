@@ -7,7 +7,7 @@
 #include "report/results.h"
 #include "util/fsutil.h"
 
-/* Creates the folder that holds `path` (sample names keep their folders). */
+/* Creates the folder that contains `path` (sample names keep their folders). */
 static int make_parent(advgnn_ctx *ctx, char *path)
 {
     char *slash = strrchr(path, '/');

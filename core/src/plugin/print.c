@@ -127,7 +127,7 @@ int advgnn_registry_require(const advgnn_registry *reg, advgnn_ctx *ctx, const c
                             "to list the plugins of each kind", name, other->path,
                             advgnn_plugin_kind_name(other->kind), kind_name);
 
-    /* A file of that name failed to load: its error says what to fix, while
+    /* A file of that name failed to load: its error names what to fix, while
      * a suggestion would point at an unrelated plugin. */
     const advgnn_plugin_failure *failed = failure_named(reg, name);
     if (failed)

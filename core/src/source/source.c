@@ -209,9 +209,9 @@ static int list_archive(advgnn_source *src, advgnn_ctx *ctx, const char *relpath
     if (plen && advgnn_source_stat(src, relpath) != ADVGNN_SOURCE_ENTRY_DIR)
         return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND, "folder '%s' not found in archive '%s'", relpath, src->path);
 
-    /* Entries are sorted, so the children of relpath are among those that
-     * start with "relpath/"; a linear scan keeps this simple and is fast
-     * enough for archives of tens of thousands of entries. */
+    /* A linear scan over every entry finds the children. It is fast enough
+     * for archives of tens of thousands of entries, which are listed a few
+     * times per run. */
     for (size_t i = 0; i < src->index.count; i++) {
         const source_entry *e = &src->index.entries[i];
         const char *rest;
@@ -394,8 +394,8 @@ void advgnn_source_release_cache(advgnn_source *src)
 /* Declared bytes one automatic prefetch may hold in memory. */
 #define SOURCE_SIBLING_BUDGET ((uint64_t)512 << 20)
 
-/* Fetches `e` together with the files of its folder (within a memory budget)
- * in one pass, because a dataset reads the images of a split folder one after
+/* Fetches `target` together with the files of its folder (within a memory
+ * budget) in one pass. A dataset reads the images of a split folder one after
  * the other, and each pass over a compressed archive decompresses it from the
  * start. */
 static int prefetch_with_siblings(advgnn_source *src, advgnn_ctx *ctx, source_entry *target)

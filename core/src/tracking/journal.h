@@ -85,7 +85,7 @@ typedef struct trk_journal {
  * continues its numbering; a partial last line (a crash mid-write) is cut off. */
 ADVGNN_INTERNAL int trk_journal_open(advgnn_ctx *ctx, const char *dir, trk_journal *journal);
 
-/* Appends one line (`line` holds no newline). Buffered: durable only after
+/* Appends one line (`line` contains no newline). Buffered: durable only after
  * trk_journal_sync. */
 ADVGNN_INTERNAL int trk_journal_append(advgnn_ctx *ctx, trk_journal *journal, const char *line, size_t len);
 

@@ -4,7 +4,7 @@
  * descriptor contains per input channel the mean and standard deviation of
  * the pixel values. With `gradients` it also contains the mean gradient
  * magnitude and the mean absolute Laplacian. Descriptors are then averaged over a neighbourhood of
- * grid cells so each one sees some context. Sums over windows come from
+ * grid cells so each one covers some context. Sums over windows come from
  * summed-area tables, so the cost per image is O(H * W) per statistic
  * whatever the window size.
  *
