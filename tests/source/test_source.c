@@ -229,6 +229,19 @@ static void test_unsafe_archives(void)
     archive_write_close(w);
     archive_write_free(w);
     expect_open_error(path, ADVGNN_ERR_LIMIT, "big.bin");
+
+    /* A path that is a file and also the folder of two other files: the
+     * duplicate folder entries are dropped before the clash is found, which
+     * once freed a name twice on the error path (found by fuzzing). */
+    snprintf(path, sizeof(path), "%s/file-and-folder.tar", tmpdir);
+    w = writer_new(path, FMT_TAR);
+    write_entry(w, "good/a.png", payload, sizeof(payload), AE_IFREG);
+    write_entry(w, "good/b.png", payload, sizeof(payload), AE_IFREG);
+    write_entry(w, "good", payload, sizeof(payload), AE_IFREG);
+    write_entry(w, "zz/c.png", payload, sizeof(payload), AE_IFREG);
+    archive_write_close(w);
+    archive_write_free(w);
+    expect_open_error(path, ADVGNN_ERR_FORMAT, "both a file and a folder");
 }
 
 static void test_truncated_archive(advgnn_ctx *ctx, const char *full)

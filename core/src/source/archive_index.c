@@ -143,15 +143,27 @@ static int index_finish(advgnn_ctx *ctx, const char *archive, source_index *inde
     if (index->count > 1)
         qsort(index->entries, index->count, sizeof(*index->entries), compare_entries);
 
+    /* Invariant: every name pointer is owned by exactly one slot. A slot
+     * whose entry was dropped or moved down is cleared, so the error path's
+     * source_index_free() can free all `count` slots without a double free. */
     for (size_t i = 0; i < index->count; i++) {
-        if (out > 0 && strcmp(index->entries[out - 1].name, index->entries[i].name) == 0) {
-            if (index->entries[out - 1].type != index->entries[i].type)
-                return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "archive '%s': '%s' is both a file and a folder",
-                                    archive, index->entries[i].name);
-            advgnn_free(index->entries[i].name);
+        source_entry *e = &index->entries[i];
+
+        if (out > 0 && strcmp(index->entries[out - 1].name, e->name) == 0) {
+            if (index->entries[out - 1].type != e->type)
+                return advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
+                                    "archive '%s': '%s' is both a file and a folder; repack the archive so the "
+                                    "path names only one of them",
+                                    archive, e->name);
+            advgnn_free(e->name);
+            memset(e, 0, sizeof(*e));
             continue;
         }
-        index->entries[out++] = index->entries[i];
+        if (out != i) {
+            index->entries[out] = *e;
+            memset(e, 0, sizeof(*e));
+        }
+        out++;
     }
     index->count = out;
     return ADVGNN_OK;
