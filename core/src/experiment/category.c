@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "advgnn/metrics.h"
@@ -161,11 +162,17 @@ static int train_encoder(category_run *cr)
      * a bar would only be interleaved with its lines. */
     advgnn_log(cr->ctx, ADVGNN_LOG_INFO, "category %s: training encoder '%s' on %zu images (%zu validation)",
                cr->name, cr->run->spec->encoder.plugin->name, cr->data.train.count, cr->data.validation.count);
+    time_t started = time(NULL);
     rc = cr->encoder_fn->train(cr->encoder, cr->ctx, &train, &validation);
     if (rc != ADVGNN_OK) {
         advgnn_error_prefixf(cr->ctx, "training encoder '%s'", cr->run->spec->encoder.plugin->name);
         return rc;
     }
+
+    /* Per-epoch losses from the training loop's history file, if any. */
+    rc = advgnn_report_add_training(cr->ctx, cr->json, cr->work_dir, (int64_t)started);
+    if (rc != ADVGNN_OK)
+        return rc;
     return save_encoder(cr);
 }
 

@@ -63,13 +63,17 @@ typedef struct advgnn_experiment_spec {
  *                      "spro_logical_<limit>", "spro_structural_<limit>",
  *                      "spro_mean_<limit>"} },
  *         "undefined": { "<label>.<metric>": "<reason>" },
+ *         "training": {"epochs": [{"epoch", "train_loss", "val_loss", "seconds",
+ *                      "lr"}], "best_epoch", "stopped_early", "steps"},
  *         "fusion": {"statistics_split", "note", "scorers": {...}} } },
  *     "mean": { "<label>": {...metric means over categories...} } }
  *
  * The sPRO keys appear only when the dataset has load_defect_masks, for the
  * limits 0.01, 0.05, 0.1, 0.3 and 1.0 (spro_run.h).
- * "fused" and "fusion" appear with two or more scorers only. A metric that is
- * undefined appears under "undefined" with its reason, never as a number.
+ * "training" appears only when the encoder wrote a training history
+ * (advgnn_report_add_training). "fused" and "fusion" appear with two or
+ * more scorers only. A metric that is undefined appears under "undefined"
+ * with its reason, never as a number.
  * Files are written atomically, so a failure mid-run leaves every file either
  * complete or absent. results.json is rewritten after each category with
  * "status": "running", and at the end with "finished"; after a failure it

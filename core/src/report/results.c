@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "advgnn/status.h"
 #include "image/overlay.h"
@@ -11,6 +12,8 @@
 #include "util/fsutil.h"
 
 #define HEATMAP_ALPHA 0.5f /* weight of the colormap over the image */
+#define TRAIN_HISTORY_FILE "train_history.json"
+#define TRAIN_HISTORY_MAX_BYTES (64u << 20) /* a few numbers per epoch; far more than any run needs */
 
 /* ---- JSON ---------------------------------------------------------------- */
 
@@ -95,6 +98,103 @@ int advgnn_report_write_json(advgnn_ctx *ctx, const char *path, const cJSON *roo
     text[length] = '\n'; /* cJSON_Print leaves no newline; the terminator becomes one */
     rc = advgnn_fs_write_atomic(ctx, path, text, length + 1);
     cJSON_free(text);
+    return rc;
+}
+
+/* ---- training history ---------------------------------------------------- */
+
+/* Copies the member `key` of `from` to `to` when it is a number or null,
+ * the only values the training loop writes for these keys. Returns 0 when
+ * out of memory. */
+static int copy_number(cJSON *to, const cJSON *from, const char *key)
+{
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(from, key);
+    cJSON *copy;
+
+    if (!cJSON_IsNumber(value) && !cJSON_IsNull(value))
+        return 1;
+    copy = cJSON_Duplicate(value, 0);
+    if (!copy || !cJSON_AddItemToObject(to, key, copy)) {
+        cJSON_Delete(copy);
+        return 0;
+    }
+    return 1;
+}
+
+/* Builds the "training" object from a parsed train_history.json, keeping
+ * only the keys the training loop writes. Returns NULL when out of memory. */
+static cJSON *training_json(const cJSON *history)
+{
+    static const char *const epoch_keys[] = {"epoch", "train_loss", "val_loss", "seconds", "lr"};
+    cJSON *training = cJSON_CreateObject();
+    cJSON *epochs = training ? cJSON_AddArrayToObject(training, "epochs") : NULL;
+    const cJSON *epoch;
+    int ok = epochs != NULL;
+
+    cJSON_ArrayForEach(epoch, cJSON_GetObjectItemCaseSensitive(history, "epochs"))
+    {
+        cJSON *item = ok ? cJSON_CreateObject() : NULL;
+
+        if (!item || !cJSON_AddItemToArray(epochs, item)) {
+            cJSON_Delete(item);
+            ok = 0;
+            break;
+        }
+        for (size_t i = 0; ok && i < sizeof(epoch_keys) / sizeof(epoch_keys[0]); i++)
+            ok = copy_number(item, epoch, epoch_keys[i]);
+    }
+    ok = ok && copy_number(training, history, "best_epoch") && copy_number(training, history, "steps");
+
+    const cJSON *stopped = cJSON_GetObjectItemCaseSensitive(history, "stopped_early");
+    if (ok && cJSON_IsBool(stopped))
+        ok = cJSON_AddBoolToObject(training, "stopped_early", cJSON_IsTrue(stopped)) != NULL;
+    if (!ok) {
+        cJSON_Delete(training);
+        return NULL;
+    }
+    return training;
+}
+
+int advgnn_report_add_training(advgnn_ctx *ctx, cJSON *category, const char *work_dir, int64_t trained_since)
+{
+    char *path = advgnn_fs_join(work_dir, TRAIN_HISTORY_FILE);
+    char *text = NULL;
+    size_t size = 0;
+    cJSON *history = NULL, *training = NULL;
+    struct stat st;
+    int rc = ADVGNN_OK;
+
+    if (!path)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory for the training history path");
+
+    /* An encoder that does not use the training loop writes no history. */
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        advgnn_free(path);
+        return ADVGNN_OK;
+    }
+    if ((int64_t)st.st_mtime < trained_since) {
+        advgnn_log(ctx, ADVGNN_LOG_WARN,
+                   "%s predates this run's training, so results.json gets no per-epoch losses; remove it or "
+                   "use a new output folder",
+                   path);
+        advgnn_free(path);
+        return ADVGNN_OK;
+    }
+
+    rc = advgnn_fs_read_file(ctx, path, TRAIN_HISTORY_MAX_BYTES, &text, &size);
+    if (rc == ADVGNN_OK) {
+        history = cJSON_ParseWithLength(text, size);
+        if (!history || !cJSON_IsObject(history))
+            advgnn_log(ctx, ADVGNN_LOG_WARN, "%s is not a JSON object; results.json gets no per-epoch losses", path);
+        else if (!(training = training_json(history)) || !cJSON_AddItemToObject(category, "training", training)) {
+            cJSON_Delete(training);
+            rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory copying %s into the results", path);
+        }
+    }
+
+    cJSON_Delete(history);
+    advgnn_free(text);
+    advgnn_free(path);
     return rc;
 }
 

@@ -24,6 +24,19 @@ cJSON *advgnn_report_options_json(const advgnn_options *opts);
 /* Writes `root` as indented JSON to `path`, atomically. */
 int advgnn_report_write_json(advgnn_ctx *ctx, const char *path, const cJSON *root);
 
+/* Adds "training" to a category's results object `category`, copied from
+ * the per-epoch history that the training loop wrote to
+ * <work_dir>/train_history.json (advgnn_train_history_save):
+ * {"epochs": [{"epoch", "train_loss", "val_loss", "seconds", "lr"}...],
+ *  "best_epoch", "stopped_early", "steps"}, with null for a loss that was not
+ * finite or not computed (val_loss without validation images). A history
+ * last modified before `trained_since` (seconds since the Unix epoch) is
+ * left out, because it is left over from an earlier run in the same folder.
+ * An absent history adds nothing, and one that is not valid JSON adds
+ * nothing and logs a warning. Fails only when out of memory or when the file
+ * exists but cannot be read. */
+int advgnn_report_add_training(advgnn_ctx *ctx, cJSON *category, const char *work_dir, int64_t trained_since);
+
 /* ---- scores.csv ---------------------------------------------------------- */
 
 /* A growing text buffer. An allocation failure sets `failed` and drops later
