@@ -1,7 +1,10 @@
 /* Throughput of the nn layers at pyramid ViG-Ti sizes (224 x 224 input,
  * batch 8) and time of the kNN graph, printed as Markdown tables.
  *
- * usage: bench_nn [--csv] [threads]   (default 2 threads)
+ * usage: bench_nn [--csv] [threads] [filter]   (default 2 threads)
+ *
+ * With a filter, only the layers whose label contains it run, and the kNN
+ * graph runs only when the filter is "knn".
  *
  * --csv prints the same times as comma-separated rows with four decimals,
  * which bench/torch/compare.py reads. Its header lines start with '#'.
@@ -30,6 +33,7 @@
 
 static int threads = 2;
 static int csv; /* nonzero: print CSV rows instead of Markdown tables */
+static const char *filter; /* substring of the labels to run, or NULL for all */
 
 static double clock_seconds(clockid_t id)
 {
@@ -359,6 +363,7 @@ int main(int argc, char **argv)
 
     csv = argc > 1 && strcmp(argv[1], "--csv") == 0;
     threads = argc > 1 + csv && atoi(argv[1 + csv]) > 0 ? atoi(argv[1 + csv]) : 2;
+    filter = argc > 2 + csv ? argv[2 + csv] : NULL;
     advgnn_ctx_set_threads(ctx, threads);
     peak32 = measure_peak(0);
     peak16 = measure_peak(1);
@@ -370,10 +375,16 @@ int main(int argc, char **argv)
         printf("| layer | dtype | fwd ms wall | fwd ms CPU | fwd GFLOP/s | fwd %% peak | bwd ms wall | bwd ms CPU | "
                "bwd GFLOP/s | bwd %% peak |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        if (filter && !strstr(specs[i].label, filter))
+            continue;
         bench_spec(ctx, &specs[i], ADVGNN_DTYPE_F32, peak32);
         bench_spec(ctx, &specs[i], ADVGNN_DTYPE_BF16, peak16);
     }
 
+    if (filter && strcmp(filter, "knn") != 0) {
+        advgnn_ctx_free(ctx);
+        return 0;
+    }
     if (!csv)
         printf("\n| nodes | channels | keys | k | matmul | ms per image wall | ms per image CPU |\n"
                "|---|---|---|---|---|---|---|\n");

@@ -8,6 +8,41 @@
 #include "advgnn/nn.h"
 #include "util/internal.h"
 
+/* Compiles a hot loop of the engine's own kernels for AVX-512, AVX2 and the
+ * baseline x86-64, picked at load time, because the library is built without
+ * -march. Loops inside carry `#pragma omp simd` so GCC vectorizes them. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define NN_VECTOR __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define NN_VECTOR
+#endif
+
+/* Widens one bf16 value to f32 (exact). */
+static inline float nn_bf16_load(uint16_t h)
+{
+    union {
+        uint32_t u;
+        float f;
+    } v = {(uint32_t)h << 16};
+
+    return v.f;
+}
+
+/* Rounds one f32 value to bf16, to nearest with ties to even, as
+ * advgnn_f32_to_bf16 does (NaN stays a quiet NaN). Written without branches
+ * so that loops calling it vectorize. */
+static inline uint16_t nn_bf16_round(float f)
+{
+    union {
+        float f;
+        uint32_t u;
+    } v = {f};
+    uint32_t rounded = (v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16;
+    uint32_t quiet_nan = (v.u >> 16) | 0x40u;
+
+    return (uint16_t)((v.u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+}
+
 #define NN_MAX_ARGS 12   /* execution arguments of one primitive */
 #define NN_MAX_INPUTS 8  /* inputs of one layer (concat is the widest) */
 

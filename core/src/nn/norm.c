@@ -1,4 +1,6 @@
-/* Batch normalization on oneDNN, with running statistics kept as PyTorch does. */
+/* Batch normalization over (N, C, H, W) in NCHW, with running statistics
+ * kept as PyTorch does. */
+#include <math.h>
 #include <string.h>
 
 #include "nn/nn_internal.h"
@@ -6,145 +8,229 @@
 typedef struct norm_layer {
     advgnn_layer base;
     double momentum;
+    double epsilon;
     nn_param *weight, *bias, *running_mean, *running_var; /* (C) each */
-    void *batch_mean, *batch_var;  /* (C) f32 statistics of the last training forward */
-    void *spare_input_grad;        /* (N, C, H, W) scratch: oneDNN always computes the input gradient */
+    void *batch_mean, *batch_var; /* (C) f32 statistics of the last training forward; biased variance */
 } norm_layer;
 
-/* Runs the forward, then folds the batch statistics into the running ones
- * with the unbiased variance (PyTorch's BatchNorm2d). */
+/* The kernels below work on one (H, W) plane of one image and channel at a
+ * time. Such a plane is contiguous in NCHW, so each loop streams memory with
+ * unit stride. Threads split the channels, so no two threads write one value and
+ * the per-channel sums need no atomics. A channel's planes (8 x 56 x 56 f32
+ * values = 100 KB in pyramid ViG's first stage) fit in L2 between its passes.
+ *
+ * oneDNN 2.6.3 has no JIT batch normalization for the plain NCHW layout
+ * (it picks "ncsp_bnorm:any"), and in bf16 that path was 12x slower than
+ * PyTorch in bench/torch. These loops keep the sums in f32 within a plane
+ * and in double across planes. */
+
+/* Defines the per-plane kernels for one storage type: LOAD(p, i) reads
+ * element i as float, STORE(p, i, v) writes it. */
+#define NORM_KERNELS(suffix, type, LOAD, STORE)                                                               \
+    NN_VECTOR static float plane_sum_##suffix(const type *x, int64_t n)                                       \
+    {                                                                                                         \
+        float sum = 0;                                                                                        \
+        _Pragma("omp simd reduction(+ : sum)") for (int64_t i = 0; i < n; i++) sum += LOAD(x, i);             \
+        return sum;                                                                                           \
+    }                                                                                                         \
+                                                                                                              \
+    NN_VECTOR static float plane_squared_deviation_##suffix(const type *x, int64_t n, float mean)             \
+    {                                                                                                         \
+        float sum = 0;                                                                                        \
+        _Pragma("omp simd reduction(+ : sum)") for (int64_t i = 0; i < n; i++)                                \
+        {                                                                                                     \
+            float d = LOAD(x, i) - mean;                                                                      \
+            sum += d * d;                                                                                     \
+        }                                                                                                     \
+        return sum;                                                                                           \
+    }                                                                                                         \
+                                                                                                              \
+    /* y = x * scale + shift */                                                                               \
+    NN_VECTOR static void plane_affine_##suffix(const type *x, type *y, int64_t n, float scale, float shift)  \
+    {                                                                                                         \
+        _Pragma("omp simd") for (int64_t i = 0; i < n; i++) STORE(y, i, LOAD(x, i) * scale + shift);          \
+    }                                                                                                         \
+                                                                                                              \
+    /* Adds sum(dy) and sum(dy * (x - mean)) of the plane to the two sums. */                                 \
+    NN_VECTOR static void plane_grad_sums_##suffix(const type *x, const type *dy, int64_t n, float mean,      \
+                                                  double *sum_dy, double *sum_dy_dx)                          \
+    {                                                                                                         \
+        float s0 = 0, s1 = 0;                                                                                 \
+        _Pragma("omp simd reduction(+ : s0, s1)") for (int64_t i = 0; i < n; i++)                             \
+        {                                                                                                     \
+            float g = LOAD(dy, i);                                                                            \
+            s0 += g;                                                                                          \
+            s1 += g * (LOAD(x, i) - mean);                                                                    \
+        }                                                                                                     \
+        *sum_dy += s0;                                                                                        \
+        *sum_dy_dx += s1;                                                                                     \
+    }                                                                                                         \
+                                                                                                              \
+    /* dx = dy * a + x * b + c */                                                                             \
+    NN_VECTOR static void plane_grad_input_##suffix(const type *x, const type *dy, type *dx, int64_t n,       \
+                                                   float a, float b, float c)                                 \
+    {                                                                                                         \
+        _Pragma("omp simd") for (int64_t i = 0; i < n; i++) STORE(dx, i, LOAD(dy, i) * a + LOAD(x, i) * b + c); \
+    }
+
+#define LOAD_F32(p, i) ((p)[i])
+#define STORE_F32(p, i, v) ((p)[i] = (v))
+#define LOAD_BF16(p, i) nn_bf16_load((p)[i])
+#define STORE_BF16(p, i, v) ((p)[i] = nn_bf16_round(v))
+
+NORM_KERNELS(f32, float, LOAD_F32, STORE_F32)
+NORM_KERNELS(bf16, uint16_t, LOAD_BF16, STORE_BF16)
+
+/* The geometry of one call: planes of `plane` values, channel c of image i
+ * at offset (i * channels + c) * plane. */
+typedef struct norm_shape {
+    int64_t images, channels, plane;
+    int bf16;
+} norm_shape;
+
+static norm_shape shape_of(const advgnn_layer *l)
+{
+    const int64_t *s = l->input_shape[0];
+
+    return (norm_shape){s[0], s[1], s[2] * s[3], l->dtype == ADVGNN_DTYPE_BF16};
+}
+
+static size_t plane_offset(const norm_shape *s, int64_t image, int64_t channel)
+{
+    return (size_t)((image * s->channels + channel) * s->plane);
+}
+
+/* Mean and biased variance of channel c, in two passes over its planes. */
+static void channel_statistics(const norm_shape *s, const void *x, int64_t c, float *mean_out, float *var_out)
+{
+    double count = (double)s->images * (double)s->plane;
+    double sum = 0, squares = 0;
+    float mean;
+
+    for (int64_t i = 0; i < s->images; i++) {
+        size_t at = plane_offset(s, i, c);
+
+        sum += s->bf16 ? plane_sum_bf16((const uint16_t *)x + at, s->plane) : plane_sum_f32((const float *)x + at, s->plane);
+    }
+    mean = (float)(sum / count);
+
+    for (int64_t i = 0; i < s->images; i++) {
+        size_t at = plane_offset(s, i, c);
+
+        squares += s->bf16 ? plane_squared_deviation_bf16((const uint16_t *)x + at, s->plane, mean)
+                           : plane_squared_deviation_f32((const float *)x + at, s->plane, mean);
+    }
+    *mean_out = mean;
+    *var_out = (float)(squares / count);
+}
+
+/* y = (x - mean) / sqrt(var + epsilon) * weight + bias for channel c. */
+static void channel_normalize(const norm_shape *s, const void *x, void *y, int64_t c, float mean, float var,
+                              double epsilon, float weight, float bias)
+{
+    float scale = (float)(weight / sqrt((double)var + epsilon));
+    float shift = bias - mean * scale;
+
+    for (int64_t i = 0; i < s->images; i++) {
+        size_t at = plane_offset(s, i, c);
+
+        if (s->bf16)
+            plane_affine_bf16((const uint16_t *)x + at, (uint16_t *)y + at, s->plane, scale, shift);
+        else
+            plane_affine_f32((const float *)x + at, (float *)y + at, s->plane, scale, shift);
+    }
+}
+
+/* Normalizes with the batch statistics (training) or the running ones
+ * (inference), then in training folds the batch statistics into the running
+ * ones with the unbiased variance, as PyTorch's BatchNorm2d does. */
 static int norm_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode mode)
 {
     norm_layer *b = (norm_layer *)l;
-    int64_t c = l->input_shape[0][1];
-    double count = (double)l->input_shape[0][0] * l->input_shape[0][2] * l->input_shape[0][3];
+    norm_shape s = shape_of(l);
+    int training = mode == ADVGNN_NN_MODE_TRAINING;
+    double count = (double)s.images * (double)s.plane;
     double unbias = count > 1 ? count / (count - 1) : 1.0;
-    float *rm, *rv;
-    const float *bm, *bv;
-    int rc;
+    const float *weight = b->weight->value.data, *bias = b->bias->value.data;
+    float *rm = b->running_mean->value.data, *rv = b->running_var->value.data;
+    float *batch_mean = b->batch_mean, *batch_var = b->batch_var;
+    const void *x = l->input_data[0];
+    void *y = l->output.data;
 
-    if (mode == ADVGNN_NN_MODE_INFERENCE)
-        return nn_steps_run(l, ctx, &l->fwd_infer);
-    rc = nn_steps_run(l, ctx, &l->fwd);
-    if (rc != ADVGNN_OK)
-        return rc;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < s.channels; c++) {
+        float mean = rm[c], var = rv[c];
 
-    rm = b->running_mean->value.data;
-    rv = b->running_var->value.data;
-    bm = b->batch_mean;
-    bv = b->batch_var;
-    for (int64_t i = 0; i < c; i++) {
-        rm[i] = (float)((1.0 - b->momentum) * rm[i] + b->momentum * bm[i]);
-        rv[i] = (float)((1.0 - b->momentum) * rv[i] + b->momentum * bv[i] * unbias);
+        if (training) {
+            channel_statistics(&s, x, c, &mean, &var);
+            batch_mean[c] = mean;
+            batch_var[c] = var;
+        }
+        channel_normalize(&s, x, y, c, mean, var, b->epsilon, weight[c], bias[c]);
+    }
+
+    for (int64_t c = 0; training && c < s.channels; c++) {
+        rm[c] = (float)((1.0 - b->momentum) * rm[c] + b->momentum * batch_mean[c]);
+        rv[c] = (float)((1.0 - b->momentum) * rv[c] + b->momentum * batch_var[c] * unbias);
     }
     return ADVGNN_OK;
 }
 
+/* With xhat = (x - mean) * inv_std over the M values of a channel:
+ *   d bias = sum(dy), d weight = sum(dy * xhat),
+ *   dx = weight * inv_std * (dy - d bias / M - xhat * d weight / M),
+ * which is expanded to dx = dy * a + x * b + c so that one pass computes it. */
 static int norm_backward(advgnn_layer *l, advgnn_ctx *ctx)
 {
     norm_layer *b = (norm_layer *)l;
-    int rc;
+    norm_shape s = shape_of(l);
+    double count = (double)s.images * (double)s.plane;
+    const float *weight = b->weight->value.data, *batch_mean = b->batch_mean, *batch_var = b->batch_var;
+    float *weight_grad = b->weight->grad.data, *bias_grad = b->bias->grad.data;
+    const void *x = l->input_data[0], *dy = l->grad_output_data;
+    void *dx = l->input_grad_enabled ? l->input_grad[0].data : NULL;
 
-    /* The primitive writes the input gradient in any case; without a consumer
-     * it goes to a scratch buffer. */
-    if (l->input_grad_enabled)
-        return nn_steps_run(l, ctx, &l->bwd_data);
-    l->input_grad[0].data = b->spare_input_grad;
-    rc = nn_steps_run(l, ctx, &l->bwd_data);
-    l->input_grad[0].data = NULL;
-    return rc;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < s.channels; c++) {
+        float mean = batch_mean[c];
+        double inv_std = 1.0 / sqrt((double)batch_var[c] + b->epsilon);
+        double sum_dy = 0, sum_dy_dx = 0, a, k;
+
+        for (int64_t i = 0; i < s.images; i++) {
+            size_t at = plane_offset(&s, i, c);
+
+            if (s.bf16)
+                plane_grad_sums_bf16((const uint16_t *)x + at, (const uint16_t *)dy + at, s.plane, mean, &sum_dy,
+                                     &sum_dy_dx);
+            else
+                plane_grad_sums_f32((const float *)x + at, (const float *)dy + at, s.plane, mean, &sum_dy,
+                                    &sum_dy_dx);
+        }
+        bias_grad[c] = (float)sum_dy;
+        weight_grad[c] = (float)(sum_dy_dx * inv_std);
+        if (!dx)
+            continue;
+
+        /* a = weight * inv_std, and xhat * d weight / M = (x - mean) * k
+         * with k = inv_std^2 * sum_dy_dx / M. */
+        a = weight[c] * inv_std;
+        k = inv_std * inv_std * sum_dy_dx / count;
+        for (int64_t i = 0; i < s.images; i++) {
+            size_t at = plane_offset(&s, i, c);
+            float fa = (float)a, fb = (float)(-a * k), fc = (float)(a * (k * mean - sum_dy / count));
+
+            if (s.bf16)
+                plane_grad_input_bf16((const uint16_t *)x + at, (const uint16_t *)dy + at, (uint16_t *)dx + at,
+                                      s.plane, fa, fb, fc);
+            else
+                plane_grad_input_f32((const float *)x + at, (const float *)dy + at, (float *)dx + at, s.plane, fa,
+                                     fb, fc);
+        }
+    }
+    return ADVGNN_OK;
 }
 
 static const nn_layer_ops norm_ops = {norm_forward, norm_backward, NULL};
-
-static int add_args(advgnn_layer *l, advgnn_ctx *ctx, nn_steps *steps, int index, const int *args,
-                    const dnnl_memory_desc_t *const *mds, void **const *slots, int count)
-{
-    int rc = ADVGNN_OK;
-
-    for (int i = 0; i < count && rc == ADVGNN_OK; i++)
-        rc = nn_step_arg(l, ctx, steps, index, args[i], mds[i], slots[i]);
-    return rc;
-}
-
-static int build_steps(norm_layer *b, advgnn_ctx *ctx, double epsilon)
-{
-    advgnn_layer *l = &b->base;
-    unsigned flags = dnnl_use_scale | dnnl_use_shift;
-    dnnl_batch_normalization_desc_t train_desc, infer_desc, bwd_desc;
-    dnnl_primitive_desc_t train = NULL, infer = NULL, bwd = NULL;
-    dnnl_memory_desc_t data, vec;
-    int index, rc;
-
-    rc = nn_md_nchw(l, ctx, &data, l->input_shape[0], l->dtype, 0);
-    if (rc == ADVGNN_OK)
-        rc = nn_md_vector(l, ctx, &vec, l->input_shape[0][1]);
-    if (rc == ADVGNN_OK)
-        rc = nn_check(ctx,
-                      dnnl_batch_normalization_forward_desc_init(&train_desc, dnnl_forward_training, &data,
-                                                                 (float)epsilon, flags),
-                      l, "batch-norm descriptor");
-    if (rc == ADVGNN_OK)
-        rc = nn_check(ctx,
-                      dnnl_batch_normalization_forward_desc_init(&infer_desc, dnnl_forward_inference, &data,
-                                                                 (float)epsilon, flags | dnnl_use_global_stats),
-                      l, "batch-norm descriptor");
-    if (rc == ADVGNN_OK)
-        rc = nn_check(ctx,
-                      dnnl_batch_normalization_backward_desc_init(&bwd_desc, dnnl_backward, &data, &data,
-                                                                  (float)epsilon, flags),
-                      l, "batch-norm descriptor");
-    if (rc == ADVGNN_OK)
-        rc = nn_pd_create(l, ctx, &train, &train_desc, NULL, "batch-norm forward");
-    if (rc == ADVGNN_OK)
-        rc = nn_pd_create(l, ctx, &infer, &infer_desc, NULL, "batch-norm inference");
-    if (rc == ADVGNN_OK)
-        rc = nn_pd_create(l, ctx, &bwd, &bwd_desc, train, "batch-norm backward");
-
-    if (rc == ADVGNN_OK) {
-        const int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN,
-                            DNNL_ARG_VARIANCE};
-        const dnnl_memory_desc_t *mds[] = {&data, &data, &vec, &vec, &vec, &vec};
-        void **slots[] = {&l->input_data[0], &l->output.data, &b->weight->value.data, &b->bias->value.data,
-                          &b->batch_mean, &b->batch_var};
-
-        rc = nn_step_add(l, ctx, &l->fwd, train, &index);
-        if (rc == ADVGNN_OK)
-            rc = add_args(l, ctx, &l->fwd, index, args, mds, slots, 6);
-    }
-    if (rc == ADVGNN_OK) {
-        const int args[] = {DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN,
-                            DNNL_ARG_VARIANCE};
-        const dnnl_memory_desc_t *mds[] = {&data, &data, &vec, &vec, &vec, &vec};
-        void **slots[] = {&l->input_data[0], &l->output.data, &b->weight->value.data, &b->bias->value.data,
-                          &b->running_mean->value.data, &b->running_var->value.data};
-
-        rc = nn_step_add(l, ctx, &l->fwd_infer, infer, &index);
-        if (rc == ADVGNN_OK)
-            rc = add_args(l, ctx, &l->fwd_infer, index, args, mds, slots, 6);
-    }
-    if (rc == ADVGNN_OK) {
-        /* oneDNN 2.6 rejects the backward without the shift, though it does not read it. */
-        const int args[] = {DNNL_ARG_SRC,       DNNL_ARG_MEAN,  DNNL_ARG_VARIANCE, DNNL_ARG_DIFF_DST,
-                            DNNL_ARG_SCALE,     DNNL_ARG_SHIFT, DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE,
-                            DNNL_ARG_DIFF_SHIFT};
-        const dnnl_memory_desc_t *mds[] = {&data, &vec, &vec, &data, &vec, &vec, &data, &vec, &vec};
-        void **slots[] = {&l->input_data[0],     &b->batch_mean,         &b->batch_var,
-                          &l->grad_output_data,  &b->weight->value.data, &b->bias->value.data,
-                          &l->input_grad[0].data, &b->weight->grad.data, &b->bias->grad.data};
-
-        rc = nn_step_add(l, ctx, &l->bwd_data, bwd, &index);
-        if (rc == ADVGNN_OK)
-            rc = add_args(l, ctx, &l->bwd_data, index, args, mds, slots, 9);
-    }
-    if (train)
-        dnnl_primitive_desc_destroy(train);
-    if (infer)
-        dnnl_primitive_desc_destroy(infer);
-    if (bwd)
-        dnnl_primitive_desc_destroy(bwd);
-    return rc;
-}
 
 int advgnn_nn_batch_norm(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
                          const int64_t input_shape[4], double epsilon, double momentum, advgnn_layer **out)
@@ -153,7 +239,6 @@ int advgnn_nn_batch_norm(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgn
     norm_layer *b;
     int64_t c = input_shape[1];
     size_t stat_bytes = (size_t)c * sizeof(float);
-    size_t data_bytes;
     int rc;
 
     *out = NULL;
@@ -166,7 +251,7 @@ int advgnn_nn_batch_norm(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgn
         return rc;
     b = (norm_layer *)l;
     b->momentum = momentum;
-    data_bytes = (size_t)(input_shape[0] * c * input_shape[2] * input_shape[3]) * advgnn_dtype_size(dtype);
+    b->epsilon = epsilon;
 
     rc = nn_reserve_tensor(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS, &l->output, dtype, 4, input_shape);
     if (rc == ADVGNN_OK)
@@ -181,10 +266,6 @@ int advgnn_nn_batch_norm(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgn
         rc = nn_reserve(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS, stat_bytes, &b->batch_mean);
     if (rc == ADVGNN_OK)
         rc = nn_reserve(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS, stat_bytes, &b->batch_var);
-    if (rc == ADVGNN_OK)
-        rc = nn_reserve(nn, ctx, l, ADVGNN_NN_ARENA_SCRATCH, data_bytes, &b->spare_input_grad);
-    if (rc == ADVGNN_OK)
-        rc = build_steps(b, ctx, epsilon);
     if (rc == ADVGNN_OK)
         *out = l;
     return rc;
