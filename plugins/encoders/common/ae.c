@@ -120,6 +120,15 @@ int ae_avg_pool(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int ra
     return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
 }
 
+int ae_resize(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int height, int width, int *node)
+{
+    advgnn_layer *layer;
+    int rc = advgnn_nn_resize(net->nn, ctx, name, ADVGNN_DTYPE_F32, ae_shape(net, from), height, width,
+                              ADVGNN_NN_RESIZE_BILINEAR, &layer);
+
+    return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
+}
+
 int ae_sum(ae_net *net, advgnn_ctx *ctx, const char *name, int a, int b, int *node)
 {
     advgnn_layer *layer;

@@ -68,6 +68,8 @@ int ae_deconv(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out_
 int ae_bn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *node);
 int ae_act(ae_net *net, advgnn_ctx *ctx, const char *name, int from, advgnn_activation kind, int *node);
 int ae_avg_pool(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int ratio, int *node);
+/* Bilinear resize (half-pixel centers) of node `from` to height x width. */
+int ae_resize(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int height, int width, int *node);
 int ae_sum(ae_net *net, advgnn_ctx *ctx, const char *name, int a, int b, int *node);
 /* conv (kernel, stride), BN and an optional activation (INVALID = none). */
 int ae_conv_bn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out_channels, int kernel, int stride,

@@ -7,8 +7,10 @@
  * Pyramid: a stem down to 1/4, a position embedding, four stages with a
  * stride-2 3x3 convolution + BN between them, k constant, keys average-pooled
  * by the stage's reduce ratio and a relative-position term on the distance.
- * Decoder: stride-2 4x4 transposed convolutions with BN and ReLU up to the
- * input size, then a 3x3 convolution to the three channels. The maps of the
+ * Decoders: "deconv" is stride-2 4x4 transposed convolutions with BN and
+ * ReLU up to the input size, then a 3x3 convolution to the three channels.
+ * "graph" mirrors the encoder's graph stages with bilinear upsampling, a 1x1
+ * convolution + BN and Grapher + FFN blocks (graph_decoder.c). The maps of the
  * chosen stages, resized to the finest of them, feed the memory bank. */
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 
 #include "ae.h"
 #include "blocks.h"
+#include "graph_decoder.h"
 
 #define VIG_STAGES 4
 #define VIG_MAX_BLOCKS 64
@@ -30,6 +33,7 @@ static const double default_widths[] = {16, 32, 64, 128};
 static const double default_blocks[] = {1, 1, 2, 1};
 static const double default_ratios[] = {4, 2, 1, 1};
 static const double default_stages[] = {2, 3};
+static const double default_decoder_blocks[] = {1, 1, 1};
 
 static const advgnn_option_spec vig_options[] = {
     {.name = "preset", .type = ADVGNN_OPT_ENUM,
@@ -58,8 +62,14 @@ static const advgnn_option_spec vig_options[] = {
      .def.numbers = {default_stages, 2}, .min = 1, .max = VIG_STAGES,
      .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},
     {.name = "decoder", .type = ADVGNN_OPT_ENUM,
-     .help = "decoder: deconv (transposed convolutions); graph is not implemented yet", .def.string = "deconv",
-     .choices = decoder_choices},
+     .help = "decoder: deconv (transposed convolutions), or graph (bilinear upsampling, 1x1 conv + BN and Grapher + "
+             "FFN blocks on the grids of the encoder's graph stages, then convolutions to the image size)",
+     .def.string = "deconv", .choices = decoder_choices},
+    {.name = "decoder_blocks", .type = ADVGNN_OPT_NUMBER_LIST,
+     .help = "graph decoder: Grapher + FFN blocks per upsampling stage, coarsest first (pyramid: 3, on the 1/16, "
+             "1/8 and 1/4 grids; isotropic: 1, on the 1/8 grid); 0 leaves a stage without graph",
+     .def.numbers = {default_decoder_blocks, 3}, .min = 0, .max = VIG_MAX_BLOCKS,
+     .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},
     {.name = "output", .type = ADVGNN_OPT_ENUM,
      .help = "last activation of the decoder: linear for ImageNet-normalized input, tanh for input in [-1, 1]",
      .def.string = "linear", .choices = output_choices},
@@ -75,6 +85,8 @@ typedef struct vig_arch {
     int ratios[VIG_STAGES];
     int k;
     int relative_pos, pos_embed, tanh_output;
+    int graph_decoder;
+    int decoder_blocks[VIG_DECODER_MAX_STAGES]; /* graph decoder, coarsest stage first */
     int feature_stages[AE_MAX_FEATURES];
     int feature_count;
 } vig_arch;
@@ -83,6 +95,32 @@ static void copy_ints(int *dst, const advgnn_number_list *list, int max)
 {
     for (int i = 0; i < max && (size_t)i < list->count; i++)
         dst[i] = (int)list->values[i];
+}
+
+/* Reads 'decoder' and 'decoder_blocks' into `a` (stages already resolved). */
+static int resolve_decoder(advgnn_ctx *ctx, const advgnn_options *opts, vig_arch *a)
+{
+    advgnn_number_list blocks = advgnn_options_numbers(opts, "decoder_blocks");
+    int stages = a->pyramid ? VIG_DECODER_MAX_STAGES : 1;
+
+    a->graph_decoder = strcmp(advgnn_options_string(opts, "decoder"), "graph") == 0;
+    if (!a->graph_decoder && advgnn_options_is_set(opts, "decoder_blocks"))
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "vig: option 'decoder_blocks' applies to decoder = \"graph\" only; set 'decoder' to "
+                            "\"graph\" or remove 'decoder_blocks'");
+
+    /* Unset, every stage gets one block. Set, it needs one entry per stage. */
+    for (int s = 0; s < VIG_DECODER_MAX_STAGES; s++)
+        a->decoder_blocks[s] = 1;
+    if (advgnn_options_is_set(opts, "decoder_blocks")) {
+        if (blocks.count != (size_t)stages)
+            return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                                "vig: option 'decoder_blocks' needs one entry per graph-decoder stage, %d for this %s "
+                                "model, got %zu",
+                                stages, a->pyramid ? "pyramid" : "isotropic", blocks.count);
+        copy_ints(a->decoder_blocks, &blocks, stages);
+    }
+    return ADVGNN_OK;
 }
 
 static int resolve_arch(advgnn_ctx *ctx, const advgnn_options *opts, vig_arch *a)
@@ -138,10 +176,7 @@ static int resolve_arch(advgnn_ctx *ctx, const advgnn_options *opts, vig_arch *a
                             AE_MAX_FEATURES);
     a->feature_count = (int)stages.count;
     copy_ints(a->feature_stages, &stages, AE_MAX_FEATURES);
-    if (strcmp(advgnn_options_string(opts, "decoder"), "deconv") != 0)
-        return advgnn_failf(ctx, ADVGNN_ERR_NOT_IMPLEMENTED,
-                            "vig: option 'decoder' = \"graph\" is not implemented yet; use \"deconv\"");
-    return ADVGNN_OK;
+    return resolve_decoder(ctx, opts, a);
 }
 
 /* ---- building ------------------------------------------------------------- */
@@ -179,41 +214,48 @@ static int isotropic_stem(ae_net *net, advgnn_ctx *ctx, int width, int *node)
 static int add_block(ae_net *net, advgnn_ctx *ctx, const vig_arch *a, int stage, int index, int k, int dilation,
                      int *node)
 {
-    const int64_t *s = ae_shape(net, *node);
-    int ratio = a->pyramid ? a->ratios[stage] : 1, keys;
-    float *bias = NULL;
-    char name[64];
-    int rc;
+    char name[32], label[48];
 
-    if (s[2] % ratio || s[3] % ratio)
-        return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: stage %d grid %d x %d is not divisible by reduce ratio %d",
-                            stage + 1, (int)s[2], (int)s[3], ratio);
-    keys = (int)(s[2] / ratio * (s[3] / ratio));
-    if (k * dilation > keys)
-        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
-                            "vig: block %d needs %d x %d neighbours but stage %d has %d keys; raise image_size or "
-                            "lower 'k'",
-                            index + 1, k, dilation, stage + 1, keys);
-    if (a->relative_pos) {
-        bias = vig_relative_bias((int)s[1], (int)s[2], (int)s[3], ratio);
-        if (!bias)
-            return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "vig: out of memory for the relative-position term");
-    }
-    snprintf(name, sizeof(name), "blocks.%d.grapher", index);
-    rc = vig_grapher(net, ctx, name, *node, k, dilation, ratio, bias, node);
-    snprintf(name, sizeof(name), "blocks.%d.ffn", index);
-    if (rc == ADVGNN_OK)
-        rc = vig_ffn(net, ctx, name, *node, node);
-    return rc;
+    snprintf(name, sizeof(name), "blocks.%d", index);
+    snprintf(label, sizeof(label), "block %d of stage %d", index + 1, stage + 1);
+    return vig_graph_block(net, ctx, name, label, k, dilation, a->pyramid ? a->ratios[stage] : 1, a->relative_pos,
+                           node);
 }
 
-/* Decoder: transposed convs (BN, ReLU) halving the width down to 16 until the
- * input size, then a 3x3 conv to three channels. */
+/* The graph decoder's stages mirror the encoder's graph stages. A pyramid
+ * gets stages 3, 2 and 1 (1/16, 1/8, 1/4) with their widths and reduce
+ * ratios. An isotropic model gets one stage at 1/8 with half the width and
+ * keys pooled by 2, as many keys as the encoder's 1/16 grid has nodes. */
+static int graph_decoder(ae_net *net, advgnn_ctx *ctx, const vig_arch *a, int from)
+{
+    vig_decoder_spec spec = {.k = a->k, .k_growth = !a->pyramid, .relative_pos = a->relative_pos,
+                             .out_height = (int)net->input_shape[2], .out_width = (int)net->input_shape[3],
+                             .tanh_output = a->tanh_output};
+
+    if (a->pyramid) {
+        spec.stage_count = VIG_DECODER_MAX_STAGES;
+        for (int s = 0; s < VIG_DECODER_MAX_STAGES; s++) {
+            int mirror = VIG_DECODER_MAX_STAGES - 1 - s;
+
+            spec.stages[s] = (vig_decoder_stage){.width = a->widths[mirror], .blocks = a->decoder_blocks[s],
+                                                 .ratio = a->ratios[mirror]};
+        }
+    } else {
+        spec.stage_count = 1;
+        spec.stages[0] = (vig_decoder_stage){.width = a->widths[0] / 2, .blocks = a->decoder_blocks[0], .ratio = 2};
+    }
+    return vig_graph_decoder(net, ctx, &spec, from, &net->output);
+}
+
+/* Decoder: the graph decoder, or transposed convs (BN, ReLU) halving the width
+ * down to 16 until the input size, then a 3x3 conv to three channels. */
 static int decoder(ae_net *net, advgnn_ctx *ctx, const vig_arch *a, int node)
 {
     int width = (int)ae_shape(net, node)[1], rc = ADVGNN_OK, up = 0;
     char name[64];
 
+    if (a->graph_decoder)
+        return graph_decoder(net, ctx, a, node);
     while (rc == ADVGNN_OK && ae_shape(net, node)[2] < net->input_shape[2]) {
         width = width / 2 > 16 ? width / 2 : 16;
         snprintf(name, sizeof(name), "decoder.%d.up", up);
