@@ -23,13 +23,16 @@ resampling of each row to the key count, negated).
 Commands:
 
     fixtures [--out tests/vig_parity/fixtures]
-        Writes, for a tiny pyramid and a tiny isotropic net at 64 x 64, random
-        weights (BN running statistics included) to NAME.weights.safetensors
-        and to NAME.outputs.safetensors the fixed input, every block's output
-        in inference and training mode, the reconstruction, the loss and the
-        parameter gradients of one training step. The input seed is chosen so
-        that no kNN decision is closer than a margin (see KNN_MARGIN), because
-        a near tie could pick another neighbour under float rounding.
+        Builds a tiny pyramid and a tiny isotropic net at 64 x 64 with random
+        weights (BN running statistics included) and writes them to
+        NAME.weights.safetensors. NAME.outputs.safetensors gets the fixed
+        input and, computed in float64, every block's output in inference and
+        training mode, the reconstruction, the relative-position terms, the
+        loss, the parameter gradients of one training step and the running
+        statistics after it. NAME.converted.safetensors is a reference-shaped
+        state dict at 224 converted to the net. The input seed is chosen so
+        that no kNN decision is closer than KNN_MARGIN, because a near tie
+        could pick another neighbour under float32 rounding.
 
     convert --preset pvig_ti [--image-size 224] [--seed 0] REFERENCE.pth OUT.safetensors
         Maps a state dict of the reference models (vig_pytorch's vig.py and
@@ -167,7 +170,7 @@ class Grapher(nn.Module):
         self.nn = ConvBN(2 * channels, 2 * channels, 1, groups=4, gelu=True)
         self.fc2 = ConvBN(2 * channels, channels, 1)
         self.register_buffer("bias", bias, persistent=False)
-        self.last_edges = None
+        self.last_dist = None  # (N, H*W, keys) distances of the last forward, for the tie margin
 
     def neighbours(self, x, keys):
         """(N, H*W, k) key indices: the k*d nearest normalized keys, every d-th kept."""
@@ -186,7 +189,6 @@ class Grapher(nn.Module):
         x = self.fc1(x)
         keys = F.avg_pool2d(x, self.ratio) if self.ratio > 1 else x
         edges = self.neighbours(x, keys)
-        self.last_edges = edges
         n, c, h, w = x.shape
         flat, kflat = x.flatten(2), keys.flatten(2)
         gathered = torch.gather(kflat[:, :, None, :].expand(n, c, h * w, kflat.shape[-1]), 3,
@@ -266,10 +268,10 @@ class VigAutoencoder(nn.Module):
             gh, gw = height // 16, width // 16
         self.pos_embed = PosEmbed(c, gh, gw) if cfg["pos_embed"] else None
 
-        # The block plan: (stage, k, dilation) per global block index.
+        # Blocks are numbered globally; pyramid stages after the first start
+        # with a stride-2 downsampling convolution.
         self.downsample = nn.ModuleDict()
         self.blocks = nn.ModuleList()
-        self.stage_ends = []
         if self.pyramid:
             limit = max((height // 32) * (width // 32) // (cfg["reduce_ratios"][3] ** 2) // k, 1)
             index = 0
@@ -282,7 +284,6 @@ class VigAutoencoder(nn.Module):
                     bias = relative_bias(widths[s], gh, gw, ratio) if cfg["relative_pos"] else None
                     self.blocks.append(Block(widths[s], k, min(index // 4 + 1, limit), ratio, bias))
                     index += 1
-                self.stage_ends.append(index - 1)
         else:
             n = blocks[0]
             limit = max(gh * gw // (2 * k), 1)
@@ -300,7 +301,7 @@ class VigAutoencoder(nn.Module):
         self.decoder["out"] = nn.Conv2d(cin, 3, 3, 1, 1)
 
     def forward(self, x, trace=None):
-        for i, layer in enumerate(self.stem):
+        for layer in self.stem:
             x = layer(x)
         if trace is not None:
             trace[f"stem.{len(self.stem) - 1}.bn"] = x
@@ -308,6 +309,7 @@ class VigAutoencoder(nn.Module):
             x = self.pos_embed(x)
             if trace is not None:
                 trace["pos_embed.add"] = x
+
         index = 0
         stages = 4 if self.pyramid else 1
         for s in range(stages):
@@ -325,6 +327,7 @@ class VigAutoencoder(nn.Module):
                 if trace is not None:
                     trace[f"blocks.{index}.ffn.residual"] = x
                 index += 1
+
         up = 0
         while str(up) in self.decoder:
             stage = self.decoder[str(up)]
@@ -332,6 +335,7 @@ class VigAutoencoder(nn.Module):
             if trace is not None:
                 trace[f"decoder.{up}.act"] = x
             up += 1
+
         x = self.decoder["out"](x)
         if trace is not None:
             trace["decoder.out"] = x
@@ -376,7 +380,7 @@ def ssim_loss(pred, target, data_range):
 
 
 def reconstruction_loss(pred, target, ssim_weight=0.5, ssim_range=4.0):
-    """The plugin's training loss, MSE + ssim_weight * (1 - SSIM), in float64."""
+    """Return the plugin's training loss, MSE + ssim_weight * (1 - SSIM), in float64."""
     mse = ((pred.double() - target.double()) ** 2).mean()
     return mse + ssim_weight * ssim_loss(pred, target, ssim_range) if ssim_weight > 0 else mse
 
@@ -428,7 +432,7 @@ def load_safetensors(path):
 
 
 def plugin_state(model):
-    """The model's tensors under the plugin's names (no num_batches_tracked)."""
+    """Return the model's tensors under the plugin's names (no num_batches_tracked)."""
     return {k: v.detach().clone() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
 
 
@@ -490,6 +494,11 @@ def make_fixture(name, cfg, out_dir):
     model = build_model(cfg)
     randomize(model, 1000 + len(name))
     height, width = model.cfg["image_size"]
+    weights = plugin_state(model)
+
+    # The references are computed in float64 from the float32 weights and
+    # input, so the fixtures measure the plugin's float32 error alone.
+    model = model.double()
 
     # An input whose kNN graphs have no near ties, in both modes.
     for seed in range(100):
@@ -497,19 +506,19 @@ def make_fixture(name, cfg, out_dir):
         images = torch.randn(BATCH, 3, height, width, generator=gen)
         margins = []
         for training in (False, True):
-            probe = build_model(cfg)
+            probe = build_model(cfg).double()
             probe.load_state_dict(model.state_dict())
             probe.train(training)
             with torch.no_grad():
-                probe(images)
+                probe(images.double())
             margins.append(knn_margin(probe))
         if min(margins) >= KNN_MARGIN:
             break
     else:
         raise RuntimeError(f"{name}: no input seed below 100 keeps the kNN margin {KNN_MARGIN}")
 
-    weights = plugin_state(model)
     tensors = {"input": images}
+    images = images.double()
 
     model.eval()
     trace = {}
@@ -535,11 +544,20 @@ def make_fixture(name, cfg, out_dir):
         if bname.endswith("running_mean") or bname.endswith("running_var"):
             tensors["after." + bname] = b
 
+    for index, block in enumerate(model.blocks):
+        if block.grapher.bias is not None:
+            tensors[f"relative_pos.blocks.{index}"] = block.grapher.bias
+
+    tensors = {key: value.detach().to(torch.float32) for key, value in tensors.items()}
     meta = {"config": json.dumps(cfg), "batch": BATCH, "input_seed": seed, "knn_margin": min(margins),
             "ssim_weight": SSIM_WEIGHT, "ssim_range": SSIM_RANGE, "torch": torch.__version__}
     out_dir.mkdir(parents=True, exist_ok=True)
     save_safetensors(weights, out_dir / f"{name}.weights.safetensors")
     save_safetensors(tensors, out_dir / f"{name}.outputs.safetensors", meta)
+    # A reference-shaped state dict at 224 x 224, converted to this 64 x 64
+    # model: the plugin must accept it (names, shapes, resized pos_embed).
+    converted = convert_state_dict(reference_shaped_state(model.cfg), model.cfg)
+    save_safetensors(converted, out_dir / f"{name}.converted.safetensors")
     print(f"{name}: {len(weights)} weights, {len(tensors)} outputs, input seed {seed}, kNN margin "
           f"{min(margins):.2e}, loss {loss.item():.6f}")
 
@@ -612,15 +630,15 @@ def convert_state_dict(reference, cfg, seed=0):
         if ref.shape[1] != channels:
             raise ValueError(f"pos_embed has {ref.shape[1]} channels, the plugin needs {channels}")
         if tuple(ref.shape[2:]) != (gh, gw):
-            # The input size differs from the reference's 224: resize the grid
-            # bicubically, as ViG users do for other resolutions.
+            # The input size differs from the reference's 224, so the grid is
+            # resized bicubically (align_corners=False).
             ref = F.interpolate(ref, size=(gh, gw), mode="bicubic", align_corners=False)
         state["pos_embed.weight"] = ref.reshape(channels, gh * gw, 1, 1).clone()
     return state
 
 
 def reference_shaped_state(cfg, seed=7):
-    """A random state dict with the reference models' names and 224 x 224
+    """Return a random state dict with the reference models' names and 224 x 224
     shapes (head and frozen relative_pos included), for the self test."""
     gen = torch.Generator().manual_seed(seed)
     state = {}

@@ -119,14 +119,19 @@ static void check_grapher_gradients(int ratio, int dilation)
     ae_net_free(&net);
 }
 
-/* With ratio 1 each node is nearest to itself under the sine-cosine term. */
+/* With ratio 1 each node is nearest to itself under the sine-cosine term.
+ * With ratio 2 on 8 x 8, each row is the ratio-1 row resampled bicubically
+ * from 64 to 16 entries: key j samples position 4j + 1.5, so its taps are
+ * 4j .. 4j + 3 with weights -3/32, 19/32, 19/32, -3/32 (A = -0.75). */
 static void check_relative_bias(void)
 {
+    static const double taps[4] = {-3.0 / 32, 19.0 / 32, 19.0 / 32, -3.0 / 32};
     float *bias = vig_relative_bias(16, 6, 5, 1), *pooled = vig_relative_bias(16, 8, 8, 2);
-    int own = 0, own_block = 0;
+    float *full = vig_relative_bias(16, 8, 8, 1);
+    int own = 0, resampled = 0;
 
-    CHECK(bias != NULL && pooled != NULL);
-    if (!bias || !pooled)
+    CHECK(bias != NULL && pooled != NULL && full != NULL);
+    if (!bias || !pooled || !full)
         return;
     for (int i = 0; i < 30; i++) {
         int best = 0;
@@ -135,17 +140,19 @@ static void check_relative_bias(void)
             best = bias[i * 30 + j] < bias[i * 30 + best] ? j : best;
         own += best == i;
     }
-    for (int i = 0; i < 64; i++) {
-        int best = 0, block = (i / 8 / 2) * 4 + (i % 8) / 2;
+    for (int i = 0; i < 64; i++)
+        for (int j = 0; j < 16; j++) {
+            double want = 0.0;
 
-        for (int j = 1; j < 16; j++)
-            best = pooled[i * 16 + j] < pooled[i * 16 + best] ? j : best;
-        own_block += best == block;
-    }
+            for (int t = 0; t < 4; t++)
+                want += taps[t] * full[i * 64 + 4 * j + t];
+            resampled += fabs(pooled[i * 16 + j] - want) < 1e-6;
+        }
     CHECK_INT_EQ(own, 30);
-    CHECK_INT_EQ(own_block, 64);
+    CHECK_INT_EQ(resampled, 64 * 16);
     advgnn_free(bias);
     advgnn_free(pooled);
+    advgnn_free(full);
 }
 
 /* ---- the plugin ----------------------------------------------------------- */

@@ -67,43 +67,86 @@ static void sincos_embed(int channels, double y, double x, double *out)
     }
 }
 
+/* Fills the four taps and weights of PyTorch's bicubic resampling
+ * (F.interpolate, mode "bicubic", align_corners=False, A = -0.75) from `in`
+ * samples to output sample `j` of `out`; taps beyond the ends repeat the edge. */
+static void cubic_taps(int in, int out, int j, int taps[4], double weights[4])
+{
+    const double a = -0.75;
+    double scale = (double)in / out, real = scale * (j + 0.5) - 0.5, t, x;
+    int base = (int)floor(real);
+
+    /* PyTorch keeps the unclamped source position for cubic kernels and only
+     * bounds the base index and the fraction. */
+    base = base < in - 1 ? base : in - 1;
+    t = real - base;
+    t = fmin(fmax(t, 0.0), 1.0);
+    x = t + 1;
+    weights[0] = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+    x = t;
+    weights[1] = ((a + 2) * x - (a + 3)) * x * x + 1;
+    x = 1 - t;
+    weights[2] = ((a + 2) * x - (a + 3)) * x * x + 1;
+    x = 2 - t;
+    weights[3] = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+    for (int i = 0; i < 4; i++) {
+        int tap = base - 1 + i;
+
+        if (tap < 0)
+            tap = 0;
+        if (tap > in - 1)
+            tap = in - 1;
+        taps[i] = tap;
+    }
+}
+
 float *vig_relative_bias(int channels, int height, int width, int ratio)
 {
-    int kh = height / ratio, kw = width / ratio, nodes = height * width, keys = kh * kw;
+    int nodes = height * width, keys = (height / ratio) * (width / ratio);
     double *p = advgnn_malloc((size_t)nodes * channels * sizeof(double));
-    double *q = advgnn_calloc((size_t)keys * channels, sizeof(double));
+    double *weights = advgnn_malloc((size_t)keys * 4 * sizeof(double));
+    int *taps = advgnn_malloc((size_t)keys * 4 * sizeof(int));
     float *bias = advgnn_malloc((size_t)nodes * keys * sizeof(float));
 
-    if (!p || !q || !bias) {
+    if (!p || !weights || !taps || !bias) {
         advgnn_free(p);
-        advgnn_free(q);
+        advgnn_free(weights);
+        advgnn_free(taps);
         advgnn_free(bias);
         return NULL;
     }
     for (int y = 0; y < height; y++)
         for (int x = 0; x < width; x++)
             sincos_embed(channels, y, x, p + ((size_t)y * width + x) * channels);
+    for (int j = 0; j < keys; j++)
+        cubic_taps(nodes, keys, j, taps + 4 * j, weights + 4 * j);
 
-    /* A key's embedding is the mean over the nodes its pooling covers.
-     * NOTE: ViG interpolates the node-by-node term bicubically to the key
-     * count; the block mean is a close stand-in, not bit-equal. */
-    for (int y = 0; y < height; y++)
-        for (int x = 0; x < width; x++) {
-            const double *src = p + ((size_t)y * width + x) * channels;
-            double *dst = q + ((size_t)(y / ratio) * kw + x / ratio) * channels;
+    /* ViG forms the node-by-node term R = 2 P P^T / C, rounds it to float32
+     * and resamples each row bicubically along the flattened (row-major) node
+     * index from H*W to the key count; the bias is -R resampled. The rows keep
+     * their length, where bicubic resampling is exact. So key j mixes the
+     * nodes near flattened index (j + 0.5) * r^2 - 0.5, not the r x r block
+     * that its average pooling covers. Only the four taps of each key are
+     * computed. */
+    for (int i = 0; i < nodes; i++) {
+        const double *pi = p + (size_t)i * channels;
 
-            for (int c = 0; c < channels; c++)
-                dst[c] += src[c] / (ratio * ratio);
-        }
-    for (int i = 0; i < nodes; i++)
         for (int j = 0; j < keys; j++) {
-            double dot = 0.0;
+            double sum = 0.0;
 
-            for (int c = 0; c < channels; c++)
-                dot += p[(size_t)i * channels + c] * q[(size_t)j * channels + c];
-            bias[(size_t)i * keys + j] = (float)(-2.0 * dot / channels);
+            for (int t = 0; t < 4; t++) {
+                const double *pt = p + (size_t)taps[4 * j + t] * channels;
+                double dot = 0.0;
+
+                for (int c = 0; c < channels; c++)
+                    dot += pi[c] * pt[c];
+                sum += weights[4 * j + t] * (double)(float)(2.0 * dot / channels);
+            }
+            bias[(size_t)i * keys + j] = (float)-sum;
         }
+    }
     advgnn_free(p);
-    advgnn_free(q);
+    advgnn_free(weights);
+    advgnn_free(taps);
     return bias;
 }

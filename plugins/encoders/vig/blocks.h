@@ -16,10 +16,12 @@ int vig_grapher(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int k,
 int vig_ffn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *node);
 
 /* Returns the relative-position term of a (channels, height, width) stage
- * whose keys are ratio x ratio averages: -2 P_i . Q_j / channels, with P the
- * 2-D sine-cosine embedding of node i and Q the mean embedding over key j's
- * block, as an owned (H*W, keys) array (advgnn_free), or NULL when out of
- * memory. channels must be a multiple of 4. */
+ * whose keys are ratio x ratio averages, as Vision GNN computes it: with P the
+ * 2-D sine-cosine embedding of the nodes (row-major), each row of
+ * -2 P P^T / channels resampled bicubically (PyTorch's F.interpolate,
+ * align_corners=False) from H*W to (H/ratio)*(W/ratio) entries. Returns an
+ * owned (H*W, keys) array (advgnn_free), or NULL when out of memory. channels
+ * must be a multiple of 4. */
 float *vig_relative_bias(int channels, int height, int width, int ratio);
 
 #endif
