@@ -1,10 +1,10 @@
 /* Decoding and preprocessing the samples of one category. */
 #include <string.h>
 
-#include <omp.h>
-
 #include "advgnn/status.h"
 #include "data/category_data.h"
+#include "data/decode_queue.h"
+#include "data/sample_cache.h"
 
 advgnn_preprocess advgnn_run_preprocess(int image_size, int crop_size)
 {
@@ -16,91 +16,6 @@ advgnn_preprocess advgnn_run_preprocess(int image_size, int crop_size)
         pp.crop_width = crop_size;
     }
     return pp;
-}
-
-/* ---- one sample -------------------------------------------------------- */
-
-/* The file (or, for plugin-made pixels, the name) that messages cite. */
-static const char *sample_label(const advgnn_sample *s)
-{
-    return s->image_path ? s->image_path : s->name;
-}
-
-/* Produces the 8-bit image and mask of one sample; *mask stays empty when the
- * sample has none. */
-static int read_sample(advgnn_ctx *ctx, const advgnn_sample_loader *loader, const advgnn_sample *s,
-                       advgnn_image *image, advgnn_image *mask)
-{
-    int rc;
-
-    if (loader->fn && loader->fn->load) {
-        advgnn_sample_info info;
-        advgnn_sample_to_info(s, &info);
-        rc = loader->fn->load(loader->state, ctx, &info, image, mask);
-        if (rc != ADVGNN_OK && advgnn_ctx_error(ctx)[0] == '\0')
-            advgnn_failf(ctx, rc, "dataset '%s' failed to load sample '%s' (%s)", loader->dataset_name, s->name,
-                         advgnn_status_name(rc));
-        return rc;
-    }
-
-    rc = advgnn_image_load_file(ctx, s->image_path, loader->max_pixels, image);
-    if (rc != ADVGNN_OK)
-        return rc;
-    if (s->mask_path)
-        rc = advgnn_image_load_file(ctx, s->mask_path, loader->max_pixels, mask);
-    return rc;
-}
-
-static int check_mask_size(advgnn_ctx *ctx, const advgnn_sample *s, const advgnn_image *image,
-                           const advgnn_image *mask)
-{
-    if (mask->width == image->width && mask->height == image->height)
-        return ADVGNN_OK;
-    return advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
-                        "mask '%s' is %d x %d pixels but its image '%s' is %d x %d; a mask must have the size of "
-                        "its image",
-                        s->mask_path ? s->mask_path : "(from the dataset plugin)", mask->width, mask->height,
-                        sample_label(s), image->width, image->height);
-}
-
-/* Decodes, converts to RGB and preprocesses sample `i` of `out`. */
-static int load_one(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split_data *out, size_t i)
-{
-    const advgnn_sample *s = &out->samples[i];
-    size_t pixels = (size_t)out->height * (size_t)out->width;
-    advgnn_image image = {0};
-    advgnn_image mask = {0};
-    advgnn_image rgb = {0};
-    int rc;
-
-    rc = read_sample(ctx, loader, s, &image, &mask);
-    if (rc == ADVGNN_OK && mask.data)
-        rc = check_mask_size(ctx, s, &image, &mask);
-
-    /* Gray and RGBA inputs become RGB, so every encoder receives 3 channels. */
-    const advgnn_image *src = &image;
-    if (rc == ADVGNN_OK && image.channels != 3) {
-        rc = advgnn_image_convert_channels(ctx, &image, 3, &rgb);
-        src = &rgb;
-    }
-    if (rc == ADVGNN_OK)
-        rc = advgnn_image_to_tensor(ctx, src, &loader->pp, out->images + i * 3 * pixels);
-
-    if (rc == ADVGNN_OK && out->masks) {
-        out->has_mask[i] = !s->anomalous || mask.data != NULL;
-        if (mask.data)
-            rc = advgnn_mask_to_binary(ctx, &mask, s->mask_threshold, &loader->pp, out->masks + i * pixels);
-    }
-
-    /* Name the sample, and its file unless the message already does. */
-    if (rc != ADVGNN_OK && s->image_path && !strstr(advgnn_ctx_error(ctx), s->image_path))
-        advgnn_error_prefixf(ctx, "sample '%s' (%s)", s->name, s->image_path);
-    else if (rc != ADVGNN_OK)
-        advgnn_error_prefixf(ctx, "sample '%s'", s->name);
-    advgnn_image_release(&image);
-    advgnn_image_release(&mask);
-    advgnn_image_release(&rgb);
-    return rc;
 }
 
 /* ---- one split --------------------------------------------------------- */
@@ -136,114 +51,100 @@ static int allocate_split(advgnn_ctx *ctx, advgnn_split_data *out)
     return ADVGNN_OK;
 }
 
-/* Loads sample `i` on the calling thread: the interrupt check, the label,
- * the pixels and the progress callback. */
-static int load_sample(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split_data *out, size_t i)
+int advgnn_split_data_prepare(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split split,
+                              const advgnn_sample *samples, size_t count, advgnn_split_data *out)
 {
-    if (advgnn_interrupted())
-        return advgnn_failf(ctx, ADVGNN_ERR_INTERRUPTED, "interrupted while loading the %s images",
-                            advgnn_split_name(out->split));
-    out->labels[i] = (uint8_t)out->samples[i].anomalous;
-    int rc = load_one(ctx, loader, out, i);
-    if (rc == ADVGNN_OK && loader->image_done) {
-#pragma omp critical(advgnn_split_data_progress)
-        loader->image_done(loader->image_done_user);
-    }
-    return rc;
-}
-
-/* Loads samples 1..count-1 on `threads` OpenMP threads. Each sample writes
- * only its own slices of `out`, so the result does not depend on the thread
- * count. Each failing sample keeps its status and message in its own slot,
- * and the first failure in sample order is reported, as on one thread. */
-static int load_parallel(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split_data *out, int threads)
-{
-    size_t count = out->count;
-    int *status = advgnn_calloc(count, sizeof(*status));
-    char **messages = advgnn_calloc(count, sizeof(*messages));
-    advgnn_ctx **thread_ctx = advgnn_calloc((size_t)threads, sizeof(*thread_ctx));
-    size_t first_failure = count; /* samples after it are skipped */
-    int rc = ADVGNN_OK;
-
-    if (!status || !messages || !thread_ctx)
-        rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory loading %zu images", count);
-
-    /* A context per thread, because a context's message buffer is not
-     * thread-safe. NOTE: their log lines go to the default sink (stderr). */
-    for (int t = 0; rc == ADVGNN_OK && t < threads; t++) {
-        thread_ctx[t] = advgnn_ctx_new();
-        if (!thread_ctx[t])
-            rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory loading %zu images", count);
-        else
-            advgnn_ctx_set_log_level(thread_ctx[t], advgnn_ctx_log_level(ctx));
-    }
-
-    if (rc == ADVGNN_OK) {
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-        for (size_t i = 1; i < count; i++) {
-            size_t failure;
-#pragma omp atomic read
-            failure = first_failure;
-            if (i > failure)
-                continue;
-            advgnn_ctx *local = thread_ctx[omp_get_thread_num()];
-            status[i] = load_sample(local, loader, out, i);
-            if (status[i] != ADVGNN_OK) {
-                messages[i] = advgnn_strdup(advgnn_ctx_error(local));
-                advgnn_ctx_clear_error(local);
-#pragma omp critical(advgnn_split_data_failure)
-                {
-                    if (i < first_failure) {
-#pragma omp atomic write
-                        first_failure = i;
-                    }
-                }
-            }
-        }
-    }
-
-    for (size_t i = 1; rc == ADVGNN_OK && i < count; i++)
-        if (status[i] != ADVGNN_OK)
-            rc = advgnn_failf(ctx, status[i], "%s", messages[i] ? messages[i] : "out of memory");
-    for (size_t i = 0; messages && i < count; i++)
-        advgnn_free(messages[i]);
-    for (int t = 0; thread_ctx && t < threads; t++)
-        advgnn_ctx_free(thread_ctx[t]);
-    advgnn_free(thread_ctx);
-    advgnn_free(messages);
-    advgnn_free(status);
-    return rc;
-}
-
-int advgnn_split_data_load(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split split,
-                           const advgnn_sample *samples, size_t count, advgnn_split_data *out)
-{
-    int threads = loader->threads > 0 ? loader->threads : advgnn_ctx_threads(ctx);
-    int rc;
-
     memset(out, 0, sizeof(*out));
     out->split = split;
     out->count = count;
     out->samples = samples;
     out->height = loader->height;
     out->width = loader->width;
-    rc = allocate_split(ctx, out);
+    int rc = allocate_split(ctx, out);
+    if (rc != ADVGNN_OK)
+        advgnn_split_data_release(out);
+    return rc;
+}
 
+int advgnn_split_data_read_cache(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split_data *out,
+                                 uint8_t **cached, int *rebuild)
+{
+    *cached = NULL;
+    *rebuild = 0;
+    if (!advgnn_sample_cache_enabled(loader) || out->count == 0)
+        return ADVGNN_OK;
+    *cached = advgnn_calloc(out->count ? out->count : 1, 1);
+    if (!*cached)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    int rc = advgnn_sample_cache_read(ctx, loader, out, *cached, rebuild);
+
+    /* Cached samples count as loaded for the progress bar. */
+    for (size_t i = 0; rc == ADVGNN_OK && loader->image_done && i < out->count; i++)
+        if ((*cached)[i])
+            loader->image_done(loader->image_done_user);
+    return rc;
+}
+
+void advgnn_split_data_complete(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split_data *out,
+                                int rebuild)
+{
+    for (size_t i = 0; out->masks && i < out->count; i++)
+        out->missing_masks += !out->has_mask[i];
+    if (rebuild)
+        advgnn_sample_cache_write(ctx, loader, out);
+}
+
+/* Decodes the queue on the caller's thread and `threads` OpenMP threads. */
+static int decode_foreground(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_decode_queue *queue,
+                             int threads)
+{
     /* The first sample loads with the caller's context, so opening and
      * indexing an archive logs through it. Archive entry paths need no
      * prefetch, because advgnn_source_read_path reads a whole folder per
      * pass, under a lock. NOTE: a plugin's load() stays on one thread,
      * because the plugin ABI does not promise that it is thread-safe. */
-    if (rc == ADVGNN_OK && count > 0)
-        rc = load_sample(ctx, loader, out, 0);
-    int parallel = threads > 1 && count > 2 && !(loader->fn && loader->fn->load);
-    if (rc == ADVGNN_OK && parallel)
-        rc = load_parallel(ctx, loader, out, threads);
-    for (size_t i = 1; rc == ADVGNN_OK && !parallel && i < count; i++)
-        rc = load_sample(ctx, loader, out, i);
-    for (size_t i = 0; rc == ADVGNN_OK && out->masks && i < count; i++)
-        out->missing_masks += !out->has_mask[i];
+    int parallel = threads > 1 && queue->pending_count > 2 && !(loader->fn && loader->fn->load);
+    size_t first = atomic_load(&queue->next);
 
+    if (first < queue->pending_count && atomic_compare_exchange_strong(&queue->next, &first, first + 1)) {
+        size_t i = queue->pending[first];
+        int rc = advgnn_split_data_load_sample(ctx, loader, queue->out, i);
+        if (rc != ADVGNN_OK) {
+            /* Later samples are skipped, as the first failure stops a load. */
+            advgnn_decode_queue_stop(queue);
+            return rc;
+        }
+        atomic_fetch_add(&queue->decoded, 1);
+    }
+    if (parallel)
+        return advgnn_decode_queue_work_parallel(ctx, queue, threads);
+    advgnn_decode_queue_work(queue, ctx);
+    return ADVGNN_OK;
+}
+
+int advgnn_split_data_load(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split split,
+                           const advgnn_sample *samples, size_t count, advgnn_split_data *out)
+{
+    int threads = loader->threads > 0 ? loader->threads : advgnn_ctx_threads(ctx);
+    advgnn_decode_queue queue = {0};
+    uint8_t *cached = NULL;
+    int rebuild = 0;
+    int rc;
+
+    rc = advgnn_split_data_prepare(ctx, loader, split, samples, count, out);
+    if (rc == ADVGNN_OK)
+        rc = advgnn_split_data_read_cache(ctx, loader, out, &cached, &rebuild);
+    if (rc == ADVGNN_OK)
+        rc = advgnn_decode_queue_init(ctx, &queue, loader, out, cached);
+    if (rc == ADVGNN_OK)
+        rc = decode_foreground(ctx, loader, &queue, threads);
+    if (rc == ADVGNN_OK)
+        rc = advgnn_decode_queue_result(ctx, &queue);
+    if (rc == ADVGNN_OK)
+        advgnn_split_data_complete(ctx, loader, out, rebuild);
+
+    advgnn_decode_queue_release(&queue);
+    advgnn_free(cached);
     if (rc != ADVGNN_OK)
         advgnn_split_data_release(out);
     return rc;
@@ -255,16 +156,23 @@ void advgnn_category_data_release(advgnn_category_data *data)
 {
     if (!data)
         return;
+    advgnn_split_prefetch_cancel(data->test_prefetch);
+    data->test_prefetch = NULL;
     advgnn_split_data_release(&data->train);
     advgnn_split_data_release(&data->validation);
     advgnn_split_data_release(&data->test);
     data->category = NULL;
 }
 
+static void prefix_split_error(advgnn_ctx *ctx, const char *dataset_name, const char *category, advgnn_split split)
+{
+    advgnn_error_prefixf(ctx, "dataset '%s', category '%s', %s split", dataset_name, category,
+                         advgnn_split_name(split));
+}
+
 static int load_split(advgnn_ctx *ctx, const advgnn_sample_loader *loader, const advgnn_sample_store *store,
                       size_t category_index, advgnn_split split, advgnn_split_data *out)
 {
-    const char *category = advgnn_sample_store_category(store, category_index);
     const advgnn_sample *samples;
     size_t count;
     int rc;
@@ -272,9 +180,31 @@ static int load_split(advgnn_ctx *ctx, const advgnn_sample_loader *loader, const
     advgnn_sample_store_split(store, category_index, split, &samples, &count);
     rc = advgnn_split_data_load(ctx, loader, split, samples, count, out);
     if (rc != ADVGNN_OK)
-        advgnn_error_prefixf(ctx, "dataset '%s', category '%s', %s split", loader->dataset_name, category,
-                             advgnn_split_name(split));
+        prefix_split_error(ctx, loader->dataset_name, advgnn_sample_store_category(store, category_index), split);
     return rc;
+}
+
+/* Starts the background decoding of the test split. */
+static int start_test(advgnn_ctx *ctx, const advgnn_sample_loader *loader, const advgnn_sample_store *store,
+                      size_t category_index, advgnn_category_data *out)
+{
+    const advgnn_sample *samples;
+    size_t count;
+
+    advgnn_sample_store_split(store, category_index, ADVGNN_SPLIT_TEST, &samples, &count);
+    int rc = advgnn_split_prefetch_start(ctx, loader, ADVGNN_SPLIT_TEST, samples, count, &out->test_prefetch);
+    if (rc != ADVGNN_OK)
+        prefix_split_error(ctx, loader->dataset_name, out->category, ADVGNN_SPLIT_TEST);
+    return rc;
+}
+
+static void warn_missing_masks(advgnn_ctx *ctx, const advgnn_category_data *data)
+{
+    if (data->test.missing_masks > 0)
+        advgnn_log(ctx, ADVGNN_LOG_WARN,
+                   "dataset '%s', category '%s': %zu defective test image(s) have no mask; pixel metrics leave them "
+                   "out, image metrics include them",
+                   data->dataset_name, data->category, data->test.missing_masks);
 }
 
 int advgnn_category_data_load(advgnn_ctx *ctx, const advgnn_sample_loader *loader,
@@ -284,32 +214,50 @@ int advgnn_category_data_load(advgnn_ctx *ctx, const advgnn_sample_loader *loade
 
     memset(out, 0, sizeof(*out));
     out->category = advgnn_sample_store_category(store, category_index);
+    out->dataset_name = loader->dataset_name;
 
     /* Check that train and test exist before decoding anything. */
     const advgnn_sample *unused;
-    size_t train_count, test_count;
+    size_t train_count;
     advgnn_sample_store_split(store, category_index, ADVGNN_SPLIT_TRAIN, &unused, &train_count);
-    advgnn_sample_store_split(store, category_index, ADVGNN_SPLIT_TEST, &unused, &test_count);
-    if (train_count == 0 || test_count == 0)
+    advgnn_sample_store_split(store, category_index, ADVGNN_SPLIT_TEST, &unused, &out->test_count);
+    if (train_count == 0 || out->test_count == 0)
         return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
                             "dataset '%s', category '%s': the %s split has no images; check the dataset's root "
                             "folder and layout options",
                             loader->dataset_name, out->category, train_count == 0 ? "train" : "test");
 
+    /* The test split starts after the others, so its background thread does
+     * not compete with their decoding on every core. */
     rc = load_split(ctx, loader, store, category_index, ADVGNN_SPLIT_TRAIN, &out->train);
     if (rc == ADVGNN_OK)
         rc = load_split(ctx, loader, store, category_index, ADVGNN_SPLIT_VALIDATION, &out->validation);
-    if (rc == ADVGNN_OK)
+    if (rc == ADVGNN_OK && loader->prefetch)
+        rc = start_test(ctx, loader, store, category_index, out);
+    else if (rc == ADVGNN_OK)
         rc = load_split(ctx, loader, store, category_index, ADVGNN_SPLIT_TEST, &out->test);
     if (rc != ADVGNN_OK) {
         advgnn_category_data_release(out);
         return rc;
     }
 
-    if (out->test.missing_masks > 0)
-        advgnn_log(ctx, ADVGNN_LOG_WARN,
-                   "dataset '%s', category '%s': %zu defective test image(s) have no mask; pixel metrics leave them "
-                   "out, image metrics include them",
-                   loader->dataset_name, out->category, out->test.missing_masks);
+    if (!out->test_prefetch)
+        warn_missing_masks(ctx, out);
+    return ADVGNN_OK;
+}
+
+int advgnn_category_data_wait_test(advgnn_ctx *ctx, advgnn_category_data *data)
+{
+    advgnn_split_prefetch *prefetch = data->test_prefetch;
+
+    if (!prefetch)
+        return ADVGNN_OK;
+    data->test_prefetch = NULL;
+    int rc = advgnn_split_prefetch_finish(prefetch, ctx, &data->test);
+    if (rc != ADVGNN_OK) {
+        prefix_split_error(ctx, data->dataset_name, data->category, ADVGNN_SPLIT_TEST);
+        return rc;
+    }
+    warn_missing_masks(ctx, data);
     return ADVGNN_OK;
 }

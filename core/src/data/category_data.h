@@ -26,6 +26,9 @@ typedef struct advgnn_sample_loader {
     int width;
     uint64_t max_pixels;               /* decode limit; 0 = the default */
     int threads;                       /* decoding threads; 0 = the context's (advgnn_ctx_threads) */
+    const char *cache_dir;             /* folder of the on-disk sample cache (sample_cache.h); NULL = none */
+    int prefetch;                      /* nonzero: advgnn_category_data_load decodes the test split on a
+                                          background thread (advgnn_category_data_wait_test) */
 
     /* Optional: called after each decoded image, e.g. to draw progress. */
     void (*image_done)(void *user);
@@ -46,16 +49,23 @@ typedef struct advgnn_split_data {
     const advgnn_sample *samples; /* (count) borrowed from the store */
 } advgnn_split_data;
 
+/* Decoding of one split on a background thread (split_prefetch.c). */
+typedef struct advgnn_split_prefetch advgnn_split_prefetch;
+
 /* The three splits of one category. */
 typedef struct advgnn_category_data {
     const char *category; /* borrowed from the store */
+    const char *dataset_name; /* borrowed from the loader, for messages */
     advgnn_split_data train;
     advgnn_split_data validation; /* count 0 when the dataset has none */
-    advgnn_split_data test;
+    advgnn_split_data test;       /* empty while test_prefetch runs */
+    advgnn_split_prefetch *test_prefetch; /* non-NULL until advgnn_category_data_wait_test */
+    size_t test_count; /* listed test samples, known before they are decoded */
 } advgnn_category_data;
 
 /* Loads and preprocesses `count` samples into *out. Pixels come from the
- * plugin's load() when present, else from decoding image_path and mask_path.
+ * plugin's load() when present, else from decoding image_path and mask_path,
+ * or from the sample cache when loader->cache_dir is set.
  * A mask whose size differs from its image fails naming both files and sizes.
  * A defective test sample without a mask gets has_mask = 0 and an all-zero
  * mask: pixel metrics leave such images out. Every failure names the sample's
@@ -64,12 +74,40 @@ int advgnn_split_data_load(advgnn_ctx *ctx, const advgnn_sample_loader *loader, 
                            const advgnn_sample *samples, size_t count, advgnn_split_data *out);
 void advgnn_split_data_release(advgnn_split_data *data);
 
+/* Starts decoding `count` samples on a background thread, so that decoding
+ * overlaps what the caller computes meanwhile. The thread decodes with one
+ * OpenMP thread; advgnn_split_prefetch_finish then decodes what is left on
+ * every thread. `loader` is copied without its progress callback; its
+ * strings and `samples` must outlive the prefetch. A plugin's load() is never
+ * called from the thread: with one, the samples are loaded at finish. */
+int advgnn_split_prefetch_start(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split split,
+                                const advgnn_sample *samples, size_t count, advgnn_split_prefetch **out);
+
+/* Waits for the prefetch, helping with the samples not started yet, joins
+ * its thread and frees it. *out then holds the same bytes as
+ * advgnn_split_data_load gives, or fails with the same message, naming the
+ * first failing sample in sample order. Log lines of the thread are written
+ * to `ctx` here. */
+int advgnn_split_prefetch_finish(advgnn_split_prefetch *prefetch, advgnn_ctx *ctx, advgnn_split_data *out);
+
+/* Stops the prefetch after its current sample, joins its thread and frees
+ * it. NULL does nothing. */
+void advgnn_split_prefetch_cancel(advgnn_split_prefetch *prefetch);
+
 /* Loads every split of category `category_index` of the store. An empty train
  * or test split fails naming the dataset, category and split; an empty
- * validation split is allowed. Defective test images without masks are
- * counted in a warning. */
+ * validation split is allowed. With loader->prefetch, the test split is only
+ * started in the background: call advgnn_category_data_wait_test before
+ * using out->test. */
 int advgnn_category_data_load(advgnn_ctx *ctx, const advgnn_sample_loader *loader,
                               const advgnn_sample_store *store, size_t category_index, advgnn_category_data *out);
+
+/* Completes the test split when it decodes in the background; does nothing
+ * otherwise. Defective test images without masks are counted in a warning.
+ * On failure the message names the dataset, category, split and file. */
+int advgnn_category_data_wait_test(advgnn_ctx *ctx, advgnn_category_data *data);
+
+/* Cancels a running test prefetch and frees every split. */
 void advgnn_category_data_release(advgnn_category_data *data);
 
 /* Returns the preprocessing of a run: ImageNet mean and standard deviation,

@@ -252,7 +252,7 @@ static int create_scorers(category_run *cr)
 {
     const advgnn_experiment_spec *spec = cr->run->spec;
     advgnn_scorer_config config;
-    size_t test_count = cr->data.test.count;
+    size_t test_count = cr->data.test_count; /* the test split may still be decoding */
 
     memset(&config, 0, sizeof(config));
     config.struct_size = sizeof(config);
@@ -907,12 +907,17 @@ static void count_loaded_image(void *user)
     advgnn_progress_update(progress, progress->done + 1);
 }
 
-static int load_category(category_run *cr, size_t category_index)
+/* Loads the category's images. With `prefetch`, the test split decodes on a
+ * background thread until wait_for_test. */
+static int load_category(category_run *cr, size_t category_index, int prefetch)
 {
     advgnn_run *run = cr->run;
+    advgnn_split last = prefetch ? ADVGNN_SPLIT_VALIDATION : ADVGNN_SPLIT_TEST;
     size_t listed = 0;
 
-    for (advgnn_split s = ADVGNN_SPLIT_TRAIN; s <= ADVGNN_SPLIT_TEST; s++) {
+    run->loader.prefetch = prefetch;
+    run->loader.cache_dir = run->spec->sample_cache;
+    for (advgnn_split s = ADVGNN_SPLIT_TRAIN; s <= last; s++) {
         const advgnn_sample *unused;
         size_t n;
         advgnn_sample_store_split(run->store, category_index, s, &unused, &n);
@@ -929,12 +934,29 @@ static int load_category(category_run *cr, size_t category_index)
     return rc;
 }
 
+/* Waits for the test split's background decoding and loads the defect
+ * masks of its images. The wait counts as loading time. */
+static int wait_for_test(category_run *cr)
+{
+    double start = advgnn_now_seconds();
+    int rc = advgnn_category_data_wait_test(cr->ctx, &cr->data);
+
+    cr->load_seconds += advgnn_now_seconds() - start;
+    if (rc != ADVGNN_OK) {
+        /* The message names the dataset, category and split already. */
+        cr->loaded = 0;
+        return rc;
+    }
+    return advgnn_run_defects_load(cr->ctx, &cr->run->loader, &cr->data.test, &cr->defects);
+}
+
+/* The steps of a category. With spec->prefetch set, the test split decodes
+ * in the background while the encoder trains and the scorers fit on the
+ * training images, until wait_for_test. */
 static int run_steps(category_run *cr, size_t category_index)
 {
-    int rc = load_category(cr, category_index);
+    int rc = load_category(cr, category_index, cr->run->spec->prefetch);
 
-    if (rc == ADVGNN_OK)
-        rc = advgnn_run_defects_load(cr->ctx, &cr->run->loader, &cr->data.test, &cr->defects);
     if (rc == ADVGNN_OK)
         rc = create_encoder(cr);
     if (rc == ADVGNN_OK)
@@ -947,6 +969,8 @@ static int run_steps(category_run *cr, size_t category_index)
         rc = fit_scorers(cr);
     if (rc == ADVGNN_OK)
         rc = score_held_out(cr);
+    if (rc == ADVGNN_OK)
+        rc = wait_for_test(cr);
     if (rc == ADVGNN_OK)
         rc = score_test(cr);
     if (rc == ADVGNN_OK)
@@ -1059,7 +1083,9 @@ static int load_new_images(category_run *cr, const advgnn_sample *samples, size_
     loader.fn = NULL;
     loader.state = NULL;
     loader.image_done = NULL;
+    loader.cache_dir = NULL; /* new images are scored once */
     advgnn_split_data_release(&cr->data.test);
+    cr->data.test_count = count;
     return advgnn_split_data_load(cr->ctx, &loader, ADVGNN_SPLIT_TEST, samples, count, &cr->data.test);
 }
 
@@ -1092,7 +1118,7 @@ int advgnn_run_category_score(advgnn_run *run, size_t category_index, const char
     /* The run's steps up to the fitted scorers and fusion statistics, with
      * the saved weights in place of training; then the new images take the
      * place of the test split. */
-    rc = load_category(&cr, category_index);
+    rc = load_category(&cr, category_index, 0);
     if (rc == ADVGNN_OK)
         rc = load_new_images(&cr, samples, count);
     if (rc == ADVGNN_OK)

@@ -38,6 +38,9 @@ typedef struct advgnn_experiment_spec {
     int heatmaps;                /* overlay PNGs written per category (0 = none, -1 = all) */
     int threads;                 /* 0 = every core */
     int progress;                /* nonzero: draw progress bars (only on a terminal) */
+    int prefetch;                /* nonzero: decode each category's test images on a background thread
+                                    while the encoder trains and the scorers fit */
+    const char *sample_cache;    /* folder of the on-disk cache of decoded samples; NULL = no cache */
 
     /* Tracking (core/src/tracking/experiment_tracking.h). The runner always
      * journals the run in <output_dir>/tracking/ and sends it to MLflow when

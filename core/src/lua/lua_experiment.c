@@ -33,6 +33,7 @@ typedef struct lua_experiment {
     int crop_size;
     int batch_size;
     int heatmaps;
+    int prefetch; /* decode test images in the background (default on) */
     uint64_t seed;
 } lua_experiment;
 
@@ -44,7 +45,8 @@ static const advgnn_option_spec experiment_fields[] = {
     {.name = "categories", .type = ADVGNN_OPT_STRING}, {.name = "image_size", .type = ADVGNN_OPT_INT},
     {.name = "crop", .type = ADVGNN_OPT_INT},         {.name = "batch_size", .type = ADVGNN_OPT_INT},
     {.name = "seed", .type = ADVGNN_OPT_INT},         {.name = "output", .type = ADVGNN_OPT_STRING},
-    {.name = "heatmaps", .type = ADVGNN_OPT_INT},     {.name = NULL}};
+    {.name = "heatmaps", .type = ADVGNN_OPT_INT},     {.name = "prefetch", .type = ADVGNN_OPT_BOOL},
+    {.name = "sample_cache", .type = ADVGNN_OPT_STRING}, {.name = NULL}};
 
 /* The fields of a {scorer, weight = ..., label = ...} entry besides [1]. */
 static const advgnn_option_spec scorer_entry_fields[] = {
@@ -363,6 +365,15 @@ static int l_experiment(lua_State *L)
 
     string_field(L, 1, "output");
     lua_setfield(L, 3, "output");
+    string_field(L, 1, "sample_cache");
+    lua_setfield(L, 3, "sample_cache");
+
+    int prefetch_type = lua_getfield(L, 1, "prefetch");
+    if (prefetch_type != LUA_TNIL && prefetch_type != LUA_TBOOLEAN)
+        advgnn_lua_fail(L, ADVGNN_ERR_INVALID_ARG, "experiment: field 'prefetch' must be true or false, not a %s",
+                        luaL_typename(L, -1));
+    experiment->prefetch = prefetch_type == LUA_TNIL || lua_toboolean(L, -1);
+    lua_pop(L, 1);
 
     experiment->image_size = (int)integer_field(L, 1, "image_size", 256, IMAGE_SIZE_MIN, IMAGE_SIZE_MAX);
     experiment->crop_size = (int)integer_field(L, 1, "crop", 0, 0, experiment->image_size);
@@ -649,6 +660,10 @@ static int experiment_run(lua_State *L)
     spec.batch_size = experiment->batch_size;
     spec.seed = experiment->seed;
     spec.heatmaps = experiment->heatmaps;
+    spec.prefetch = experiment->prefetch;
+    lua_getfield(L, 2, "sample_cache"); /* a string of the user value table, alive during the run */
+    spec.sample_cache = lua_tostring(L, -1);
+    lua_pop(L, 1);
     spec.threads = env->settings->threads;
     spec.progress = env->settings->progress;
     push_tracking(L, env, &spec); /* keeps the strings alive on the stack */
