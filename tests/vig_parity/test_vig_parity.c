@@ -224,7 +224,8 @@ static void set_string(advgnn_options *opts, const char *name, const char *value
     CHECK_INT_EQ(advgnn_options_set(opts, ctx, name, &v), ADVGNN_OK);
 }
 
-/* Options of the fixture configurations in scripts/vig_reference.py (FIXTURES). */
+/* Options of the fixture configurations in scripts/vig_reference.py
+ * (FIXTURES); `weights` may be NULL. */
 static advgnn_options *fixture_options(const advgnn_plugin_descriptor *desc, int pyramid, const char *weights)
 {
     static const double pyramid_widths[] = {8, 16, 24, 32}, pyramid_blocks[] = {1, 1, 2, 1};
@@ -241,7 +242,8 @@ static advgnn_options *fixture_options(const advgnn_plugin_descriptor *desc, int
     CHECK_INT_EQ(harness_set_int(opts, ctx, "batch_size", 2), ADVGNN_OK);
     CHECK_INT_EQ(harness_set_number(opts, ctx, "ssim_weight", 0.5), ADVGNN_OK);
     CHECK_INT_EQ(harness_set_number(opts, ctx, "ssim_range", 4.0), ADVGNN_OK);
-    set_string(opts, "weights", weights);
+    if (weights)
+        set_string(opts, "weights", weights);
     return opts;
 }
 
@@ -414,6 +416,52 @@ static void check_mismatch(const advgnn_plugin_descriptor *desc)
     advgnn_options_free(opts);
 }
 
+/* 'init_weights' loads the same network as 'weights' but leaves training on;
+ * both at once are rejected. */
+static void check_init_weights(const advgnn_plugin_descriptor *desc)
+{
+    const advgnn_encoder_functions *fn = desc->functions;
+    advgnn_encoder_config config = {.struct_size = sizeof(config), .image_height = 64, .image_width = 64,
+                                    .channels = 3, .seed = 1};
+    char weights[1024], outputs[1024];
+    int64_t shape[4] = {0};
+    advgnn_options *opts;
+    advgnn_tensor input;
+    fixture_file f;
+    const float *data;
+    size_t count;
+    void *state = NULL;
+
+    snprintf(weights, sizeof(weights), "%s/pyramid.weights.safetensors", ADVGNN_PARITY_FIXTURES);
+    snprintf(outputs, sizeof(outputs), "%s/pyramid.outputs.safetensors", ADVGNN_PARITY_FIXTURES);
+    CHECK(fixture_open(&f, outputs));
+    data = f.header ? fixture_tensor(&f, "input", shape, NULL, &count) : NULL;
+    CHECK(data != NULL);
+    if (!data) {
+        fixture_close(&f);
+        return;
+    }
+    input = advgnn_tensor_view((void *)data, ADVGNN_DTYPE_F32, 4, shape);
+
+    opts = fixture_options(desc, 1, weights);
+    set_string(opts, "init_weights", weights);
+    CHECK(fn->create(ctx, opts, &config, &state) != ADVGNN_OK);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "init_weights");
+    advgnn_ctx_clear_error(ctx);
+
+    advgnn_options_free(opts);
+    opts = fixture_options(desc, 1, NULL);
+    set_string(opts, "init_weights", weights);
+    OK(fn->create(ctx, opts, &config, &state));
+    CHECK(((ae_encoder *)state)->weights == NULL);
+    printf("pyramid through init_weights: inference\n");
+    OK(ae_forward(&((ae_encoder *)state)->net, ctx, &input, ADVGNN_NN_MODE_INFERENCE));
+    CHECK(compare_outputs(&((ae_encoder *)state)->net, &f, "eval.", "init_weights") >= 5);
+    fn->destroy(state);
+    advgnn_options_free(opts);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     const advgnn_plugin_descriptor *desc;
@@ -429,6 +477,7 @@ int main(void)
     check_fixture(desc, "pyramid", 1);
     check_fixture(desc, "isotropic", 0);
     check_mismatch(desc);
+    check_init_weights(desc);
     dlclose(handle);
     advgnn_ctx_free(ctx);
     return CHECK_DONE();

@@ -73,6 +73,10 @@ static const advgnn_option_spec vig_options[] = {
     {.name = "output", .type = ADVGNN_OPT_ENUM,
      .help = "last activation of the decoder: linear for ImageNet-normalized input, tanh for input in [-1, 1]",
      .def.string = "linear", .choices = output_choices},
+    {.name = "init_weights", .type = ADVGNN_OPT_STRING,
+     .help = "safetensors file with every weight of this network to start training from, for example ImageNet ViG "
+             "weights converted by scripts/vig_reference.py convert; unlike 'weights', training still runs",
+     .def.string = NULL},
     AE_TRAIN_OPTION_SPECS,
     {0}};
 
@@ -357,6 +361,22 @@ static void vig_destroy(void *state)
     advgnn_free(state);
 }
 
+/* Loads 'init_weights' over the seeded initialization; training then starts
+ * from them. */
+static int load_init_weights(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options *opts)
+{
+    const char *path = advgnn_options_string(opts, "init_weights");
+
+    if (!path || !*path)
+        return ADVGNN_OK;
+    if (enc->weights)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "vig: options 'weights' and 'init_weights' are both set; use 'weights' to skip training "
+                            "or 'init_weights' to train from %s",
+                            path);
+    return advgnn_nn_load(enc->net.nn, ctx, path);
+}
+
 static int vig_create(advgnn_ctx *ctx, const advgnn_options *opts, const advgnn_encoder_config *config, void **out)
 {
     ae_encoder *enc;
@@ -379,6 +399,8 @@ static int vig_create(advgnn_ctx *ctx, const advgnn_options *opts, const advgnn_
         rc = ae_net_finish(&enc->net, ctx, enc->seed);
     if (rc == ADVGNN_OK)
         rc = ae_encoder_start(enc, ctx);
+    if (rc == ADVGNN_OK)
+        rc = load_init_weights(enc, ctx, opts);
     if (rc != ADVGNN_OK) {
         vig_destroy(enc);
         return rc;
