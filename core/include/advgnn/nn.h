@@ -239,6 +239,61 @@ void advgnn_optim_free(advgnn_optim *opt);
 /* Applies one update with learning rate `lr` from the current gradients. */
 int advgnn_optim_step(advgnn_optim *opt, advgnn_ctx *ctx, double lr);
 
+/* ---- optimizer state --------------------------------------------------- */
+
+/* One state tensor of an optimizer, named like the per-parameter entries of
+ * PyTorch's optimizer state_dict, prefixed with the parameter name:
+ *   SGD with momentum  "<param>.momentum_buffer"
+ *   Adam, AdamW        "<param>.exp_avg", "<param>.exp_avg_sq"
+ *   RMSprop            "<param>.square_avg", plus "<param>.momentum_buffer"
+ *                      when momentum > 0
+ * Plain SGD (momentum 0) has no state tensor. The step count, which PyTorch
+ * keeps per parameter, is one number here (advgnn_optim_step_count). */
+typedef struct advgnn_optim_state {
+    const char *name;     /* e.g. "enc.conv1.weight.exp_avg" */
+    advgnn_tensor *value; /* f32, the parameter's shape; zero before the first step */
+} advgnn_optim_state;
+
+/* State tensors in the order of the network's parameters, the kinds of one
+ * parameter in the order listed above. The optimizer owns every entry, name
+ * and tensor: they stay valid until advgnn_optim_free, and writing into
+ * `value->data` changes the state that the next step uses. */
+size_t advgnn_optim_state_count(const advgnn_optim *opt);
+/* Returns entry `index`, or NULL when index >= advgnn_optim_state_count. */
+const advgnn_optim_state *advgnn_optim_state_at(const advgnn_optim *opt, size_t index);
+/* Returns the entry named `name`, or NULL. */
+const advgnn_optim_state *advgnn_optim_state_find(const advgnn_optim *opt, const char *name);
+
+/* Copies `src` (contiguous f32 of the entry's shape) into the state tensor
+ * `name`. An unknown name, another dtype or another shape is an
+ * ADVGNN_ERR_INVALID_ARG that names the tensor, and leaves the state unchanged. */
+int advgnn_optim_state_set(advgnn_optim *opt, advgnn_ctx *ctx, const char *name, const advgnn_tensor *src);
+
+/* Returns the kind of the optimizer. */
+advgnn_optim_kind advgnn_optim_get_kind(const advgnn_optim *opt);
+/* Returns the lowercase name of a kind ("sgd", "adam", "adamw", "rmsprop"),
+ * or "invalid". The string is static. */
+const char *advgnn_optim_kind_name(advgnn_optim_kind kind);
+
+/* Returns the number of updates done so far, from which Adam and AdamW
+ * derive their bias corrections. */
+int64_t advgnn_optim_step_count(const advgnn_optim *opt);
+/* Sets the update count; a negative count is an ADVGNN_ERR_INVALID_ARG. */
+int advgnn_optim_set_step_count(advgnn_optim *opt, advgnn_ctx *ctx, int64_t steps);
+
+/* Writes every state tensor as an F32 tensor of a safetensors file, with the
+ * kind ("optimizer") and the step count ("step", a decimal string) in its
+ * __metadata__. Written to a temporary name and renamed, like weights. */
+int advgnn_optim_save(advgnn_optim *opt, advgnn_ctx *ctx, const char *path);
+
+/* Reads a file written by advgnn_optim_save into the state and the step
+ * count. The file's kind must equal the optimizer's (a checkpoint of Adam
+ * loaded into SGD is an error naming both kinds), and it must contain
+ * exactly the optimizer's state tensors, each F32 (or BF16, widened) with the
+ * parameter's shape. Every mismatch is an ADVGNN_ERR_FORMAT that names the
+ * file and the tensor, and leaves the state and step count unchanged. */
+int advgnn_optim_load(advgnn_optim *opt, advgnn_ctx *ctx, const char *path);
+
 /* Scales all gradients so that their global L2 norm is at most `max_norm`
  * and returns the norm before scaling. The norm is summed in a fixed order,
  * so it is the same on every run. */

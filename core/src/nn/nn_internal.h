@@ -3,6 +3,8 @@
 #ifndef ADVGNN_NN_INTERNAL_H
 #define ADVGNN_NN_INTERNAL_H
 
+#include <stdio.h>
+
 #include <oneapi/dnnl/dnnl.h>
 
 #include "advgnn/nn.h"
@@ -205,5 +207,47 @@ ADVGNN_INTERNAL int nn_check_inputs(advgnn_layer *layer, advgnn_ctx *ctx, const 
 
 ADVGNN_INTERNAL int nn_check_tensor(advgnn_layer *layer, advgnn_ctx *ctx, const advgnn_tensor *t, advgnn_dtype dtype,
                                     const int64_t shape[4], const char *what);
+
+/* ---- safetensors files (safetensors.c) --------------------------------- */
+
+struct cJSON;
+
+/* A named f32 tensor written to or read from a safetensors file. Both
+ * pointers are borrowed. */
+typedef struct nn_st_entry {
+    const char *name;
+    advgnn_tensor *value; /* contiguous f32 */
+} nn_st_entry;
+
+/* An open safetensors file with its parsed header; nn_st_close frees it. */
+typedef struct nn_st_file {
+    FILE *f;
+    const char *path;
+    const char *file_kind;    /* the file in messages, e.g. "weights file" */
+    const char *target_owner; /* the owner of the targets in messages, e.g. "network" */
+    uint64_t data_start, data_size; /* bytes after the header */
+    struct cJSON *header;
+} nn_st_file;
+
+/* Writes `entries` as F32 tensors and the string pairs of `metadata` (key,
+ * value, ..., NULL; may be NULL) to `path`, through a temporary file and a
+ * rename, so the file is either complete or absent. `file_kind` names the
+ * file in messages. */
+ADVGNN_INTERNAL int nn_st_save(advgnn_ctx *ctx, const char *file_kind, const char *path,
+                               const char *const *metadata, const nn_st_entry *entries, size_t count);
+
+/* Opens `path` and parses its header. Call nn_st_close afterwards, on
+ * failure too. */
+ADVGNN_INTERNAL int nn_st_open(advgnn_ctx *ctx, const char *file_kind, const char *target_owner, const char *path,
+                               nn_st_file *sf);
+ADVGNN_INTERNAL void nn_st_close(nn_st_file *sf);
+
+/* Returns the string value of `key` in the header's __metadata__, or NULL. */
+ADVGNN_INTERNAL const char *nn_st_metadata(const nn_st_file *sf, const char *key);
+
+/* Reads every entry from the file. The file must contain exactly these names
+ * with dtype F32 (or BF16, widened) and the entries' shapes. A mismatch is
+ * an error that names the tensor and leaves every target unchanged. */
+ADVGNN_INTERNAL int nn_st_read(advgnn_ctx *ctx, nn_st_file *sf, const nn_st_entry *entries, size_t count);
 
 #endif

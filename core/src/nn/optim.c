@@ -1,10 +1,20 @@
 /* Optimizers (SGD with momentum, Adam, AdamW, RMSprop) and learning-rate
  * schedules. The update rules follow PyTorch's torch.optim (2.x) with its
  * defaults for dampening (0) and without Nesterov or AMSGrad. */
+#include <errno.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/nn_internal.h"
+
+/* One exposed state tensor: a view into the state block. */
+typedef struct optim_entry {
+    advgnn_optim_state pub; /* pub.value points at `view` */
+    advgnn_tensor view;     /* f32, the parameter's shape */
+} optim_entry;
 
 struct advgnn_optim {
     advgnn_optim_config config; /* with defaults filled */
@@ -12,7 +22,29 @@ struct advgnn_optim {
     int64_t step;               /* updates done so far */
     float *state;               /* slots * (sum of trainable sizes) floats, zeroed */
     int slots;                  /* state values per parameter element */
+    optim_entry *entries;       /* (entry_count) the slots the update rule uses, named */
+    size_t entry_count;
 };
+
+/* The state kinds of each slot, in PyTorch's names; NULL marks a slot the
+ * configuration leaves unused (SGD or RMSprop without momentum). */
+static void slot_names(const advgnn_optim_config *c, const char *names[2])
+{
+    names[0] = names[1] = NULL;
+    switch (c->kind) {
+    case ADVGNN_OPTIM_SGD:
+        names[0] = c->momentum > 0 ? "momentum_buffer" : NULL;
+        break;
+    case ADVGNN_OPTIM_RMSPROP:
+        names[0] = "square_avg";
+        names[1] = c->momentum > 0 ? "momentum_buffer" : NULL;
+        break;
+    default:
+        names[0] = "exp_avg";
+        names[1] = "exp_avg_sq";
+        break;
+    }
+}
 
 static int fill_config(advgnn_ctx *ctx, const advgnn_optim_config *in, advgnn_optim_config *c)
 {
@@ -29,6 +61,51 @@ static int fill_config(advgnn_ctx *ctx, const advgnn_optim_config *in, advgnn_op
                             "optimizer: invalid momentum %g, betas (%g, %g), alpha %g, eps %g or weight decay %g "
                             "(momentum and betas in [0, 1), eps > 0, weight decay >= 0)",
                             c->momentum, c->beta1, c->beta2, c->alpha, c->eps, c->weight_decay);
+    return ADVGNN_OK;
+}
+
+/* Names the used slots of every trainable parameter, "<param>.<kind>", as
+ * views into the state block. Slot k of the parameter at element offset o
+ * starts at state + k * total + o, as advgnn_optim_step lays it out. */
+static int build_entries(advgnn_optim *opt, advgnn_ctx *ctx, size_t total)
+{
+    advgnn_nn *nn = opt->nn;
+    const char *kinds[2];
+    size_t offset = 0, capacity = 0;
+
+    slot_names(&opt->config, kinds);
+    for (size_t i = 0; i < nn->param_count; i++)
+        capacity += nn->params[i]->pub.grad ? 2 : 0;
+    opt->entries = advgnn_calloc(capacity ? capacity : 1, sizeof(*opt->entries));
+    if (!opt->entries)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "optimizer: out of memory for %zu state entries", capacity);
+
+    for (size_t i = 0; i < nn->param_count; i++) {
+        nn_param *param = nn->params[i];
+
+        if (!param->pub.grad)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            optim_entry *e = &opt->entries[opt->entry_count];
+            size_t len;
+            char *name;
+
+            if (!kinds[k])
+                continue;
+            len = strlen(param->pub.name) + strlen(kinds[k]) + 2;
+            name = advgnn_malloc(len);
+            if (!name)
+                return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "optimizer: out of memory naming the state of %s",
+                                    param->pub.name);
+            snprintf(name, len, "%s.%s", param->pub.name, kinds[k]);
+            e->view = advgnn_tensor_view(opt->state + (size_t)k * total + offset, ADVGNN_DTYPE_F32,
+                                         param->value.ndim, param->value.shape);
+            e->pub.name = name;
+            e->pub.value = &e->view;
+            opt->entry_count++;
+        }
+        offset += (size_t)advgnn_tensor_numel(&param->value);
+    }
     return ADVGNN_OK;
 }
 
@@ -65,6 +142,11 @@ int advgnn_optim_new(advgnn_ctx *ctx, advgnn_nn *nn, const advgnn_optim_config *
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "optimizer: out of memory for %zu state values", values);
     }
     memset(opt->state, 0, total * opt->slots * sizeof(float));
+    rc = build_entries(opt, ctx, total);
+    if (rc != ADVGNN_OK) {
+        advgnn_optim_free(opt);
+        return rc;
+    }
     *out = opt;
     return ADVGNN_OK;
 }
@@ -73,6 +155,9 @@ void advgnn_optim_free(advgnn_optim *opt)
 {
     if (!opt)
         return;
+    for (size_t i = 0; i < opt->entry_count; i++)
+        advgnn_free((char *)opt->entries[i].pub.name);
+    advgnn_free(opt->entries);
     advgnn_aligned_free(opt->state);
     advgnn_free(opt);
 }
@@ -101,16 +186,21 @@ static void update_adam(const advgnn_optim_config *c, double lr, int64_t step, f
     float root2 = (float)sqrt(correction2), eps = (float)c->eps;
     int decoupled = c->kind == ADVGNN_OPTIM_ADAMW;
 
+    /* 1 - beta and the decay factor are rounded once from double, as
+     * torch.optim does: 1.0f - 0.999f is 4.7e-5 larger than 0.001f. */
+    float rest1 = (float)(1.0 - c->beta1), rest2 = (float)(1.0 - c->beta2);
+    float decay = (float)(1.0 - lr * c->weight_decay);
+
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float grad = g[i];
 
         if (decoupled)
-            p[i] *= 1.0f - (float)(lr * c->weight_decay);
+            p[i] *= decay;
         else
             grad += (float)c->weight_decay * p[i];
-        m[i] = b1 * m[i] + (1.0f - b1) * grad;
-        v[i] = b2 * v[i] + (1.0f - b2) * grad * grad;
+        m[i] = b1 * m[i] + rest1 * grad;
+        v[i] = b2 * v[i] + rest2 * grad * grad;
         p[i] -= step_size * m[i] / (sqrtf(v[i]) / root2 + eps);
     }
 }
@@ -118,13 +208,13 @@ static void update_adam(const advgnn_optim_config *c, double lr, int64_t step, f
 static void update_rmsprop(const advgnn_optim_config *c, double lr, float *p, const float *g, float *v, float *buf,
                            int64_t n)
 {
-    float alpha = (float)c->alpha, eps = (float)c->eps;
+    float alpha = (float)c->alpha, rest = (float)(1.0 - c->alpha), eps = (float)c->eps;
 
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float grad = g[i] + (float)c->weight_decay * p[i], step;
 
-        v[i] = alpha * v[i] + (1.0f - alpha) * grad * grad;
+        v[i] = alpha * v[i] + rest * grad * grad;
         step = grad / (sqrtf(v[i]) + eps);
         if (c->momentum > 0) {
             buf[i] = (float)c->momentum * buf[i] + step;
@@ -163,6 +253,185 @@ int advgnn_optim_step(advgnn_optim *opt, advgnn_ctx *ctx, double lr)
         offset += (size_t)n;
     }
     return ADVGNN_OK;
+}
+
+/* ---- state --------------------------------------------------------------- */
+
+#define OPTIM_META_KIND "optimizer"
+#define OPTIM_META_STEP "step"
+
+size_t advgnn_optim_state_count(const advgnn_optim *opt)
+{
+    return opt->entry_count;
+}
+
+const advgnn_optim_state *advgnn_optim_state_at(const advgnn_optim *opt, size_t index)
+{
+    return index < opt->entry_count ? &opt->entries[index].pub : NULL;
+}
+
+const advgnn_optim_state *advgnn_optim_state_find(const advgnn_optim *opt, const char *name)
+{
+    for (size_t i = 0; i < opt->entry_count; i++) {
+        if (strcmp(opt->entries[i].pub.name, name) == 0)
+            return &opt->entries[i].pub;
+    }
+    return NULL;
+}
+
+static int same_shape(const advgnn_tensor *a, const advgnn_tensor *b)
+{
+    if (a->ndim != b->ndim)
+        return 0;
+    for (int d = 0; d < a->ndim; d++) {
+        if (a->shape[d] != b->shape[d])
+            return 0;
+    }
+    return 1;
+}
+
+/* Formats a shape as "[2,3,1,1]" for messages; truncated to fit `size`. */
+static const char *shape_text(const advgnn_tensor *t, char *out, size_t size)
+{
+    size_t used = (size_t)snprintf(out, size, "[");
+
+    for (int d = 0; d < t->ndim && used < size; d++)
+        used += (size_t)snprintf(out + used, size - used, d ? ",%lld" : "%lld", (long long)t->shape[d]);
+    if (used < size)
+        snprintf(out + used, size - used, "]");
+    return out;
+}
+
+int advgnn_optim_state_set(advgnn_optim *opt, advgnn_ctx *ctx, const char *name, const advgnn_tensor *src)
+{
+    const advgnn_optim_state *entry = advgnn_optim_state_find(opt, name);
+    char have[96], given[96];
+
+    if (!entry)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                            "optimizer: no state tensor %s in this %s optimizer (see advgnn_optim_state_at for the "
+                            "names)",
+                            name, advgnn_optim_kind_name(opt->config.kind));
+    if (src->dtype != ADVGNN_DTYPE_F32 || !advgnn_tensor_is_contiguous(src))
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                            "optimizer: state tensor %s must be set from contiguous f32 data", name);
+    if (!same_shape(src, entry->value))
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "optimizer: state tensor %s has shape %s, the value given %s",
+                            name, shape_text(entry->value, have, sizeof(have)), shape_text(src, given, sizeof(given)));
+    memcpy(entry->value->data, src->data, (size_t)advgnn_tensor_numel(src) * sizeof(float));
+    return ADVGNN_OK;
+}
+
+advgnn_optim_kind advgnn_optim_get_kind(const advgnn_optim *opt)
+{
+    return opt->config.kind;
+}
+
+const char *advgnn_optim_kind_name(advgnn_optim_kind kind)
+{
+    switch (kind) {
+    case ADVGNN_OPTIM_SGD: return "sgd";
+    case ADVGNN_OPTIM_ADAM: return "adam";
+    case ADVGNN_OPTIM_ADAMW: return "adamw";
+    case ADVGNN_OPTIM_RMSPROP: return "rmsprop";
+    default: return "invalid";
+    }
+}
+
+int64_t advgnn_optim_step_count(const advgnn_optim *opt)
+{
+    return opt->step;
+}
+
+int advgnn_optim_set_step_count(advgnn_optim *opt, advgnn_ctx *ctx, int64_t steps)
+{
+    if (steps < 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "optimizer: invalid step count %" PRId64 " (must be >= 0)",
+                            steps);
+    opt->step = steps;
+    return ADVGNN_OK;
+}
+
+/* The state entries as safetensors entries (borrowed names and tensors). */
+static nn_st_entry *file_entries(advgnn_optim *opt, advgnn_ctx *ctx, const char *path)
+{
+    nn_st_entry *entries = advgnn_calloc(opt->entry_count ? opt->entry_count : 1, sizeof(*entries));
+
+    if (!entries) {
+        advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory for the optimizer state of %s", path);
+        return NULL;
+    }
+    for (size_t i = 0; i < opt->entry_count; i++) {
+        entries[i].name = opt->entries[i].pub.name;
+        entries[i].value = &opt->entries[i].view;
+    }
+    return entries;
+}
+
+int advgnn_optim_save(advgnn_optim *opt, advgnn_ctx *ctx, const char *path)
+{
+    char step[24];
+    const char *metadata[] = {OPTIM_META_KIND, advgnn_optim_kind_name(opt->config.kind), OPTIM_META_STEP, step, NULL};
+    nn_st_entry *entries = file_entries(opt, ctx, path);
+    int rc;
+
+    if (!entries)
+        return ADVGNN_ERR_NOMEM;
+    snprintf(step, sizeof(step), "%" PRId64, opt->step);
+    rc = nn_st_save(ctx, "optimizer state file", path, metadata, entries, opt->entry_count);
+    advgnn_free(entries);
+    return rc;
+}
+
+/* Checks the kind and parses the step count of an opened state file. */
+static int read_metadata(advgnn_optim *opt, advgnn_ctx *ctx, const nn_st_file *sf, int64_t *step)
+{
+    const char *kind = nn_st_metadata(sf, OPTIM_META_KIND), *text = nn_st_metadata(sf, OPTIM_META_STEP);
+    const char *expected = advgnn_optim_kind_name(opt->config.kind);
+    char *end = NULL;
+    long long value;
+
+    if (!kind)
+        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
+                            "optimizer state file %s: __metadata__ has no \"%s\" entry; write the file with "
+                            "advgnn_optim_save",
+                            sf->path, OPTIM_META_KIND);
+    if (strcmp(kind, expected) != 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
+                            "optimizer state file %s holds %s state, but the optimizer is %s; resume with the "
+                            "optimizer that wrote it",
+                            sf->path, kind, expected);
+    errno = 0;
+    value = text ? strtoll(text, &end, 10) : -1;
+    if (!text || errno != 0 || end == text || *end != '\0' || value < 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
+                            "optimizer state file %s: __metadata__ \"%s\" is %s%s%s, expected a step count >= 0",
+                            sf->path, OPTIM_META_STEP, text ? "'" : "", text ? text : "missing", text ? "'" : "");
+    *step = (int64_t)value;
+    return ADVGNN_OK;
+}
+
+int advgnn_optim_load(advgnn_optim *opt, advgnn_ctx *ctx, const char *path)
+{
+    nn_st_entry *entries = file_entries(opt, ctx, path);
+    nn_st_file sf;
+    int64_t step = 0;
+    int rc;
+
+    if (!entries)
+        return ADVGNN_ERR_NOMEM;
+    rc = nn_st_open(ctx, "optimizer state file", "optimizer", path, &sf);
+    if (rc == ADVGNN_OK)
+        rc = read_metadata(opt, ctx, &sf, &step);
+    if (rc == ADVGNN_OK)
+        rc = nn_st_read(ctx, &sf, entries, opt->entry_count);
+
+    /* The step count changes only with the tensors, after every check passed. */
+    if (rc == ADVGNN_OK)
+        opt->step = step;
+    nn_st_close(&sf);
+    advgnn_free(entries);
+    return rc;
 }
 
 /* ---- learning-rate schedules ------------------------------------------- */

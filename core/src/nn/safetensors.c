@@ -18,7 +18,7 @@
 
 /* ---- save -------------------------------------------------------------- */
 
-static cJSON *build_header(advgnn_nn *nn)
+static cJSON *build_header(const char *const *metadata, const nn_st_entry *entries, size_t count)
 {
     cJSON *root = cJSON_CreateObject(), *meta;
     size_t offset = 0;
@@ -28,11 +28,15 @@ static cJSON *build_header(advgnn_nn *nn)
     meta = cJSON_AddObjectToObject(root, "__metadata__");
     if (!meta || !cJSON_AddStringToObject(meta, "format", "pt"))
         goto fail;
-    for (size_t i = 0; i < nn->param_count; i++) {
-        const advgnn_tensor *v = &nn->params[i]->value;
+    for (size_t i = 0; metadata && metadata[i] && metadata[i + 1]; i += 2) {
+        if (!cJSON_AddStringToObject(meta, metadata[i], metadata[i + 1]))
+            goto fail;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const advgnn_tensor *v = entries[i].value;
         size_t bytes = (size_t)advgnn_tensor_numel(v) * sizeof(float);
         double shape[ADVGNN_TENSOR_MAX_DIMS], offsets[2] = {(double)offset, (double)(offset + bytes)};
-        cJSON *entry = cJSON_AddObjectToObject(root, nn->params[i]->pub.name);
+        cJSON *entry = cJSON_AddObjectToObject(root, entries[i].name);
 
         for (int d = 0; d < v->ndim; d++)
             shape[d] = (double)v->shape[d];
@@ -53,7 +57,8 @@ static int write_all(FILE *f, const void *data, size_t bytes)
     return bytes == 0 || fwrite(data, 1, bytes, f) == bytes;
 }
 
-int advgnn_nn_save(advgnn_nn *nn, advgnn_ctx *ctx, const char *path)
+int nn_st_save(advgnn_ctx *ctx, const char *file_kind, const char *path, const char *const *metadata,
+               const nn_st_entry *entries, size_t count)
 {
     cJSON *header;
     char *json = NULL, *tmp = NULL;
@@ -62,9 +67,7 @@ int advgnn_nn_save(advgnn_nn *nn, advgnn_ctx *ctx, const char *path)
     FILE *f = NULL;
     int ok;
 
-    if (!nn->committed)
-        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "cannot save %s: the network is not committed", path);
-    header = build_header(nn);
+    header = build_header(metadata, entries, count);
     json = header ? cJSON_PrintUnformatted(header) : NULL;
     cJSON_Delete(header);
     tmp_len = strlen(path) + 5;
@@ -86,8 +89,8 @@ int advgnn_nn_save(advgnn_nn *nn, advgnn_ctx *ctx, const char *path)
     ok = f && write_all(f, length, 8) && write_all(f, json, json_len);
     for (size_t i = json_len; ok && i < padded; i++)
         ok = fputc(' ', f) != EOF;
-    for (size_t i = 0; ok && i < nn->param_count; i++) {
-        const advgnn_tensor *v = &nn->params[i]->value;
+    for (size_t i = 0; ok && i < count; i++) {
+        const advgnn_tensor *v = entries[i].value;
 
         ok = write_all(f, v->data, (size_t)advgnn_tensor_numel(v) * sizeof(float));
     }
@@ -101,23 +104,50 @@ int advgnn_nn_save(advgnn_nn *nn, advgnn_ctx *ctx, const char *path)
         unlink(tmp);
         cJSON_free(json);
         advgnn_free(tmp);
-        return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot write weights file %s: %s", path, strerror(err));
+        return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot write %s %s: %s", file_kind, path, strerror(err));
     }
     cJSON_free(json);
     advgnn_free(tmp);
     return ADVGNN_OK;
 }
 
+/* Lists every parameter and buffer of a committed network as a file entry;
+ * free the list with advgnn_free. */
+static nn_st_entry *param_entries(advgnn_nn *nn, advgnn_ctx *ctx, const char *verb, const char *path)
+{
+    nn_st_entry *entries;
+
+    if (!nn->committed) {
+        advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "cannot %s %s: the network is not committed", verb, path);
+        return NULL;
+    }
+    entries = advgnn_calloc(nn->param_count ? nn->param_count : 1, sizeof(*entries));
+    if (!entries) {
+        advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory listing the tensors of %s", path);
+        return NULL;
+    }
+    for (size_t i = 0; i < nn->param_count; i++) {
+        entries[i].name = nn->params[i]->pub.name;
+        entries[i].value = &nn->params[i]->value;
+    }
+    return entries;
+}
+
+int advgnn_nn_save(advgnn_nn *nn, advgnn_ctx *ctx, const char *path)
+{
+    nn_st_entry *entries = param_entries(nn, ctx, "save", path);
+    int rc;
+
+    if (!entries)
+        return nn->committed ? ADVGNN_ERR_NOMEM : ADVGNN_ERR_INVALID_ARG;
+    rc = nn_st_save(ctx, "weights file", path, NULL, entries, nn->param_count);
+    advgnn_free(entries);
+    return rc;
+}
+
 /* ---- load -------------------------------------------------------------- */
 
-typedef struct st_file {
-    FILE *f;
-    const char *path;
-    uint64_t data_start, data_size; /* bytes after the header */
-    cJSON *header;
-} st_file;
-
-static int open_file(advgnn_ctx *ctx, const char *path, st_file *sf)
+int nn_st_open(advgnn_ctx *ctx, const char *file_kind, const char *target_owner, const char *path, nn_st_file *sf)
 {
     unsigned char length[8];
     uint64_t header_len = 0;
@@ -126,19 +156,20 @@ static int open_file(advgnn_ctx *ctx, const char *path, st_file *sf)
 
     memset(sf, 0, sizeof(*sf));
     sf->path = path;
+    sf->file_kind = file_kind;
+    sf->target_owner = target_owner;
     sf->f = fopen(path, "rb");
     if (!sf->f)
-        return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot open weights file %s: %s", path, strerror(errno));
+        return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot open %s %s: %s", file_kind, path, strerror(errno));
     if (fseek(sf->f, 0, SEEK_END) != 0 || (file_size = ftell(sf->f)) < 0 || fseek(sf->f, 0, SEEK_SET) != 0)
-        return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot read weights file %s: %s", path, strerror(errno));
+        return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot read %s %s: %s", file_kind, path, strerror(errno));
     if (fread(length, 1, 8, sf->f) != 8)
-        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "weights file %s is shorter than the 8-byte header length", path);
+        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "%s %s is shorter than the 8-byte header length", file_kind, path);
     for (int i = 0; i < 8; i++)
         header_len |= (uint64_t)length[i] << (8 * i);
     if (header_len < 2 || header_len > SAFETENSORS_MAX_HEADER || header_len > (uint64_t)file_size - 8)
-        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
-                            "weights file %s: header length %llu is invalid for a file of %ld bytes", path,
-                            (unsigned long long)header_len, file_size);
+        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "%s %s: header length %llu is invalid for a file of %ld bytes",
+                            file_kind, path, (unsigned long long)header_len, file_size);
 
     json = advgnn_malloc((size_t)header_len + 1);
     if (!json)
@@ -151,18 +182,34 @@ static int open_file(advgnn_ctx *ctx, const char *path, st_file *sf)
     sf->header = cJSON_Parse(json);
     advgnn_free(json);
     if (!cJSON_IsObject(sf->header))
-        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "weights file %s: the header is not a JSON object", path);
+        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "%s %s: the header is not a JSON object", file_kind, path);
     sf->data_start = 8 + header_len;
     sf->data_size = (uint64_t)file_size - sf->data_start;
     return ADVGNN_OK;
 }
 
-/* Checks one header entry against the parameter it loads into and returns
- * its element size and data offset. */
-static int check_entry(advgnn_ctx *ctx, const st_file *sf, const nn_param *p, const cJSON *entry, size_t *elem,
-                       uint64_t *begin)
+void nn_st_close(nn_st_file *sf)
 {
-    const advgnn_tensor *v = &p->value;
+    cJSON_Delete(sf->header);
+    if (sf->f)
+        fclose(sf->f);
+    memset(sf, 0, sizeof(*sf));
+}
+
+const char *nn_st_metadata(const nn_st_file *sf, const char *key)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(sf->header, "__metadata__");
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(meta, key);
+
+    return cJSON_IsString(value) ? value->valuestring : NULL;
+}
+
+/* Checks one header entry against the tensor it loads into and returns its
+ * element size and data offset. */
+static int check_entry(advgnn_ctx *ctx, const nn_st_file *sf, const nn_st_entry *target, const cJSON *entry,
+                       size_t *elem, uint64_t *begin)
+{
+    const advgnn_tensor *v = target->value;
     const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(entry, "dtype");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(entry, "shape");
     const cJSON *offsets = cJSON_GetObjectItemCaseSensitive(entry, "data_offsets");
@@ -170,8 +217,8 @@ static int check_entry(advgnn_ctx *ctx, const st_file *sf, const nn_param *p, co
     double b, e;
 
     if (!cJSON_IsString(dtype) || (strcmp(dtype->valuestring, "F32") != 0 && strcmp(dtype->valuestring, "BF16") != 0))
-        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "weights file %s: tensor %s has dtype %s, expected F32 or BF16",
-                            sf->path, p->pub.name, cJSON_IsString(dtype) ? dtype->valuestring : "(missing)");
+        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "%s %s: tensor %s has dtype %s, expected F32 or BF16", sf->file_kind,
+                            sf->path, target->name, cJSON_IsString(dtype) ? dtype->valuestring : "(missing)");
     for (int d = 0; same_shape && d < v->ndim; d++) {
         const cJSON *dim = cJSON_GetArrayItem(shape, d);
 
@@ -180,9 +227,9 @@ static int check_entry(advgnn_ctx *ctx, const st_file *sf, const nn_param *p, co
     if (!same_shape) {
         char *text = cJSON_IsArray(shape) ? cJSON_PrintUnformatted(shape) : NULL;
 
-        advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
-                     "weights file %s: tensor %s has shape %s, the network expects %d dimensions (%lld, ...)",
-                     sf->path, p->pub.name, text ? text : "(missing)", v->ndim, (long long)v->shape[0]);
+        advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "%s %s: tensor %s has shape %s, the %s expects %d dimensions (%lld, ...)",
+                     sf->file_kind, sf->path, target->name, text ? text : "(missing)", sf->target_owner, v->ndim,
+                     (long long)v->shape[0]);
         cJSON_free(text);
         return ADVGNN_ERR_FORMAT;
     }
@@ -192,78 +239,93 @@ static int check_entry(advgnn_ctx *ctx, const st_file *sf, const nn_param *p, co
     e = cJSON_IsArray(offsets) && cJSON_GetArraySize(offsets) == 2 ? cJSON_GetArrayItem(offsets, 1)->valuedouble : -1;
     if (b < 0 || e < b || e > (double)sf->data_size || e - b != (double)advgnn_tensor_numel(v) * (double)*elem)
         return advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
-                            "weights file %s: tensor %s has data offsets [%.0f, %.0f] that do not fit its shape or "
-                            "the %llu data bytes",
-                            sf->path, p->pub.name, b, e, (unsigned long long)sf->data_size);
+                            "%s %s: tensor %s has data offsets [%.0f, %.0f] that do not fit its shape or the %llu "
+                            "data bytes",
+                            sf->file_kind, sf->path, target->name, b, e, (unsigned long long)sf->data_size);
     *begin = (uint64_t)b;
     return ADVGNN_OK;
 }
 
-static int read_entry(advgnn_ctx *ctx, const st_file *sf, nn_param *p, const cJSON *entry)
+static int read_entry(advgnn_ctx *ctx, const nn_st_file *sf, const nn_st_entry *target, const cJSON *entry)
 {
-    int64_t n = advgnn_tensor_numel(&p->value);
+    int64_t n = advgnn_tensor_numel(target->value);
+    float *data = target->value->data;
     uint64_t begin;
     size_t elem;
-    int rc = check_entry(ctx, sf, p, entry, &elem, &begin);
+    int rc = check_entry(ctx, sf, target, entry, &elem, &begin);
 
     if (rc != ADVGNN_OK)
         return rc;
     if (fseek(sf->f, (long)(sf->data_start + begin), SEEK_SET) != 0)
-        return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot seek to tensor %s in %s", p->pub.name, sf->path);
+        return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot seek to tensor %s in %s", target->name, sf->path);
 
     /* BF16 is read into the upper half of the f32 buffer, then widened in place. */
     if (elem == 2) {
-        uint16_t *half = (uint16_t *)p->value.data + n;
+        uint16_t *half = (uint16_t *)data + n;
 
         if (fread(half, 2, (size_t)n, sf->f) != (size_t)n)
-            return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot read tensor %s from %s", p->pub.name, sf->path);
-        advgnn_bf16_to_f32(half, p->value.data, (size_t)n);
+            return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot read tensor %s from %s", target->name, sf->path);
+        advgnn_bf16_to_f32(half, data, (size_t)n);
         return ADVGNN_OK;
     }
-    if (fread(p->value.data, 4, (size_t)n, sf->f) != (size_t)n)
-        return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot read tensor %s from %s", p->pub.name, sf->path);
+    if (fread(data, 4, (size_t)n, sf->f) != (size_t)n)
+        return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot read tensor %s from %s", target->name, sf->path);
     return ADVGNN_OK;
+}
+
+static int has_entry(const nn_st_entry *entries, size_t count, const char *name)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(entries[i].name, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int nn_st_read(advgnn_ctx *ctx, nn_st_file *sf, const nn_st_entry *entries, size_t count)
+{
+    const cJSON *item;
+    int rc = ADVGNN_OK;
+
+    /* Every tensor of the file must have a target... */
+    cJSON_ArrayForEach(item, sf->header)
+    {
+        if (strcmp(item->string, "__metadata__") != 0 && !has_entry(entries, count, item->string))
+            return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "%s %s: unexpected tensor %s (not in the %s)", sf->file_kind,
+                                sf->path, item->string, sf->target_owner);
+    }
+
+    /* ...and every target must be in the file with its shape. All entries
+     * are checked before the first is read, so a mismatch leaves the targets
+     * unchanged. */
+    for (size_t i = 0; rc == ADVGNN_OK && i < count; i++) {
+        uint64_t begin;
+        size_t elem;
+
+        item = cJSON_GetObjectItemCaseSensitive(sf->header, entries[i].name);
+        if (!cJSON_IsObject(item))
+            rc = advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "%s %s: tensor %s is missing", sf->file_kind, sf->path,
+                              entries[i].name);
+        else
+            rc = check_entry(ctx, sf, &entries[i], item, &elem, &begin);
+    }
+    for (size_t i = 0; rc == ADVGNN_OK && i < count; i++)
+        rc = read_entry(ctx, sf, &entries[i], cJSON_GetObjectItemCaseSensitive(sf->header, entries[i].name));
+    return rc;
 }
 
 int advgnn_nn_load(advgnn_nn *nn, advgnn_ctx *ctx, const char *path)
 {
-    st_file sf;
-    const cJSON *item, *entries;
+    nn_st_entry *entries = param_entries(nn, ctx, "load", path);
+    nn_st_file sf;
     int rc;
 
-    if (!nn->committed)
-        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "cannot load %s: the network is not committed", path);
-    rc = open_file(ctx, path, &sf);
-
-    /* Every tensor of the file must belong to the network... */
-    entries = rc == ADVGNN_OK ? sf.header : NULL;
-    cJSON_ArrayForEach(item, entries)
-    {
-        if (strcmp(item->string, "__metadata__") != 0 && !advgnn_nn_param_find(nn, item->string)) {
-            rc = advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "weights file %s: unexpected tensor %s (not in the network)",
-                              path, item->string);
-            break;
-        }
-    }
-
-    /* ...and every parameter of the network must be in the file with its
-     * shape. All entries are checked before the first is read, so a
-     * mismatch leaves the parameters unchanged. */
-    for (size_t i = 0; rc == ADVGNN_OK && i < nn->param_count; i++) {
-        nn_param *p = nn->params[i];
-        uint64_t begin;
-        size_t elem;
-
-        item = cJSON_GetObjectItemCaseSensitive(sf.header, p->pub.name);
-        if (!cJSON_IsObject(item))
-            rc = advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "weights file %s: tensor %s is missing", path, p->pub.name);
-        else
-            rc = check_entry(ctx, &sf, p, item, &elem, &begin);
-    }
-    for (size_t i = 0; rc == ADVGNN_OK && i < nn->param_count; i++)
-        rc = read_entry(ctx, &sf, nn->params[i], cJSON_GetObjectItemCaseSensitive(sf.header, nn->params[i]->pub.name));
-    cJSON_Delete(sf.header);
-    if (sf.f)
-        fclose(sf.f);
+    if (!entries)
+        return nn->committed ? ADVGNN_ERR_NOMEM : ADVGNN_ERR_INVALID_ARG;
+    rc = nn_st_open(ctx, "weights file", "network", path, &sf);
+    if (rc == ADVGNN_OK)
+        rc = nn_st_read(ctx, &sf, entries, nn->param_count);
+    nn_st_close(&sf);
+    advgnn_free(entries);
     return rc;
 }
