@@ -10,6 +10,24 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* True when `path` is relative and no component is empty, "." or "..".
+ * A name such as "...x" is a legal file name, not a parent reference. */
+static int name_is_safe(const char *path)
+{
+    if (path[0] == '/')
+        return 0;
+    for (const char *c = path;;) {
+        const char *slash = strchr(c, '/');
+        size_t len = slash ? (size_t)(slash - c) : strlen(c);
+
+        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+            return 0;
+        if (!slash)
+            return 1;
+        c = slash + 1;
+    }
+}
+
 /* Lists a folder and reads up to a few of its files, descending two levels. */
 static void walk(advgnn_source *src, advgnn_ctx *ctx, const char *dir, int depth)
 {
@@ -22,7 +40,7 @@ static void walk(advgnn_source *src, advgnn_ctx *ctx, const char *dir, int depth
             void *buf;
             size_t len;
             snprintf(path, sizeof(path), "%s%s%s", dir, dir[0] ? "/" : "", names[i]);
-            if (strstr(path, "..") == path || path[0] == '/')
+            if (!name_is_safe(path))
                 __builtin_trap(); /* an unsafe name passed validation */
             if (advgnn_source_read(src, ctx, path, &buf, &len) == ADVGNN_OK)
                 advgnn_free(buf);

@@ -242,6 +242,21 @@ static void test_unsafe_archives(void)
     archive_write_close(w);
     archive_write_free(w);
     expect_open_error(path, ADVGNN_ERR_FORMAT, "both a file and a folder");
+
+    /* An mtree text names files on this machine, which libarchive's mtree
+     * reader would open and read; only real archive formats are accepted. */
+    char secret[256];
+    snprintf(secret, sizeof(secret), "%s/secret.txt", tmpdir);
+    FILE *f = fopen(secret, "w");
+    CHECK(f != NULL);
+    fputs("private\n", f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/spec.mtree", tmpdir);
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    fprintf(f, "#mtree\n./good/001.png type=file contents=%s\n", secret);
+    fclose(f);
+    expect_open_error(path, ADVGNN_ERR_FORMAT, "tar, zip and 7z");
 }
 
 static void test_truncated_archive(advgnn_ctx *ctx, const char *full)

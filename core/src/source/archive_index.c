@@ -171,6 +171,28 @@ static int index_finish(advgnn_ctx *ctx, const char *archive, source_index *inde
 
 /* ---- building from the archive ----------------------------------------- */
 
+struct archive *source_reader_new(void)
+{
+    struct archive *a = archive_read_new();
+
+    if (!a)
+        return NULL;
+
+    /* A filter or format libarchive was built without reports a warning or
+     * failure here; the archive then fails to open with libarchive's own
+     * message, which names the missing support. */
+    (void)archive_read_support_filter_gzip(a);
+    (void)archive_read_support_filter_bzip2(a);
+    (void)archive_read_support_filter_xz(a);
+    (void)archive_read_support_filter_lzma(a);
+    (void)archive_read_support_filter_zstd(a);
+    (void)archive_read_support_format_tar(a);
+    (void)archive_read_support_format_gnutar(a);
+    (void)archive_read_support_format_zip(a);
+    (void)archive_read_support_format_7zip(a);
+    return a;
+}
+
 static int check_entry_type(advgnn_ctx *ctx, const char *archive, struct archive_entry *entry,
                             advgnn_source_entry_type *type)
 {
@@ -222,17 +244,18 @@ static int add_header(advgnn_ctx *ctx, const char *path, uint64_t max_entry_byte
 
 int source_index_build(advgnn_ctx *ctx, const char *path, uint64_t max_entry_bytes, source_index *index)
 {
-    struct archive *a = archive_read_new();
+    struct archive *a = source_reader_new();
     struct archive_entry *entry;
     int rc = ADVGNN_OK;
 
     memset(index, 0, sizeof(*index));
     if (!a)
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory opening archive '%s'", path);
-    archive_read_support_filter_all(a);
-    archive_read_support_format_all(a);
     if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
-        rc = advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "cannot open archive '%s': %s", path, archive_error_string(a));
+        rc = advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
+                          "cannot open archive '%s': %s; advgnn reads tar, zip and 7z archives (tar compressed with "
+                          "gzip, bzip2, xz or zstd) and extracted folders",
+                          path, archive_error_string(a));
         goto done;
     }
 

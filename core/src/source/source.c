@@ -316,15 +316,13 @@ static int read_entry_data(advgnn_ctx *ctx, struct archive *a, const char *archi
  * how reads are batched. */
 static int archive_pass(advgnn_source *src, advgnn_ctx *ctx, size_t wanted)
 {
-    struct archive *a = archive_read_new();
+    struct archive *a = source_reader_new();
     struct archive_entry *entry;
     size_t found = 0;
     int rc = ADVGNN_OK;
 
     if (!a)
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory reading archive '%s'", src->path);
-    archive_read_support_filter_all(a);
-    archive_read_support_format_all(a);
     if (archive_read_open_filename(a, src->path, 1 << 16) != ARCHIVE_OK) {
         rc = advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot open archive '%s': %s", src->path, archive_error_string(a));
         goto done;

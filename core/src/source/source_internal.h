@@ -30,6 +30,15 @@ typedef struct source_index {
 ADVGNN_INTERNAL int source_normalize_name(advgnn_ctx *ctx, const char *archive, const char *name, char *out,
                                           size_t size);
 
+struct archive;
+
+/* Returns a new libarchive reader (archive_read_free) that accepts only the
+ * formats datasets ship in: tar (ustar, pax, GNU), zip and 7z, uncompressed or
+ * compressed with gzip, bzip2, xz, lzma or zstd; NULL when out of memory.
+ * Text formats such as mtree are refused on purpose, since their entries name
+ * files elsewhere on this machine that libarchive would read. */
+ADVGNN_INTERNAL struct archive *source_reader_new(void);
+
 /* Reads every header of the archive at `path` into the index (folders implied
  * by file paths included), rejecting links, devices and oversized entries. */
 ADVGNN_INTERNAL int source_index_build(advgnn_ctx *ctx, const char *path, uint64_t max_entry_bytes,
