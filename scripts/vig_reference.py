@@ -607,6 +607,8 @@ def convert_state_dict(reference, cfg, seed=0):
     """Returns the plugin state dict of `cfg` filled from a reference ViG or
     PViG state dict; the decoder comes from PyTorch's default init with `seed`.
     Raises ValueError naming a missing or mis-shaped reference tensor."""
+    # NOTE: only the transposed-convolution decoder is built here, so the
+    # result does not load into a plugin with decoder = "graph".
     for wrapper in ("state_dict", "model", "state_dict_ema"):
         if wrapper in reference and isinstance(reference[wrapper], dict):
             reference = reference[wrapper]
@@ -690,7 +692,8 @@ def main(argv=None):
     fx.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent.parent / "tests/vig_parity/fixtures"))
     cv = sub.add_parser("convert", help="map a reference ViG/PViG state dict to the plugin's names")
     cv.add_argument("--preset", required=True, choices=["pvig_ti", "pvig_s", "vig_ti", "vig_s"])
-    cv.add_argument("--image-size", type=int, nargs="+", default=[224], help="the plugin's image size (H [W])")
+    cv.add_argument("--image-size", default="224",
+                    help="size of the images the plugin's encoder gets, in pixels: SIZE or HEIGHTxWIDTH")
     cv.add_argument("--output", choices=["linear", "tanh"], default="linear", help="the plugin's output option")
     cv.add_argument("--seed", type=int, default=0, help="seed of the decoder's initialization")
     cv.add_argument("reference", help="reference checkpoint (.pth, .pth.tar or .safetensors)")
@@ -704,7 +707,13 @@ def main(argv=None):
         return 0
     if args.command == "selftest":
         return selftest()
-    size = args.image_size * 2 if len(args.image_size) == 1 else args.image_size[:2]
+    try:
+        size = [int(v) for v in args.image_size.lower().split("x")]
+    except ValueError:
+        parser.error(f"--image-size {args.image_size!r} is invalid; use SIZE or HEIGHTxWIDTH, e.g. 256 or 224x320")
+    size = size * 2 if len(size) == 1 else size
+    if len(size) != 2:
+        parser.error(f"--image-size {args.image_size!r} is invalid; use SIZE or HEIGHTxWIDTH, e.g. 256 or 224x320")
     cfg = resolve_config({"preset": args.preset, "image_size": tuple(size), "output": args.output})
     if args.reference.endswith(".safetensors"):
         reference, _ = load_safetensors(args.reference)

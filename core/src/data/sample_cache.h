@@ -15,7 +15,12 @@
  * truncated or damaged file is never trusted: it is rebuilt with a warning.
  *
  * Samples that a dataset plugin's load() makes are not cached, because no
- * file tells when they change. */
+ * file tells when they change.
+ *
+ * NOTE: a file rewritten with the same size and modification time is not
+ * noticed (a copy that keeps the time stamp, or a file system with coarse
+ * time stamps). Nothing removes cache files of old settings; delete the
+ * folder to reclaim the space (12 * H * W bytes per image). */
 #ifndef ADVGNN_DATA_SAMPLE_CACHE_H
 #define ADVGNN_DATA_SAMPLE_CACHE_H
 

@@ -4,7 +4,11 @@
  * one at a time. finish() takes the rest of the queue on every OpenMP thread
  * of the caller, so a prefetch is never slower than a foreground load by
  * more than the sample the thread is decoding. The split's buffers are
- * allocated up front, so memory is the same as without prefetch. */
+ * allocated up front, so memory is the same as without prefetch.
+ *
+ * NOTE: the runner prefetches only the test split. The training images are
+ * decoded on every thread before training starts, because training reads
+ * them from its first step. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>

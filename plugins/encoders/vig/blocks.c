@@ -127,7 +127,9 @@ float *vig_relative_bias(int channels, int height, int width, int ratio)
      * their length, where bicubic resampling is exact. So key j mixes the
      * nodes near flattened index (j + 0.5) * r^2 - 0.5, not the r x r block
      * that its average pooling covers. Only the four taps of each key are
-     * computed. */
+     * computed. NOTE: the term is formed for this grid. ViG forms it for
+     * 224 x 224 and resamples that matrix for other sizes, so the two differ
+     * there. */
     for (int i = 0; i < nodes; i++) {
         const double *pi = p + (size_t)i * channels;
 
