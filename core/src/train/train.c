@@ -13,6 +13,7 @@
 #include "util/fsutil.h"
 
 #define CHECKPOINT_WEIGHTS "checkpoint.safetensors"
+#define CHECKPOINT_OPTIMIZER "checkpoint.optimizer.safetensors"
 #define CHECKPOINT_STATE "checkpoint.json"
 #define CHECKPOINT_MAX_BYTES (16u << 20) /* the JSON has a few numbers per epoch */
 
@@ -87,10 +88,18 @@ static int history_append(loop *L, double train_loss, double val_loss, double se
     return ADVGNN_OK;
 }
 
-/* Adds a number that may be NaN (JSON has no NaN: it becomes null). */
+/* Creates a JSON number that reads back as the same double, or null for NaN
+ * and infinities, which JSON lacks. cJSON's own printing may drop the last
+ * bit (cJSON 1.7.15 keeps 15 digits when they compare equal within
+ * DBL_EPSILON), and a resume needs the exact losses and plateau rate. */
 static cJSON *number_or_null(double v)
 {
-    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+    char text[32];
+
+    if (!isfinite(v))
+        return cJSON_CreateNull();
+    snprintf(text, sizeof(text), "%.17g", v);
+    return cJSON_CreateRaw(text);
 }
 
 static double number_from(const cJSON *item)
@@ -118,7 +127,7 @@ static cJSON *history_to_json(const advgnn_train_history *h)
         cJSON_AddItemToObject(item, "train_loss", number_or_null(h->train_loss[e]));
         cJSON_AddItemToObject(item, "val_loss", number_or_null(h->val_loss[e]));
         cJSON_AddNumberToObject(item, "seconds", h->seconds[e]);
-        cJSON_AddNumberToObject(item, "lr", h->lr[e]);
+        cJSON_AddItemToObject(item, "lr", number_or_null(h->lr[e]));
     }
     cJSON_AddNumberToObject(root, "best_epoch", h->best_epoch);
     cJSON_AddBoolToObject(root, "stopped_early", h->stopped_early);
@@ -154,15 +163,18 @@ static int save_checkpoint(loop *L)
 {
     const char *dir = L->config->checkpoint_dir;
     char *weights = advgnn_fs_join(dir, CHECKPOINT_WEIGHTS), *state = advgnn_fs_join(dir, CHECKPOINT_STATE);
+    char *optimizer = advgnn_fs_join(dir, CHECKPOINT_OPTIMIZER);
     cJSON *root = NULL, *rng;
     int rc = ADVGNN_OK;
 
-    if (!weights || !state)
+    if (!weights || !state || !optimizer)
         rc = advgnn_failf(L->ctx, ADVGNN_ERR_NOMEM, "training: out of memory for checkpoint paths");
     if (rc == ADVGNN_OK)
         rc = advgnn_fs_mkdir_p(L->ctx, dir);
     if (rc == ADVGNN_OK)
         rc = advgnn_nn_save(L->nn, L->ctx, weights);
+    if (rc == ADVGNN_OK)
+        rc = advgnn_optim_save(L->opt, L->ctx, optimizer);
 
     /* The state file last: its presence marks a complete checkpoint. */
     if (rc == ADVGNN_OK) {
@@ -181,7 +193,7 @@ static int save_checkpoint(loop *L)
             cJSON_AddItemToObject(root, "plateau_best", number_or_null(L->schedule.best));
             cJSON_AddNumberToObject(root, "plateau_bad_count", L->schedule.bad_count);
             cJSON_AddNumberToObject(root, "plateau_observed", L->schedule.observed);
-            cJSON_AddNumberToObject(root, "plateau_current", L->schedule.current);
+            cJSON_AddItemToObject(root, "plateau_current", number_or_null(L->schedule.current));
         }
         rc = write_json(L->ctx, root, state);
     }
@@ -191,6 +203,7 @@ static int save_checkpoint(loop *L)
     cJSON_Delete(root);
     advgnn_free(weights);
     advgnn_free(state);
+    advgnn_free(optimizer);
     return rc;
 }
 
@@ -230,17 +243,39 @@ static int load_rng(loop *L, const cJSON *rng, const char *path)
     return ADVGNN_OK;
 }
 
-/* Loads weights and loop state from config->resume_from. */
+/* Loads the optimizer state and checks that it belongs to the same step as
+ * checkpoint.json, which a checkpoint interrupted between its files breaks. */
+static int load_optimizer(loop *L, const char *path, const char *state, int64_t steps)
+{
+    int rc;
+
+    if (!advgnn_fs_is_file(path))
+        return advgnn_failf(L->ctx, ADVGNN_ERR_NOT_FOUND,
+                            "cannot resume: %s does not exist, so the optimizer state is unknown (checkpoints "
+                            "written before optimizer state was saved lack it); start the run again",
+                            path);
+    rc = advgnn_optim_load(L->opt, L->ctx, path);
+    if (rc == ADVGNN_OK && advgnn_optim_step_count(L->opt) != steps)
+        rc = advgnn_failf(L->ctx, ADVGNN_ERR_FORMAT,
+                          "cannot resume: %s is from optimizer step %" PRId64 " but %s from step %" PRId64
+                          "; the checkpoint was interrupted while being written, start the run again",
+                          path, advgnn_optim_step_count(L->opt), state, steps);
+    return rc;
+}
+
+/* Loads weights, optimizer state and loop state from config->resume_from. */
 static int load_checkpoint(loop *L)
 {
     const char *dir = L->config->resume_from;
     char *weights = advgnn_fs_join(dir, CHECKPOINT_WEIGHTS), *state = advgnn_fs_join(dir, CHECKPOINT_STATE);
+    char *optimizer = advgnn_fs_join(dir, CHECKPOINT_OPTIMIZER);
     char *text = NULL;
     size_t size = 0;
     cJSON *root = NULL;
+    double steps;
     int rc = ADVGNN_OK, epoch;
 
-    if (!weights || !state)
+    if (!weights || !state || !optimizer)
         rc = advgnn_failf(L->ctx, ADVGNN_ERR_NOMEM, "training: out of memory for checkpoint paths");
     if (rc == ADVGNN_OK && !advgnn_fs_is_file(state))
         rc = advgnn_failf(L->ctx, ADVGNN_ERR_NOT_FOUND,
@@ -259,13 +294,19 @@ static int load_checkpoint(loop *L)
         rc = load_rng(L, cJSON_GetObjectItem(root, "rng"), state);
     if (rc == ADVGNN_OK)
         rc = advgnn_nn_load(L->nn, L->ctx, weights);
+    steps = root ? number_from(cJSON_GetObjectItem(root, "steps")) : NAN;
+    /* A double holds every count up to 2^53 exactly. */
+    if (rc == ADVGNN_OK && !(steps >= 0 && steps <= 0x1p53))
+        rc = advgnn_failf(L->ctx, ADVGNN_ERR_FORMAT, "checkpoint %s: \"steps\" must be a count >= 0", state);
+    if (rc == ADVGNN_OK)
+        rc = load_optimizer(L, optimizer, state, (int64_t)steps);
 
     if (rc == ADVGNN_OK) {
         double best = number_from(cJSON_GetObjectItem(root, "best_val"));
         double plateau_best = number_from(cJSON_GetObjectItem(root, "plateau_best"));
 
         L->history->best_epoch = (int)number_from(cJSON_GetObjectItem(root, "best_epoch"));
-        L->history->steps = (int64_t)number_from(cJSON_GetObjectItem(root, "steps"));
+        L->history->steps = (int64_t)steps;
         L->step_index = L->history->steps;
         L->best_val = isnan(best) ? INFINITY : best;
         L->bad_epochs = (int)number_from(cJSON_GetObjectItem(root, "bad_epochs"));
@@ -280,6 +321,7 @@ static int load_checkpoint(loop *L)
     advgnn_free(text);
     advgnn_free(weights);
     advgnn_free(state);
+    advgnn_free(optimizer);
     return rc;
 }
 
@@ -483,17 +525,8 @@ int advgnn_train_run(advgnn_ctx *ctx, advgnn_nn *nn, const advgnn_train_config *
     rc = advgnn_tensor_alloc(ctx, &L.batch, ADVGNN_DTYPE_F32, 4, shape);
     if (rc == ADVGNN_OK)
         rc = advgnn_optim_new(ctx, nn, &config->optim, &L.opt);
-
-    /* TODO: checkpoints lack the optimizer state because the engine has no
-     * accessor for it. A resume restarts the moments of Adam, AdamW, RMSprop
-     * and SGD with momentum from zero, so only plain SGD resumes exactly. */
-    if (rc == ADVGNN_OK && config->resume_from) {
+    if (rc == ADVGNN_OK && config->resume_from)
         rc = load_checkpoint(&L);
-        if (rc == ADVGNN_OK && (config->optim.kind != ADVGNN_OPTIM_SGD || config->optim.momentum > 0))
-            advgnn_log(ctx, ADVGNN_LOG_WARN,
-                       "%s: optimizer moments are not in checkpoints; they restart from zero after the resume",
-                       c.label);
-    }
     if (rc == ADVGNN_OK)
         rc = loop_epochs(&L);
 
