@@ -187,6 +187,7 @@ int main(void)
     advgnn_tensor_release(&features2);
     remove_file(dir, "checkpoints/checkpoint.json");
     remove_file(dir, "checkpoints/checkpoint.safetensors");
+    remove_file(dir, "checkpoints/checkpoint.optimizer.safetensors");
     snprintf(weights, sizeof(weights), "%s/checkpoints", dir);
     rmdir(weights);
     remove_file(dir, "weights.safetensors");

@@ -99,6 +99,8 @@ static void remove_checkpoint(const char *dir)
     unlink(path);
     snprintf(path, sizeof(path), "%s/checkpoint.json", dir);
     unlink(path);
+    snprintf(path, sizeof(path), "%s/checkpoint.optimizer.safetensors", dir);
+    unlink(path);
     rmdir(dir);
 }
 
