@@ -1,6 +1,7 @@
 /* The engine's own kernels and layout choices at sizes where they take over:
- * 1x1 convolutions over at least 28 x 28 pixels (plain-layout forward) and
- * batch norm on planes whose size is not a multiple of the vector width.
+ * 1x1 convolutions over at least 28 x 28 pixels (plain-layout forward),
+ * strided bf16 convolutions with f32 weight gradients, and batch norm on
+ * planes whose size is not a multiple of the vector width.
  * Each is checked against a plain-C reference in double, by finite
  * differences, and in bf16 against f32. */
 #include "nn_test.h"
@@ -67,6 +68,81 @@ static void check_conv1x1(advgnn_ctx *ctx, int groups, uint64_t seed)
     }
     gradcheck_layer(ctx, l32, (advgnn_tensor *const[]){&x}, 1e-2, 2e-3, seed + 1);
     compare_bf16_layer(ctx, l32, l16, (advgnn_tensor *const[]){&x}, 3e-2, seed + 2);
+    advgnn_tensor_release(&x);
+    advgnn_nn_free(nn);
+}
+
+/* y[n, o, i, j] = b[o] + sum w[o, c, kh, kw] * x[n, c, i * stride - pad + kh, j * stride - pad + kw]
+ * for an ungrouped convolution, in double. */
+static void reference_conv(const int64_t *shape, const advgnn_conv2d_desc *d, int64_t oh, int64_t ow, const float *x,
+                           const float *w, const float *b, double *y)
+{
+    for (int64_t n = 0; n < shape[0]; n++)
+        for (int o = 0; o < d->out_channels; o++)
+            for (int64_t i = 0; i < oh; i++)
+                for (int64_t j = 0; j < ow; j++) {
+                    double sum = b[o];
+
+                    for (int c = 0; c < shape[1]; c++)
+                        for (int kh = 0; kh < d->kernel_h; kh++)
+                            for (int kw = 0; kw < d->kernel_w; kw++) {
+                                int64_t yy = i * d->stride_h - d->pad_h + kh, xx = j * d->stride_w - d->pad_w + kw;
+
+                                if (yy < 0 || yy >= shape[2] || xx < 0 || xx >= shape[3])
+                                    continue;
+                                sum += (double)w[((o * shape[1] + c) * d->kernel_h + kh) * d->kernel_w + kw] *
+                                       x[((n * shape[1] + c) * shape[2] + yy) * shape[3] + xx];
+                            }
+                    y[((n * d->out_channels + o) * oh + i) * ow + j] = sum;
+                }
+}
+
+/* A 3x3 stride-2 convolution with 16 input channels: its bf16 layer computes
+ * the weight gradients in f32. */
+static void check_strided_conv(advgnn_ctx *ctx)
+{
+    int64_t shape[4] = {2, 16, 9, 11};
+    advgnn_conv2d_desc d = {.out_channels = 8, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2,
+                            .pad_h = 1, .pad_w = 1, .bias = 1};
+    advgnn_nn *nn = NULL;
+    advgnn_layer *l32 = NULL, *l16 = NULL;
+    advgnn_tensor x;
+    advgnn_rng rng;
+
+    NN_CHECK_OK(ctx, advgnn_nn_new(ctx, &nn));
+    NN_CHECK_OK(ctx, advgnn_nn_conv2d(nn, ctx, "strided", ADVGNN_DTYPE_F32, shape, &d, &l32));
+    NN_CHECK_OK(ctx, advgnn_nn_conv2d(nn, ctx, "strided_bf16", ADVGNN_DTYPE_BF16, shape, &d, &l16));
+    NN_CHECK_OK(ctx, advgnn_nn_commit(nn, ctx));
+    NN_CHECK_OK(ctx, advgnn_nn_init_params(nn, ctx, 31));
+    if (!l32 || !l16 || check_failures) {
+        advgnn_nn_free(nn);
+        return;
+    }
+    advgnn_rng_seed(&rng, 31);
+    NN_CHECK_OK(ctx, advgnn_tensor_alloc(ctx, &x, ADVGNN_DTYPE_F32, 4, shape));
+    fill_uniform(&rng, x.data, advgnn_tensor_numel(&x), -1, 1);
+
+    {
+        const advgnn_tensor *y = advgnn_layer_output(l32);
+        int64_t ny = advgnn_tensor_numel(y);
+        double *ref = calloc((size_t)ny, sizeof(double)), diff = 0;
+
+        CHECK(ref != NULL);
+        CHECK_INT_EQ(y->shape[2], 5);
+        CHECK_INT_EQ(y->shape[3], 6);
+        NN_CHECK_OK(ctx, advgnn_layer_forward1(l32, ctx, &x, ADVGNN_NN_MODE_TRAINING));
+        if (ref)
+            reference_conv(shape, &d, y->shape[2], y->shape[3], x.data,
+                           advgnn_layer_param(l32, "weight")->value->data,
+                           advgnn_layer_param(l32, "bias")->value->data, ref);
+        for (int64_t i = 0; ref && i < ny; i++)
+            diff = fmax(diff, fabs(ref[i] - ((const float *)y->data)[i]));
+        printf("reference %-30s max diff %.3g\n", advgnn_layer_name(l32), diff);
+        CHECK(diff < 1e-5);
+        free(ref);
+    }
+    gradcheck_layer(ctx, l32, (advgnn_tensor *const[]){&x}, 1e-2, 2e-3, 32);
+    compare_bf16_layer(ctx, l32, l16, (advgnn_tensor *const[]){&x}, 3e-2, 33);
     advgnn_tensor_release(&x);
     advgnn_nn_free(nn);
 }
@@ -172,6 +248,7 @@ int main(void)
     advgnn_ctx_set_threads(ctx, 2);
     check_conv1x1(ctx, 1, 11);
     check_conv1x1(ctx, 2, 21);
+    check_strided_conv(ctx);
     check_batch_norm(ctx);
     advgnn_ctx_free(ctx);
     return CHECK_DONE();

@@ -161,9 +161,9 @@ static int is_jit(const_dnnl_primitive_desc_t pd)
 /* For some bf16 shapes (grouped 1x1, 3 input channels) oneDNN 2.6.3 picks
  * its GEMM-based backward-weights kernel. bench/nn measured 68 ms of CPU time
  * for the grouped 1x1 at 56 x 56, batch 8, against 3.6 ms for the f32 JIT
- * kernel. For those layers the weight gradients are therefore computed in
- * f32 from f32 copies of the input and the output gradient, which the
- * reorders of nn_connect make. */
+ * kernel. For those layers, and for those of slow_bf16_weight_grads, the
+ * weight gradients are therefore computed in f32 from f32 copies of the
+ * input and the output gradient, which the reorders of nn_connect make. */
 static int use_f32_weight_grads(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitive_desc_t pd[3])
 {
     advgnn_layer *l = &c->base;
@@ -253,6 +253,21 @@ static int use_f32_transposed_forward(conv_layer *c, conv_mds *m, dnnl_primitive
     return ADVGNN_OK;
 }
 
+/* Returns nonzero for the strided convolutions whose bf16 backward-weights
+ * JIT kernel (jit_bf16 in oneDNN 2.6.3) is slower than the f32 one. In
+ * bench/nn the 3x3 stride-2 downsamples 48 -> 96, 96 -> 240 and 240 -> 384
+ * took 27-35 ms of CPU time for their bf16 backward, against 5.0-5.5 ms with
+ * f32 weight gradients. The stem's 24 -> 48 was faster in bf16 (5.5 against
+ * 7.4 ms).
+ * NOTE: the rule (input channels per group a multiple of 16) separates only
+ * these measured shapes, and other strided shapes may fall on either side. */
+static int slow_bf16_weight_grads(const conv_layer *c)
+{
+    int64_t group_channels = c->base.input_shape[0][1] / c->desc.groups;
+
+    return !c->transposed && (c->desc.stride_h > 1 || c->desc.stride_w > 1) && group_channels % 16 == 0;
+}
+
 static int create_pds(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitive_desc_t pd[3])
 {
     advgnn_layer *l = &c->base;
@@ -297,7 +312,7 @@ static int create_pds(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitiv
         rc = nn_pd_create(l, ctx, &pd[1], op[1], pd[0], "convolution backward-data");
     if (rc == ADVGNN_OK)
         rc = nn_pd_create(l, ctx, &pd[2], op[2], pd[0], "convolution backward-weights");
-    if (rc == ADVGNN_OK && l->dtype == ADVGNN_DTYPE_BF16 && !is_jit(pd[2]))
+    if (rc == ADVGNN_OK && l->dtype == ADVGNN_DTYPE_BF16 && (!is_jit(pd[2]) || slow_bf16_weight_grads(c)))
         rc = use_f32_weight_grads(c, ctx, m, pd);
 
     /* After the backward descriptors, which took the bf16 forward as their hint. */
