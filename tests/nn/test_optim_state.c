@@ -3,8 +3,8 @@
  * (tests/nn/optim_goldens.txt, from scripts/make_optim_goldens.py). A save,
  * a fresh engine and a load in the middle of training, which must end bitwise
  * equal to uninterrupted training. Load errors that name the tensor or the
- * kinds, and (with --python) a file read and written by Python's safetensors
- * package. */
+ * kinds, failed allocations in a save and a load, and (with --python) a file
+ * read and written by Python's safetensors package. */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -652,6 +652,58 @@ done:
     net_free(&narrow);
 }
 
+/* Every allocation of a save and of a load fails in turn: each failure is
+ * reported with a message, leaves the state unchanged and leaks nothing
+ * (checked under AddressSanitizer). */
+static void test_alloc_failures(advgnn_ctx *ctx)
+{
+    advgnn_optim_config adam = {.kind = ADVGNN_OPTIM_ADAM};
+    advgnn_optim *opt = NULL;
+    char path[128];
+    size_t needed;
+    net m;
+
+    path_in_dir(path, sizeof(path), "alloc.safetensors");
+    net_build(ctx, &m, 2, 4);
+    NN_CHECK_OK(ctx, advgnn_optim_new(ctx, m.nn, &adam, &opt));
+    if (!opt) {
+        net_free(&m);
+        return;
+    }
+    net_train_step(ctx, &m, opt, 0);
+
+    advgnn_alloc_fail_after(0);
+    NN_CHECK_OK(ctx, advgnn_optim_save(opt, ctx, path));
+    NN_CHECK_OK(ctx, advgnn_optim_load(opt, ctx, path));
+    needed = advgnn_alloc_fail_after(0);
+    printf("an optimizer save and load make %zu allocations\n", needed);
+    CHECK(needed >= 4);
+
+    for (size_t n = 1; n <= needed; n++) {
+        snapshot before = take_snapshot(opt);
+        int save_rc, load_rc;
+
+        advgnn_alloc_fail_after(n);
+        save_rc = advgnn_optim_save(opt, ctx, path);
+        if (save_rc == ADVGNN_OK)
+            load_rc = advgnn_optim_load(opt, ctx, path);
+        else
+            load_rc = ADVGNN_OK;
+        advgnn_alloc_fail_after(0);
+        if (save_rc == load_rc) {
+            fprintf(stderr, "allocation %zu failed, but the save and the load both returned %d\n", n, save_rc);
+            check_failures++;
+        }
+        CHECK(save_rc == ADVGNN_ERR_NOMEM || load_rc == ADVGNN_ERR_NOMEM);
+        CHECK(advgnn_ctx_error(ctx)[0] != '\0');
+        advgnn_ctx_clear_error(ctx);
+        CHECK(snapshot_equal(opt, &before));
+        free(before.values);
+    }
+    advgnn_optim_free(opt);
+    net_free(&m);
+}
+
 /* ---- Python's safetensors ------------------------------------------------ */
 
 /* Writes the expected names, shapes and values for the Python check. */
@@ -750,6 +802,7 @@ int main(int argc, char **argv)
         test_torch_goldens(ctx);
         test_resume(ctx);
         test_load_errors(ctx);
+        test_alloc_failures(ctx);
     }
     advgnn_ctx_free(ctx);
 
