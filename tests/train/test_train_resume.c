@@ -1,8 +1,8 @@
 /* Resuming the training loop (advgnn/train.h) with every optimizer: two
- * epochs, a checkpoint, a fresh engine that resumes for two more, against
- * four epochs in one go, on real Magnetic Tile images. Weights, losses and the
- * optimizer state file of the last checkpoint must be equal bit for bit.
- * Also the errors of a checkpoint whose optimizer state is of another kind,
+ * epochs, a checkpoint, then two more in a fresh engine and in a new process
+ * (this program with --resume), against four epochs in one go, on real
+ * Magnetic Tile images. Weights, losses and the files of the last checkpoint
+ * must be equal bit for bit. Also the errors of a checkpoint whose optimizer state is of another kind,
  * missing, or from another step. */
 #include <stdlib.h>
 #include <unistd.h>
@@ -224,19 +224,43 @@ static advgnn_train_config case_config(const resume_case *rc)
     return c;
 }
 
-/* Four epochs against two, a checkpoint and two more in a fresh engine. */
+/* The child process of a resume: continues case `index` from `from` to
+ * four epochs and writes its last checkpoint to `to`. Returns the exit status. */
+static int resume_in_child(int index, const char *from, const char *to)
+{
+    advgnn_train_config c = case_config(&cases[index]);
+    advgnn_train_history h;
+    net m;
+    int rc;
+
+    c.resume_from = from;
+    c.checkpoint_dir = to;
+    net_build(&m, 99);
+    rc = run(&m, &c, &h);
+    if (rc != ADVGNN_OK)
+        fprintf(stderr, "child: %s\n", advgnn_ctx_error(ctx));
+    advgnn_train_history_free(&h);
+    net_free(&m);
+    return rc == ADVGNN_OK ? 0 : 1;
+}
+
+static const char *self_path; /* argv[0], for starting the child process */
+
+/* Four epochs against two, a checkpoint and two more, once in a fresh engine
+ * of this process and once in a new process. */
 static void test_resume_every_optimizer(void)
 {
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
         advgnn_train_config c = case_config(&cases[k]);
         advgnn_train_history full, first, second;
-        char dir_full[64], dir_part[64], dir_resumed[64];
+        char dir_full[64], dir_part[64], dir_resumed[64], dir_child[64], command[512];
         int same;
         net a, b, resumed;
 
         make_temp_dir(dir_full);
         make_temp_dir(dir_part);
         make_temp_dir(dir_resumed);
+        make_temp_dir(dir_child);
         c.checkpoint_dir = dir_full;
         net_build(&a, 3);
         OK(run(&a, &c, &full));
@@ -267,6 +291,11 @@ static void test_resume_every_optimizer(void)
         CHECK(same_file(dir_full, dir_resumed, "checkpoint.optimizer.safetensors"));
         CHECK(same_file(dir_full, dir_resumed, "checkpoint.safetensors"));
 
+        snprintf(command, sizeof(command), "'%s' --resume %zu '%s' '%s'", self_path, k, dir_part, dir_child);
+        CHECK_INT_EQ(system(command), 0);
+        CHECK(same_file(dir_full, dir_child, "checkpoint.optimizer.safetensors"));
+        CHECK(same_file(dir_full, dir_child, "checkpoint.safetensors"));
+
         advgnn_train_history_free(&full);
         advgnn_train_history_free(&first);
         advgnn_train_history_free(&second);
@@ -275,6 +304,7 @@ static void test_resume_every_optimizer(void)
         remove_dir(dir_full);
         remove_dir(dir_part);
         remove_dir(dir_resumed);
+        remove_dir(dir_child);
     }
 }
 
@@ -331,8 +361,11 @@ static void test_resume_errors(void)
     remove_dir(dir_two);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    int child = argc == 5 && strcmp(argv[1], "--resume") == 0;
+
+    self_path = argv[0];
     ctx = advgnn_ctx_new();
     if (mt_load(&train_set, SIDE, 0, TRAIN_IMAGES) < TRAIN_IMAGES ||
         mt_load(&val_set, SIDE, TRAIN_IMAGES, VAL_IMAGES) < VAL_IMAGES) {
@@ -344,6 +377,14 @@ int main(void)
     }
     advgnn_ctx_set_threads(ctx, 2);
     advgnn_ctx_set_log_level(ctx, ADVGNN_LOG_WARN);
+    if (child) {
+        int status = resume_in_child(atoi(argv[2]), argv[3], argv[4]);
+
+        mt_free(&train_set);
+        mt_free(&val_set);
+        advgnn_ctx_free(ctx);
+        return status;
+    }
     test_resume_every_optimizer();
     test_resume_errors();
     mt_free(&train_set);
