@@ -191,8 +191,11 @@ class Grapher(nn.Module):
         edges = self.neighbours(x, keys)
         n, c, h, w = x.shape
         flat, kflat = x.flatten(2), keys.flatten(2)
-        gathered = torch.gather(kflat[:, :, None, :].expand(n, c, h * w, kflat.shape[-1]), 3,
-                                edges[:, None].expand(n, c, h * w, self.k))
+
+        # Gather from the (N, C, keys) map with flattened indices, so the
+        # backward scatters into that map and not into an (N, C, H*W, keys) one.
+        index = edges.reshape(n, 1, h * w * self.k).expand(n, c, h * w * self.k)
+        gathered = torch.gather(kflat, 2, index).reshape(n, c, h * w, self.k)
         rel = (gathered - flat[..., None]).amax(-1)
         x = torch.stack([flat, rel], dim=2).reshape(n, 2 * c, h, w)
         if trace is not None:
