@@ -5,8 +5,8 @@ usage: check_optim_state.py STATE EXPECTED KIND STEP OUT WRONG_DTYPE WRONG_KIND
 
 EXPECTED lists one tensor per line: name, ndim, the shape, then every value
 as printed by C's %.9g (which round-trips float32 exactly). The script checks
-names, dtype, shapes, values and the __metadata__ entries "optimizer" (KIND)
-and "step" (STEP). It then writes OUT with every value v replaced by
+names, dtype, shapes, values and the __metadata__ entries "optimizer" (KIND),
+"step" (STEP) and the hyperparameters (Adam's defaults). It then writes OUT with every value v replaced by
 v * 2 + 1 in float32 and the step count plus one. WRONG_DTYPE gets the same
 tensors, but the first in name order is stored as float64, and WRONG_KIND
 the same tensors with optimizer "sgd". Exits 1 on the first mismatch.
@@ -40,6 +40,12 @@ def main():
     if metadata.get("optimizer") != kind or metadata.get("step") != step:
         print(f"metadata {metadata}, expected optimizer {kind} and step {step}")
         return 1
+    # The C test uses Adam's defaults.
+    hyper = {"momentum": 0.0, "beta1": 0.9, "beta2": 0.999, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0}
+    for key, value in hyper.items():
+        if float(metadata.get(key, "nan")) != value:
+            print(f"metadata {key} is {metadata.get(key)}, expected {value}")
+            return 1
     if sorted(tensors) != sorted(expected):
         print(f"tensor names differ: file {sorted(tensors)}, expected {sorted(expected)}")
         return 1

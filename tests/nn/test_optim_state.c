@@ -652,6 +652,52 @@ done:
     net_free(&narrow);
 }
 
+/* Collects warnings for test_changed_hyperparameters. */
+static void collect_warning(void *user, advgnn_log_level level, const char *line)
+{
+    char *text = user;
+
+    if (level == ADVGNN_LOG_WARN && strlen(text) + strlen(line) + 2 < 1024) {
+        strcat(text, line);
+        strcat(text, "\n");
+    }
+}
+
+/* A file from an Adam with beta2 0.99 loads into an Adam with the default
+ * 0.999, with one warning that names the setting and both values. */
+static void test_changed_hyperparameters(advgnn_ctx *ctx)
+{
+    advgnn_optim_config written = {.kind = ADVGNN_OPTIM_ADAM, .beta2 = 0.99};
+    advgnn_optim_config loading = {.kind = ADVGNN_OPTIM_ADAM};
+    advgnn_optim *from = NULL, *into = NULL;
+    char path[128], warnings[1024] = "";
+    net m;
+
+    path_in_dir(path, sizeof(path), "hyper.safetensors");
+    net_build(ctx, &m, 2, 6);
+    NN_CHECK_OK(ctx, advgnn_optim_new(ctx, m.nn, &written, &from));
+    NN_CHECK_OK(ctx, advgnn_optim_new(ctx, m.nn, &loading, &into));
+    if (from && into) {
+        NN_CHECK_OK(ctx, advgnn_optim_save(from, ctx, path));
+        advgnn_ctx_set_log_sink(ctx, collect_warning, warnings);
+        NN_CHECK_OK(ctx, advgnn_optim_load(into, ctx, path));
+        advgnn_ctx_set_log_sink(ctx, NULL, NULL);
+        printf("warnings: %s", warnings);
+        CHECK_STR_CONTAINS(warnings, "was written with beta2 0.99, this optimizer uses 0.999");
+        CHECK(strstr(warnings, "beta1") == NULL);
+
+        /* The same settings load without a warning. */
+        warnings[0] = '\0';
+        advgnn_ctx_set_log_sink(ctx, collect_warning, warnings);
+        NN_CHECK_OK(ctx, advgnn_optim_load(from, ctx, path));
+        advgnn_ctx_set_log_sink(ctx, NULL, NULL);
+        CHECK_INT_EQ(strlen(warnings), 0);
+    }
+    advgnn_optim_free(from);
+    advgnn_optim_free(into);
+    net_free(&m);
+}
+
 /* Every allocation of a save and of a load fails in turn: each failure is
  * reported with a message, leaves the state unchanged and leaks nothing
  * (checked under AddressSanitizer). */
@@ -802,6 +848,7 @@ int main(int argc, char **argv)
         test_torch_goldens(ctx);
         test_resume(ctx);
         test_load_errors(ctx);
+        test_changed_hyperparameters(ctx);
         test_alloc_failures(ctx);
     }
     advgnn_ctx_free(ctx);

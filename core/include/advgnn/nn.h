@@ -282,8 +282,10 @@ int64_t advgnn_optim_step_count(const advgnn_optim *opt);
 int advgnn_optim_set_step_count(advgnn_optim *opt, advgnn_ctx *ctx, int64_t steps);
 
 /* Writes every state tensor as an F32 tensor of a safetensors file, with the
- * kind ("optimizer") and the step count ("step", a decimal string) in its
- * __metadata__. Written to a temporary name and renamed, like weights. */
+ * kind ("optimizer"), the step count ("step") and the hyperparameters
+ * ("momentum", "beta1", "beta2", "alpha", "eps", "weight_decay", defaults
+ * filled) as decimal strings in its __metadata__. Written to a temporary
+ * name and renamed, like weights. */
 int advgnn_optim_save(advgnn_optim *opt, advgnn_ctx *ctx, const char *path);
 
 /* Reads a file written by advgnn_optim_save into the state and the step
@@ -291,7 +293,9 @@ int advgnn_optim_save(advgnn_optim *opt, advgnn_ctx *ctx, const char *path);
  * loaded into SGD is an error naming both kinds), and it must contain
  * exactly the optimizer's state tensors, each F32 (or BF16, widened) with the
  * parameter's shape. Every mismatch is an ADVGNN_ERR_FORMAT that names the
- * file and the tensor, and leaves the state and step count unchanged. */
+ * file and the tensor, and leaves the state and step count unchanged. A
+ * hyperparameter that differs from the file's is not an error: it is logged
+ * as a warning, and the optimizer keeps its own value. */
 int advgnn_optim_load(advgnn_optim *opt, advgnn_ctx *ctx, const char *path);
 
 /* Scales all gradients so that their global L2 norm is at most `max_norm`

@@ -368,19 +368,70 @@ static nn_st_entry *file_entries(advgnn_optim *opt, advgnn_ctx *ctx, const char 
     return entries;
 }
 
+/* Hyperparameters written beside the state, in the order of `hyper_values`. */
+static const char *const hyper_names[] = {"momentum", "beta1", "beta2", "alpha", "eps", "weight_decay"};
+#define HYPER_COUNT (sizeof(hyper_names) / sizeof(hyper_names[0]))
+
+static void hyper_values(const advgnn_optim_config *c, double values[HYPER_COUNT])
+{
+    values[0] = c->momentum;
+    values[1] = c->beta1;
+    values[2] = c->beta2;
+    values[3] = c->alpha;
+    values[4] = c->eps;
+    values[5] = c->weight_decay;
+}
+
 int advgnn_optim_save(advgnn_optim *opt, advgnn_ctx *ctx, const char *path)
 {
-    char step[24];
-    const char *metadata[] = {OPTIM_META_KIND, advgnn_optim_kind_name(opt->config.kind), OPTIM_META_STEP, step, NULL};
+    char step[24], hyper_text[HYPER_COUNT][32];
+    const char *metadata[2 * (2 + HYPER_COUNT) + 1];
+    double values[HYPER_COUNT];
     nn_st_entry *entries = file_entries(opt, ctx, path);
+    size_t used = 0;
     int rc;
 
     if (!entries)
         return ADVGNN_ERR_NOMEM;
+
+    /* Key and value pairs; %.17g reads back as the same double. */
     snprintf(step, sizeof(step), "%" PRId64, opt->step);
+    metadata[used++] = OPTIM_META_KIND;
+    metadata[used++] = advgnn_optim_kind_name(opt->config.kind);
+    metadata[used++] = OPTIM_META_STEP;
+    metadata[used++] = step;
+    hyper_values(&opt->config, values);
+    for (size_t i = 0; i < HYPER_COUNT; i++) {
+        snprintf(hyper_text[i], sizeof(hyper_text[i]), "%.17g", values[i]);
+        metadata[used++] = hyper_names[i];
+        metadata[used++] = hyper_text[i];
+    }
+    metadata[used] = NULL;
+
     rc = nn_st_save(ctx, "optimizer state file", path, metadata, entries, opt->entry_count);
     advgnn_free(entries);
     return rc;
+}
+
+/* Logs a warning for each hyperparameter of the file that differs from the
+ * optimizer's: a resume with other settings is allowed, but it no longer
+ * continues the run that wrote the file. */
+static void warn_changed_hyperparameters(const advgnn_optim *opt, advgnn_ctx *ctx, const nn_st_file *sf)
+{
+    double values[HYPER_COUNT];
+
+    hyper_values(&opt->config, values);
+    for (size_t i = 0; i < HYPER_COUNT; i++) {
+        const char *text = nn_st_metadata(sf, hyper_names[i]);
+        char *end = NULL;
+        double saved = text ? strtod(text, &end) : values[i];
+
+        if (text && end != text && *end == '\0' && saved != values[i])
+            advgnn_log(ctx, ADVGNN_LOG_WARN,
+                       "optimizer state file %s was written with %s %g, this optimizer uses %g; training continues "
+                       "with %g",
+                       sf->path, hyper_names[i], saved, values[i], values[i]);
+    }
 }
 
 /* Checks the kind and parses the step count of an opened state file. */
@@ -427,8 +478,10 @@ int advgnn_optim_load(advgnn_optim *opt, advgnn_ctx *ctx, const char *path)
         rc = nn_st_read(ctx, &sf, entries, opt->entry_count);
 
     /* The step count changes only with the tensors, after every check passed. */
-    if (rc == ADVGNN_OK)
+    if (rc == ADVGNN_OK) {
         opt->step = step;
+        warn_changed_hyperparameters(opt, ctx, &sf);
+    }
     nn_st_close(&sf);
     advgnn_free(entries);
     return rc;
