@@ -6,10 +6,18 @@
  * more than the sample the thread is decoding. The split's buffers are
  * allocated up front, so memory is the same as without prefetch.
  *
+ * The thread runs under SCHED_IDLE: it decodes only on cores that nothing
+ * else wants, so it never preempts the OpenMP team of the computation it
+ * overlaps (a preempted team member makes the others spin at barriers).
+ * What it has not decoded when the caller needs the split, finish()
+ * decodes at normal priority.
+ *
  * NOTE: the runner prefetches only the test split. The training images are
  * decoded on every thread before training starts, because training reads
  * them from its first step. */
+#define _GNU_SOURCE /* SCHED_IDLE */
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +51,7 @@ struct advgnn_split_prefetch {
     pthread_cond_t queue_ready_cond;
     int queue_ready; /* set by the thread once the queue is filled (or failed) */
     int setup_status; /* the thread's status from reading the cache and filling the queue */
+    size_t background_decoded; /* samples the thread decoded; read after the join */
 
     prefetch_log_line lines[PREFETCH_LOG_LINES];
     size_t line_count;
@@ -100,13 +109,19 @@ static void *prefetch_main(void *arg)
     /* One core for the background decoding: the resize would otherwise
      * start a full OpenMP team beside the computation it should overlap. */
     omp_set_num_threads(1);
+    struct sched_param param = {.sched_priority = 0};
+    int err = pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+    if (err != 0)
+        advgnn_log(p->thread_ctx, ADVGNN_LOG_DEBUG,
+                   "cannot lower the priority of the %s prefetch thread (%s); it decodes at normal priority",
+                   advgnn_split_name(p->data.split), strerror(err));
 
     int rc = advgnn_split_data_read_cache(p->thread_ctx, &p->loader, &p->data, &p->cached, &p->rebuild);
     if (rc == ADVGNN_OK)
         rc = advgnn_decode_queue_init(p->thread_ctx, &p->queue, &p->loader, &p->data, p->cached);
     publish_setup(p, rc);
     if (rc == ADVGNN_OK)
-        advgnn_decode_queue_work(&p->queue, p->thread_ctx);
+        p->background_decoded = advgnn_decode_queue_work(&p->queue, p->thread_ctx);
     return NULL;
 }
 
@@ -221,6 +236,9 @@ int advgnn_split_prefetch_finish(advgnn_split_prefetch *p, advgnn_ctx *ctx, advg
     if (rc == ADVGNN_OK)
         rc = advgnn_decode_queue_result(ctx, &p->queue);
     if (rc == ADVGNN_OK) {
+        advgnn_log(ctx, ADVGNN_LOG_INFO, "%s split: %zu of %zu images decoded in the background, %zu from the cache",
+                   advgnn_split_name(p->data.split), p->background_decoded, p->data.count,
+                   p->data.count - p->queue.pending_count);
         advgnn_split_data_complete(ctx, &p->loader, &p->data, p->rebuild);
         *out = p->data;
         memset(&p->data, 0, sizeof(p->data));
