@@ -308,17 +308,18 @@ static void test_resume_every_optimizer(void)
     }
 }
 
-/* A checkpoint of Adam resumed with SGD, without its optimizer file, and
- * with the optimizer file of an earlier epoch. */
+/* A checkpoint of Adam resumed with SGD, with the optimizer file of a later
+ * or an earlier epoch, and without its optimizer file. */
 static void test_resume_errors(void)
 {
     advgnn_train_config c = case_config(&cases[2]);
     advgnn_train_history h;
-    char dir_one[64], dir_two[64], path[160];
+    char dir_one[64], dir_two[64], dir_mix[64], path[160];
     net m;
 
     make_temp_dir(dir_one);
     make_temp_dir(dir_two);
+    make_temp_dir(dir_mix);
     net_build(&m, 5);
     c.epochs = 1;
     c.checkpoint_dir = dir_one;
@@ -339,8 +340,21 @@ static void test_resume_errors(void)
     advgnn_ctx_clear_error(ctx);
     advgnn_train_history_free(&h);
 
-    /* Epoch 1's optimizer state beside epoch 2's weights and loop state. */
+    /* A write of epoch 2's checkpoint over epoch 1's, cut short after the
+     * optimizer state, the first file written. */
     c.optim = cases[2].optim;
+    c.resume_from = dir_mix;
+    copy_file(dir_one, dir_mix, "checkpoint.json");
+    copy_file(dir_one, dir_mix, "checkpoint.safetensors");
+    copy_file(dir_two, dir_mix, "checkpoint.optimizer.safetensors");
+    CHECK_INT_EQ(run(&m, &c, &h), ADVGNN_ERR_FORMAT);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "is from optimizer step 8 but");
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "checkpoint.json from step 4");
+    advgnn_ctx_clear_error(ctx);
+    advgnn_train_history_free(&h);
+
+    c.resume_from = dir_two;
+    /* Epoch 1's optimizer state beside epoch 2's weights and loop state. */
     copy_file(dir_one, dir_two, "checkpoint.optimizer.safetensors");
     CHECK_INT_EQ(run(&m, &c, &h), ADVGNN_ERR_FORMAT);
     CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "is from optimizer step 4 but");
@@ -359,6 +373,7 @@ static void test_resume_errors(void)
     net_free(&m);
     remove_dir(dir_one);
     remove_dir(dir_two);
+    remove_dir(dir_mix);
 }
 
 int main(int argc, char **argv)

@@ -7,15 +7,17 @@
  * runs the forward pass on a batch, computes the loss and, when training, the
  * backward pass (filling the gradients). The loop does the rest.
  *
- * Checkpoints are three files in `checkpoint_dir`: checkpoint.safetensors
- * (every parameter and buffer, from advgnn_nn_save),
+ * Checkpoints are three files in `checkpoint_dir`:
  * checkpoint.optimizer.safetensors (the optimizer's moments and step count,
- * from advgnn_optim_save) and checkpoint.json (epoch, optimizer step, shuffle
- * RNG state, early-stopping and plateau state, the losses so far). The JSON
- * is written last, so a checkpoint is complete when its JSON exists. A
- * resume restores all three, so with the same seed, thread count and machine
- * it ends with the same weights, bit for bit, as a run without the
- * interruption, for every optimizer. */
+ * from advgnn_optim_save), checkpoint.safetensors (every parameter and
+ * buffer, from advgnn_nn_save) and checkpoint.json (epoch, optimizer step,
+ * shuffle RNG state, early-stopping and plateau state, the losses so far).
+ * They are written in this order, each through a temporary file. A resume
+ * checks that the optimizer's step count equals the JSON's, so it rejects a
+ * folder where writing a checkpoint stopped before the JSON. A resume
+ * restores all three, so with the same seed, thread count and machine it ends
+ * with the same weights, bit for bit, as a run without the interruption, for
+ * every optimizer. */
 #ifndef ADVGNN_TRAIN_H
 #define ADVGNN_TRAIN_H
 

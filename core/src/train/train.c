@@ -171,10 +171,14 @@ static int save_checkpoint(loop *L)
         rc = advgnn_failf(L->ctx, ADVGNN_ERR_NOMEM, "training: out of memory for checkpoint paths");
     if (rc == ADVGNN_OK)
         rc = advgnn_fs_mkdir_p(L->ctx, dir);
-    if (rc == ADVGNN_OK)
-        rc = advgnn_nn_save(L->nn, L->ctx, weights);
+
+    /* The optimizer state first: its step count then differs from the old
+     * checkpoint.json whenever a write is cut short after it, and a resume
+     * rejects that mix (load_optimizer). */
     if (rc == ADVGNN_OK)
         rc = advgnn_optim_save(L->opt, L->ctx, optimizer);
+    if (rc == ADVGNN_OK)
+        rc = advgnn_nn_save(L->nn, L->ctx, weights);
 
     /* The state file last: its presence marks a complete checkpoint. */
     if (rc == ADVGNN_OK) {
