@@ -299,7 +299,7 @@ static int load_checkpoint(loop *L)
     if (rc == ADVGNN_OK)
         rc = advgnn_nn_load(L->nn, L->ctx, weights);
     steps = root ? number_from(cJSON_GetObjectItem(root, "steps")) : NAN;
-    /* A double holds every count up to 2^53 exactly. */
+    /* A double represents every count up to 2^53 exactly. */
     if (rc == ADVGNN_OK && !(steps >= 0 && steps <= 0x1p53))
         rc = advgnn_failf(L->ctx, ADVGNN_ERR_FORMAT, "checkpoint %s: \"steps\" must be a count >= 0", state);
     if (rc == ADVGNN_OK)
