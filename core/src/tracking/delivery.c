@@ -1043,7 +1043,10 @@ static void read_header(trk_delivery *d, const cJSON *record)
 
 /* ---- processing ------------------------------------------------------------------------------ */
 
-size_t trk_delivery_process(trk_delivery *d, cJSON *const *records, size_t count)
+/* Delivers `records` as trk_delivery_process does. With `held_back` set, a
+ * last log-batch that is not full and ends with `records` is left for the next
+ * call (see trk_delivery_process_partial). */
+static size_t process(trk_delivery *d, cJSON *const *records, size_t count, size_t *held_back)
 {
     size_t i = 0;
 
@@ -1071,6 +1074,15 @@ size_t trk_delivery_process(trk_delivery *d, cJSON *const *records, size_t count
             n = batch_length(d, records + i, count - i);
             if (n == 0)
                 n = 1;
+
+            /* Each request has a fixed cost on the server (with MLflow
+             * 3.17.2, 96 points took a quarter of the time of 1000), so a
+             * batch cut short only by the end of `records` waits for the
+             * records queued after them. */
+            if (held_back && i > 0 && i + n == count && n < BATCH_MAX_ENTITIES) {
+                *held_back = n;
+                return i;
+            }
             size_t done = send_batch(d, records + i, n);
 
             if (done < n)
@@ -1094,4 +1106,15 @@ size_t trk_delivery_process(trk_delivery *d, cJSON *const *records, size_t count
         i++;
     }
     return i;
+}
+
+size_t trk_delivery_process(trk_delivery *d, cJSON *const *records, size_t count)
+{
+    return process(d, records, count, NULL);
+}
+
+size_t trk_delivery_process_partial(trk_delivery *d, cJSON *const *records, size_t count, size_t *held_back)
+{
+    *held_back = 0;
+    return process(d, records, count, held_back);
 }

@@ -79,4 +79,13 @@ ADVGNN_INTERNAL void trk_delivery_free(trk_delivery *d);
  * d->halted was set. */
 ADVGNN_INTERNAL size_t trk_delivery_process(trk_delivery *d, cJSON *const *records, size_t count);
 
+/* Delivers like trk_delivery_process, for a caller that passed only the
+ * first `count` of more queued records. A last log-batch that ends with
+ * `records` below MLflow's limits is left unsent, because the records queued
+ * after it can fill it. Its length goes to *held_back, and the return value
+ * stops before it. Nothing is held back when that batch would be the first of
+ * the call, so each call makes progress. */
+ADVGNN_INTERNAL size_t trk_delivery_process_partial(trk_delivery *d, cJSON *const *records, size_t count,
+                                                    size_t *held_back);
+
 #endif

@@ -195,6 +195,8 @@ static void *sender_main(void *user)
     for (;;) {
         size_t n;
         size_t done;
+        size_t held_back = 0;
+        int more_queued;
 
         wait_for_lines(t);
         if (atomic_load(&t->stop) || t->queue_count == 0)
@@ -203,6 +205,7 @@ static void *sender_main(void *user)
         /* Parse outside the lock; only this thread removes lines, so the
          * first n stay valid while producers append. */
         n = t->queue_count < ROUND_LINES ? t->queue_count : ROUND_LINES;
+        more_queued = t->queue_count > n;
         for (size_t i = 0; i < n; i++)
             lines[i] = t->queue[(t->queue_head + i) % t->queue_cap];
         pthread_mutex_unlock(&t->lock);
@@ -212,7 +215,13 @@ static void *sender_main(void *user)
 
             records[i] = parsed ? parsed : cJSON_CreateObject();
         }
-        done = trk_delivery_process(&t->delivery, records, n);
+
+        /* With more lines queued than this round takes, a partial last batch
+         * is held back and sent in the next round, filled up. */
+        if (more_queued)
+            done = trk_delivery_process_partial(&t->delivery, records, n, &held_back);
+        else
+            done = trk_delivery_process(&t->delivery, records, n);
         for (size_t i = 0; i < n; i++)
             cJSON_Delete(records[i]);
 
@@ -220,9 +229,10 @@ static void *sender_main(void *user)
         queue_pop(t, done);
         pthread_cond_broadcast(&t->progress);
 
-        /* Fewer done than given: stopped, credentials rejected, or a local
-         * failure. The rest stays in the journal for `advgnn sync`. */
-        if (done < n)
+        /* Fewer done than given, other than a held-back batch: stopped,
+         * credentials rejected, or a local failure. The rest stays in the
+         * journal for `advgnn sync`. */
+        if (done + held_back < n)
             break;
     }
     t->sender_alive = 0;
