@@ -109,6 +109,19 @@ int main(void)
         advgnn_options_free(wrong);
     }
 
+    /* An empty weights or resume path means "not given", not a failure. */
+    {
+        advgnn_options *empty = small_options(desc);
+        void *empty_state = NULL;
+
+        CHECK_INT_EQ(harness_set_string(empty, ctx, "weights", ""), ADVGNN_OK);
+        CHECK_INT_EQ(harness_set_string(empty, ctx, "resume", ""), ADVGNN_OK);
+        CHECK_INT_EQ(fn->create(ctx, empty, &config, &empty_state), ADVGNN_OK);
+        if (empty_state)
+            fn->destroy(empty_state);
+        advgnn_options_free(empty);
+    }
+
     /* Training: the loss falls and the files appear in the work folder. */
     opts = small_options(desc);
     CHECK_INT_EQ(fn->create(ctx, opts, &config, &state), ADVGNN_OK);

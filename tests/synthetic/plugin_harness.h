@@ -71,6 +71,13 @@ static inline int harness_set_bool(advgnn_options *opts, advgnn_ctx *ctx, const 
     return advgnn_options_set(opts, ctx, name, &value);
 }
 
+static inline int harness_set_string(advgnn_options *opts, advgnn_ctx *ctx, const char *name, const char *v)
+{
+    advgnn_value value = {.kind = ADVGNN_VALUE_STRING, .string = v};
+
+    return advgnn_options_set(opts, ctx, name, &value);
+}
+
 static inline int harness_set_strings(advgnn_options *opts, advgnn_ctx *ctx, const char *name, const char *const *v,
                                size_t count)
 {

@@ -366,6 +366,15 @@ static char *copy_option(const advgnn_options *opts, const char *name)
     return v && *v ? advgnn_strdup(v) : NULL;
 }
 
+/* True when a path option is given; an empty string means "not given", as
+ * for copy_option, so that `weights = ""` is not mistaken for a failed copy. */
+static int option_set(const advgnn_options *opts, const char *key)
+{
+    const char *v = advgnn_options_string(opts, key);
+
+    return v && *v;
+}
+
 static int parse_optimizer(const char *name, advgnn_optim_kind *kind)
 {
     static const advgnn_optim_kind kinds[] = {ADVGNN_OPTIM_ADAM, ADVGNN_OPTIM_ADAMW, ADVGNN_OPTIM_SGD,
@@ -397,8 +406,8 @@ int ae_encoder_configure(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options 
     enc->work_dir = config->work_dir ? advgnn_strdup(config->work_dir) : NULL;
     enc->resume = copy_option(opts, "resume");
     enc->weights = copy_option(opts, "weights");
-    if ((config->work_dir && !enc->work_dir) || (advgnn_options_string(opts, "resume") && !enc->resume) ||
-        (advgnn_options_string(opts, "weights") && !enc->weights))
+    if ((config->work_dir && !enc->work_dir) || (option_set(opts, "resume") && !enc->resume) ||
+        (option_set(opts, "weights") && !enc->weights))
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "%s: out of memory", label);
 
     t->epochs = (int)advgnn_options_int(opts, "epochs");
