@@ -37,7 +37,7 @@ def main():
     if not groups:
         sys.exit("compare.py: no rows in " + ", ".join(args.files))
 
-    print("| mode | preset | threads | batch | size | side | runs | wall ms/image | CPU ms/image "
+    print("| mode | preset | threads | batch | size | side | repetitions | wall ms/image | CPU ms/image "
           "| side / advgnn, wall | side / advgnn, CPU |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for key in sorted(groups):
