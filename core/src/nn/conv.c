@@ -423,10 +423,10 @@ static int build_backward_weights(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, d
 
 /* ---- backward of 1x1 convolutions as matrix products -------------------- */
 
-/* For an ungrouped 1x1 convolution of stride 1 on NCHW, image n is the
- * matrix X[n] (C_in, H * W) and Y[n] = W X[n] + b, so
- *   dX[n] = W^T dY[n]                 (one batched matmul over n)
- *   dW = sum_n dY[n] X[n]^T           (a batched matmul, then a sum over n)
+/* For a 1x1 convolution of stride 1 on NCHW, group g of image n is the
+ * matrix X[n, g] (C_in / G, H * W) and Y[n, g] = W_g X[n, g] + b_g, so
+ *   dX[n, g] = W_g^T dY[n, g]              (one matmul batched over n and g)
+ *   dW_g = sum_n dY[n, g] X[n, g]^T        (a batched matmul, then a sum over n)
  *   db = sum over n and pixels of dY.
  * oneDNN 2.6.3 runs these on its brgemm matmul kernels straight from the
  * plain tensors. Its 1x1 convolution backward needs blocked layouts, and
@@ -458,7 +458,7 @@ static int matmul_backward(advgnn_layer *l, advgnn_ctx *ctx)
     conv_layer *c = (conv_layer *)l;
     int64_t images = l->input_shape[0][0], in_c = l->input_shape[0][1];
     int64_t out_c = c->desc.out_channels, plane = l->output.shape[2] * l->output.shape[3];
-    int64_t matrix = out_c * in_c;
+    int64_t matrix = out_c * (in_c / c->desc.groups);
     const float *parts = c->weight_grad_parts;
     float *weight_grad = c->weight->grad.data;
     float *bias_grad = c->bias ? c->bias->grad.data : NULL;
@@ -499,19 +499,20 @@ static int matmul_backward(advgnn_layer *l, advgnn_ctx *ctx)
 static const nn_layer_ops conv_matmul_ops = {NULL, matmul_backward, NULL};
 
 /* Returns nonzero when the backward runs as matrix products: the layers
- * whose forward reads the plain tensors, without groups. */
+ * whose forward reads the plain tensors. */
 static int use_matmul_backward(const conv_layer *c)
 {
-    return plain_forward(c) && c->desc.groups == 1;
+    return plain_forward(c);
 }
 
-/* Describes a 3-D matrix stack (dims a, b, c) with explicit strides. */
-static int strided_md(advgnn_layer *l, dnnl_memory_desc_t *md, dnnl_data_type_t type, int64_t a, int64_t b,
-                      int64_t c, int64_t sa, int64_t sb, int64_t sc)
+/* Describes a 4-D stack of matrices (images, groups, rows, columns) with
+ * explicit strides. */
+static int strided_md(advgnn_layer *l, dnnl_memory_desc_t *md, dnnl_data_type_t type, const int64_t dims[4],
+                      const int64_t strides[4])
 {
-    dnnl_dims_t dims = {a, b, c}, strides = {sa, sb, sc};
+    dnnl_dims_t d = {dims[0], dims[1], dims[2], dims[3]}, st = {strides[0], strides[1], strides[2], strides[3]};
 
-    return nn_check(NULL, dnnl_memory_desc_init_by_strides(md, 3, dims, type, strides), l, "matmul descriptor");
+    return nn_check(NULL, dnnl_memory_desc_init_by_strides(md, 4, d, type, st), l, "matmul descriptor");
 }
 
 /* Creates the matmul src x weights -> dst. *pd stays NULL when oneDNN offers
@@ -541,8 +542,9 @@ static int build_matmul_backward(conv_layer *c, advgnn_ctx *ctx, int *built)
 {
     advgnn_layer *l = &c->base;
     dnnl_data_type_t type = nn_dnnl_dtype(l->dtype);
-    int64_t images = l->input_shape[0][0], in_c = l->input_shape[0][1];
-    int64_t out_c = c->desc.out_channels, plane = l->output.shape[2] * l->output.shape[3];
+    int64_t n = l->input_shape[0][0], in_c = l->input_shape[0][1], g = c->desc.groups;
+    int64_t out_c = c->desc.out_channels, p = l->output.shape[2] * l->output.shape[3];
+    int64_t cg = in_c / g, og = out_c / g;
     dnnl_memory_desc_t wt_user, wt, dy, dx, xt, parts;
     dnnl_primitive_desc_t data_pd = NULL, weights_pd = NULL;
     void **wt_slot = NULL;
@@ -550,18 +552,19 @@ static int build_matmul_backward(conv_layer *c, advgnn_ctx *ctx, int *built)
 
     *built = 0;
 
-    /* W^T is the (C_out, C_in) weight read with swapped strides. */
-    rc = strided_md(l, &wt_user, dnnl_f32, 1, in_c, out_c, in_c * out_c, 1, in_c);
+    /* W_g^T (C_in / G, C_out / G) is the weight (C_out, C_in / G) read with
+     * swapped strides, and X[n, g]^T likewise the input. */
+    rc = strided_md(l, &wt_user, dnnl_f32, (int64_t[]){1, g, cg, og}, (int64_t[]){out_c * cg, og * cg, 1, cg});
     if (rc == ADVGNN_OK)
-        rc = strided_md(l, &wt, type, 1, in_c, out_c, in_c * out_c, 1, in_c);
+        rc = strided_md(l, &wt, type, (int64_t[]){1, g, cg, og}, (int64_t[]){out_c * cg, og * cg, 1, cg});
     if (rc == ADVGNN_OK)
-        rc = strided_md(l, &dy, type, images, out_c, plane, out_c * plane, plane, 1);
+        rc = strided_md(l, &dy, type, (int64_t[]){n, g, og, p}, (int64_t[]){out_c * p, og * p, p, 1});
     if (rc == ADVGNN_OK)
-        rc = strided_md(l, &dx, type, images, in_c, plane, in_c * plane, plane, 1);
-    if (rc == ADVGNN_OK) /* X[n]^T is the input read with swapped strides. */
-        rc = strided_md(l, &xt, type, images, plane, in_c, in_c * plane, 1, plane);
+        rc = strided_md(l, &dx, type, (int64_t[]){n, g, cg, p}, (int64_t[]){in_c * p, cg * p, p, 1});
     if (rc == ADVGNN_OK)
-        rc = strided_md(l, &parts, dnnl_f32, images, out_c, in_c, out_c * in_c, in_c, 1);
+        rc = strided_md(l, &xt, type, (int64_t[]){n, g, p, cg}, (int64_t[]){in_c * p, cg * p, 1, p});
+    if (rc == ADVGNN_OK)
+        rc = strided_md(l, &parts, dnnl_f32, (int64_t[]){n, g, og, cg}, (int64_t[]){out_c * cg, og * cg, cg, 1});
     if (rc != ADVGNN_OK)
         return ADVGNN_OK;
 
