@@ -37,6 +37,8 @@ static const char run_details[] =
     "  seed        seed of every random choice (default 0)\n"
     "  output      the run folder (default: <--output or runs>/<name>-<UTC time>)\n"
     "  heatmaps    heatmap images written per category, -1 = all (default 8)\n"
+    "  prefetch    decode test images on a background thread while training (default true)\n"
+    "  sample_cache  folder that keeps decoded images between runs (default: none)\n"
     "\n"
     "After each run a results table is printed to stdout unless --quiet is given.\n"
     "Example: advgnn run experiments/quickstart.lua seed=3\n";
