@@ -134,6 +134,122 @@ int advgnn_nn_pool2d(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dt
 
 /* ---- resize ------------------------------------------------------------ */
 
+/* Source pixels and weights of one output row or column of a bilinear
+ * resize, as oneDNN computes them (half-pixel centres, PyTorch's
+ * align_corners=False): src = (dst + 0.5) * in / out - 0.5, clamped to the
+ * input. */
+typedef struct bilinear_tap {
+    int32_t lo, hi;
+    float w_lo, w_hi;
+} bilinear_tap;
+
+typedef struct resize_layer {
+    advgnn_layer base;
+    bilinear_tap *rows, *cols; /* out_h and out_w taps; bilinear only */
+    void *grad_sum;            /* bf16: (N, C, H, W) f32 sums of the input gradient, scratch */
+} resize_layer;
+
+static void fill_taps(bilinear_tap *taps, int64_t out, int64_t in)
+{
+    for (int64_t o = 0; o < out; o++) {
+        float src = ((float)o + 0.5f) * (float)in / (float)out - 0.5f;
+        int64_t lo;
+
+        if (src < 0)
+            src = 0;
+        lo = (int64_t)src;
+        if (lo > in - 1)
+            lo = in - 1;
+        taps[o].lo = (int32_t)lo;
+        taps[o].hi = (int32_t)(lo + 1 < in ? lo + 1 : in - 1);
+        taps[o].w_hi = src - (float)lo;
+        taps[o].w_lo = 1.0f - taps[o].w_hi;
+    }
+}
+
+/* Scatters one output-gradient plane to its input plane `dx` (zeroed by
+ * the caller). Each output pixel adds to at most four input pixels. */
+static void bilinear_plane_backward(const resize_layer *r, const void *dy, int bf16, float *dx, int64_t out_h,
+                                    int64_t out_w, int64_t in_w)
+{
+    for (int64_t oy = 0; oy < out_h; oy++) {
+        const bilinear_tap *row = &r->rows[oy];
+        float *lo = dx + row->lo * in_w, *hi = dx + row->hi * in_w;
+
+        for (int64_t ox = 0; ox < out_w; ox++) {
+            const bilinear_tap *col = &r->cols[ox];
+            int64_t at = oy * out_w + ox;
+            float g = bf16 ? nn_bf16_load(((const uint16_t *)dy)[at]) : ((const float *)dy)[at];
+            float g_lo = g * row->w_lo, g_hi = g * row->w_hi;
+
+            lo[col->lo] += g_lo * col->w_lo;
+            lo[col->hi] += g_lo * col->w_hi;
+            hi[col->lo] += g_hi * col->w_lo;
+            hi[col->hi] += g_hi * col->w_hi;
+        }
+    }
+}
+
+/* oneDNN 2.6.3's linear resampling backward on NCHW took 6.7 ms (f32) and
+ * 12 ms (bf16) of CPU time for 8 x 48 x 28 x 28 -> 56 x 56 in bench/nn,
+ * 2.8x and 4.7x PyTorch. This scatter runs the planes on parallel threads,
+ * which then write disjoint outputs. */
+static int bilinear_backward(advgnn_layer *l, advgnn_ctx *ctx)
+{
+    resize_layer *r = (resize_layer *)l;
+    const int64_t *in = l->input_shape[0];
+    int64_t planes = in[0] * in[1], in_plane = in[2] * in[3];
+    int64_t out_h = l->output.shape[2], out_w = l->output.shape[3];
+    int bf16 = l->dtype == ADVGNN_DTYPE_BF16;
+    size_t dy_bytes = (size_t)(out_h * out_w) * advgnn_dtype_size(l->dtype);
+    const char *dy = l->grad_output_data;
+    float *sums = bf16 ? r->grad_sum : l->input_grad[0].data;
+    uint16_t *dx16 = l->input_grad[0].data;
+
+    if (!l->input_grad_enabled)
+        return ADVGNN_OK;
+
+#pragma omp parallel for schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        float *dx = sums + p * in_plane;
+
+        memset(dx, 0, (size_t)in_plane * sizeof(float));
+        bilinear_plane_backward(r, dy + (size_t)p * dy_bytes, bf16, dx, out_h, out_w, in[3]);
+        for (int64_t i = 0; bf16 && i < in_plane; i++)
+            dx16[p * in_plane + i] = nn_bf16_round(dx[i]);
+    }
+    return ADVGNN_OK;
+}
+
+static void resize_destroy(advgnn_layer *l)
+{
+    resize_layer *r = (resize_layer *)l;
+
+    advgnn_free(r->rows);
+    advgnn_free(r->cols);
+}
+
+static const nn_layer_ops bilinear_ops = {NULL, bilinear_backward, resize_destroy};
+
+/* Prepares the bilinear backward: the taps and, for bf16, the f32 sums. */
+static int init_bilinear(resize_layer *r, advgnn_ctx *ctx)
+{
+    advgnn_layer *l = &r->base;
+    const int64_t *in = l->input_shape[0];
+    int64_t out_h = l->output.shape[2], out_w = l->output.shape[3];
+
+    r->rows = advgnn_malloc((size_t)out_h * sizeof(*r->rows));
+    r->cols = advgnn_malloc((size_t)out_w * sizeof(*r->cols));
+    if (!r->rows || !r->cols)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "layer %s: out of memory for the resize coefficients", l->name);
+    fill_taps(r->rows, out_h, in[2]);
+    fill_taps(r->cols, out_w, in[3]);
+    if (l->dtype != ADVGNN_DTYPE_BF16)
+        return ADVGNN_OK;
+    return nn_reserve(l->nn, ctx, l, ADVGNN_NN_ARENA_SCRATCH,
+                      (size_t)(in[0] * in[1] * in[2] * in[3]) * sizeof(float), &r->grad_sum);
+}
+
 /* NOTE: oneDNN's nearest rule picks source index round((i + 0.5) * in / out - 0.5).
  * It equals PyTorch's "nearest" for integer upscaling factors only; other
  * factors match PyTorch's "nearest-exact" except at exact ties. */
@@ -157,12 +273,14 @@ int advgnn_nn_resize(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dt
         return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s: invalid resize output %dx%d",
                             name ? name : "(null)", out_h, out_w);
     alg = kind == ADVGNN_NN_RESIZE_NEAREST ? dnnl_resampling_nearest : dnnl_resampling_linear;
-    rc = nn_layer_new(nn, ctx, sizeof(advgnn_layer), &plain_ops, name, dtype, 1, (const int64_t(*)[4])input_shape,
-                      &l);
+    rc = nn_layer_new(nn, ctx, sizeof(resize_layer), kind == ADVGNN_NN_RESIZE_BILINEAR ? &bilinear_ops : &plain_ops,
+                      name, dtype, 1, (const int64_t(*)[4])input_shape, &l);
     if (rc != ADVGNN_OK)
         return rc;
 
     rc = nn_reserve_tensor(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS, &l->output, dtype, 4, out_shape);
+    if (rc == ADVGNN_OK && kind == ADVGNN_NN_RESIZE_BILINEAR)
+        rc = init_bilinear((resize_layer *)l, ctx);
     if (rc == ADVGNN_OK)
         rc = nn_md_nchw(l, ctx, &src, input_shape, dtype, 0);
     if (rc == ADVGNN_OK)
@@ -181,7 +299,7 @@ int advgnn_nn_resize(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dt
         rc = add_step(l, ctx, &l->fwd, fwd, 2, (const int[]){DNNL_ARG_SRC, DNNL_ARG_DST},
                       (const dnnl_memory_desc_t *const[]){&src, &dst},
                       (void **const[]){&l->input_data[0], &l->output.data});
-    if (rc == ADVGNN_OK)
+    if (rc == ADVGNN_OK && kind == ADVGNN_NN_RESIZE_NEAREST)
         rc = add_step(l, ctx, &l->bwd_data, bwd, 2, (const int[]){DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC},
                       (const dnnl_memory_desc_t *const[]){&dst, &src},
                       (void **const[]){&l->grad_output_data, &l->input_grad[0].data});
