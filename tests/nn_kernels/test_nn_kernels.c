@@ -1,7 +1,8 @@
-/* The engine's own kernels and layout choices at sizes where they take over:
- * 1x1 convolutions over at least 28 x 28 pixels (plain-layout forward),
- * strided bf16 convolutions with f32 weight gradients, and batch norm on
- * planes whose size is not a multiple of the vector width.
+/* The engine's own kernels and layout choices at the sizes where they take
+ * over. These are 1x1 convolutions over at least 28 x 28 pixels (plain
+ * forward, matmul backward), strided bf16 convolutions with f32 weight
+ * gradients, and batch norm on planes whose size is not a multiple of the
+ * vector width.
  * Each is checked against a plain-C reference in double, by finite
  * differences, and in bf16 against f32. */
 #include "nn_test.h"
