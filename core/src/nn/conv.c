@@ -11,6 +11,9 @@ typedef struct conv_layer {
     nn_param *weight; /* conv (C_out, C_in / G, KH, KW); transposed (C_in, C_out / G, KH, KW) */
     nn_param *bias;   /* (C_out) or NULL */
     void *weight_grad_parts; /* matmul backward: (N, C_out, C_in) f32 weight gradient per image, scratch */
+    void *columns;           /* matmul transposed forward: (C_out * KH * KW, H * W) f32 of one image, scratch */
+    void *image_input;       /* matmul transposed forward: the image the matmul reads */
+    void *output_sums;       /* matmul transposed forward, bf16: (N, C_out, OH, OW) f32, scratch */
 } conv_layer;
 
 static const nn_layer_ops conv_ops = {NULL, NULL, NULL};
@@ -222,10 +225,11 @@ static int use_f32_weight_grads(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnn
 /* oneDNN 2.6.3's bf16 transposed-convolution forward (jit_bf16, which runs
  * its backward-data kernel) took 29 ms of CPU time for 8 x 48 x 56 x 56 ->
  * 24 x 112 x 112 with a 4x4 kernel of stride 2 in bench/nn, against 11 ms
- * for the f32 JIT kernel. A bf16 transposed convolution therefore runs its
- * forward in f32: the reorders that nn_connect adds widen the input to f32
- * and round the output to bf16, and the weights are the f32 master copy.
- * Replaces pd[0] only when the f32 kernel is a JIT one. */
+ * for the f32 JIT kernel. Where the matmul forward below does not apply
+ * (groups, dilation), a bf16 transposed convolution therefore runs its
+ * oneDNN forward in f32. The reorders that nn_connect adds widen the input
+ * to f32 and round the output to bf16, and the weights are the f32 master
+ * copy. Replaces pd[0] only when the f32 kernel is a JIT one. */
 static int use_f32_transposed_forward(conv_layer *c, conv_mds *m, dnnl_primitive_desc_t pd[3])
 {
     advgnn_layer *l = &c->base;
@@ -390,7 +394,7 @@ static int build_backward_weights(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, d
                                   dnnl_primitive_desc_t pd, void **fwd_x_slot)
 {
     advgnn_layer *l = &c->base;
-    const dnnl_memory_desc_t *fwd_src = dnnl_primitive_desc_query_md(fwd_pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *fwd_src = fwd_pd ? dnnl_primitive_desc_query_md(fwd_pd, dnnl_query_src_md, 0) : NULL;
     const dnnl_memory_desc_t *src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *dwei = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
     const dnnl_memory_desc_t *ddst = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0);
@@ -398,7 +402,7 @@ static int build_backward_weights(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, d
     void **x_slot = fwd_x_slot, **dy_slot, **dw_slot;
     int index, rc = ADVGNN_OK;
 
-    if (!dnnl_memory_desc_equal(fwd_src, src))
+    if (!fwd_src || !dnnl_memory_desc_equal(fwd_src, src))
         rc = nn_connect(l, ctx, &l->bwd_weights, &m->x, src, &l->input_data[0], 0, ADVGNN_NN_ARENA_SCRATCH, &x_slot);
     if (rc == ADVGNN_OK)
         rc = nn_connect(l, ctx, &l->bwd_weights, &m->y, ddst, &l->grad_output_data, 0, ADVGNN_NN_ARENA_SCRATCH,
@@ -610,6 +614,149 @@ static int build_matmul_backward(conv_layer *c, advgnn_ctx *ctx, int *built)
     return rc;
 }
 
+/* ---- transposed convolution forward as a matrix product ---------------- */
+
+/* An ungrouped transposed convolution without dilation is, per image n,
+ *   columns[n] = W^T X[n]      ((C_out * KH * KW, C_in) x (C_in, H * W))
+ * followed by a scatter-add of each column row into the output (col2im):
+ * row (o, ky, kx) adds its value at input pixel (iy, ix) to output pixel
+ * (iy * stride - pad + ky, ix * stride - pad + kx) of channel o. oneDNN
+ * 2.6.3's own kernels took 11 ms (f32) and 29 ms (bf16) of CPU time for the
+ * decoder's 4x4 stride-2 48 -> 24 layer at 56 x 56, batch 8, in bench/nn,
+ * and this form 7.1 and 6.0 ms. The backward stays on oneDNN. */
+
+/* Returns the first input index whose output index i * stride - pad + k is
+ * at least 0, and through *end the first one at or past `out`. */
+static int64_t input_range(int64_t in, int64_t out, int stride, int pad, int k, int64_t *end)
+{
+    int64_t first = 0, last = in;
+
+    while (first < in && first * stride - pad + k < 0)
+        first++;
+    while (last > first && (last - 1) * stride - pad + k >= out)
+        last--;
+    *end = last;
+    return first;
+}
+
+/* Adds the column rows of channel o of one image to its output plane. */
+NN_VECTOR static void col2im_plane(const advgnn_conv2d_desc *d, const float *columns, float *y, int64_t o,
+                                   int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w)
+{
+    for (int ky = 0; ky < d->kernel_h; ky++) {
+        int64_t iy_end, iy_first = input_range(in_h, out_h, d->stride_h, d->pad_h, ky, &iy_end);
+
+        for (int kx = 0; kx < d->kernel_w; kx++) {
+            const float *row = columns + ((o * d->kernel_h + ky) * d->kernel_w + kx) * in_h * in_w;
+            int64_t ix_end, ix_first = input_range(in_w, out_w, d->stride_w, d->pad_w, kx, &ix_end);
+            int64_t stride = d->stride_w, offset = kx - d->pad_w;
+
+            for (int64_t iy = iy_first; iy < iy_end; iy++) {
+                float *out_row = y + (iy * d->stride_h - d->pad_h + ky) * out_w + offset;
+                const float *in_row = row + iy * in_w;
+
+#pragma omp simd
+                for (int64_t ix = ix_first; ix < ix_end; ix++)
+                    out_row[ix * stride] += in_row[ix];
+            }
+        }
+    }
+}
+
+static int matmul_transposed_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode mode)
+{
+    conv_layer *c = (conv_layer *)l;
+    const int64_t *in = l->input_shape[0];
+    int64_t images = in[0], out_c = c->desc.out_channels;
+    int64_t out_h = l->output.shape[2], out_w = l->output.shape[3], out_plane = out_h * out_w;
+    const float *columns = c->columns, *bias = c->bias ? c->bias->value.data : NULL;
+    int bf16 = l->dtype == ADVGNN_DTYPE_BF16;
+    float *sums = bf16 ? c->output_sums : l->output.data;
+    uint16_t *y16 = l->output.data;
+    size_t image_bytes = (size_t)(in[1] * in[2] * in[3]) * advgnn_dtype_size(l->dtype);
+
+    /* One image at a time, so that its columns (4.8 MB for the decoder
+     * layer above) stay in the cache between the matmul and the scatter. */
+    for (int64_t n = 0; n < images; n++) {
+        int rc;
+
+        c->image_input = (char *)l->input_data[0] + (size_t)n * image_bytes;
+        rc = nn_steps_run(l, ctx, &l->fwd);
+        if (rc != ADVGNN_OK)
+            return rc;
+
+#pragma omp parallel for schedule(static)
+        for (int64_t o = 0; o < out_c; o++) {
+            float *y = sums + (n * out_c + o) * out_plane;
+            float b = bias ? bias[o] : 0.0f;
+
+            for (int64_t i = 0; i < out_plane; i++)
+                y[i] = b;
+            col2im_plane(&c->desc, columns, y, o, in[2], in[3], out_h, out_w);
+            for (int64_t i = 0; bf16 && i < out_plane; i++)
+                y16[(n * out_c + o) * out_plane + i] = nn_bf16_round(y[i]);
+        }
+    }
+    return ADVGNN_OK;
+}
+
+static const nn_layer_ops conv_transposed_matmul_ops = {matmul_transposed_forward, NULL, NULL};
+
+/* Builds the forward matmul of an ungrouped, undilated transposed
+ * convolution. *built stays 0 when oneDNN has no fast matmul for it. */
+static int build_transposed_matmul_forward(conv_layer *c, advgnn_ctx *ctx, int *built)
+{
+    advgnn_layer *l = &c->base;
+    dnnl_data_type_t type = nn_dnnl_dtype(l->dtype);
+    const int64_t *in = l->input_shape[0];
+    int64_t in_c = in[1], p = in[2] * in[3];
+    int64_t rows = (int64_t)c->desc.out_channels * c->desc.kernel_h * c->desc.kernel_w;
+    dnnl_memory_desc_t wt_user, wt, x, columns;
+    dnnl_primitive_desc_t pd = NULL;
+    void **wt_slot = NULL;
+    int index, rc;
+
+    *built = 0;
+    if (c->desc.groups != 1 || c->desc.dilation_h != 1 || c->desc.dilation_w != 1)
+        return ADVGNN_OK;
+
+    /* The weight (C_in, C_out, KH, KW) is the matrix (C_in, rows), read
+     * transposed. */
+    rc = strided_md(l, &wt_user, dnnl_f32, (int64_t[]){1, 1, rows, in_c}, (int64_t[]){rows * in_c, rows * in_c, 1, rows});
+    if (rc == ADVGNN_OK)
+        rc = strided_md(l, &wt, type, (int64_t[]){1, 1, rows, in_c}, (int64_t[]){rows * in_c, rows * in_c, 1, rows});
+    if (rc == ADVGNN_OK)
+        rc = strided_md(l, &x, type, (int64_t[]){1, 1, in_c, p}, (int64_t[]){in_c * p, in_c * p, p, 1});
+    if (rc == ADVGNN_OK)
+        rc = strided_md(l, &columns, dnnl_f32, (int64_t[]){1, 1, rows, p}, (int64_t[]){rows * p, rows * p, p, 1});
+    if (rc != ADVGNN_OK)
+        return ADVGNN_OK;
+    matmul_pd(l, &wt, &x, &columns, &pd);
+    if (!pd)
+        return ADVGNN_OK;
+
+    rc = nn_connect(l, ctx, &l->fwd, &wt_user, &wt, &c->weight->value.data, 0, ADVGNN_NN_ARENA_SCRATCH, &wt_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_reserve(l->nn, ctx, l, ADVGNN_NN_ARENA_SCRATCH, dnnl_memory_desc_get_size(&columns), &c->columns);
+    if (rc == ADVGNN_OK && l->dtype == ADVGNN_DTYPE_BF16)
+        rc = nn_reserve(l->nn, ctx, l, ADVGNN_NN_ARENA_SCRATCH,
+                        (size_t)advgnn_tensor_numel(&l->output) * sizeof(float), &c->output_sums);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_add(l, ctx, &l->fwd, pd, &index);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_arg(l, ctx, &l->fwd, index, DNNL_ARG_SRC, &wt, wt_slot);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_arg(l, ctx, &l->fwd, index, DNNL_ARG_WEIGHTS, &x, &c->image_input);
+    if (rc == ADVGNN_OK)
+        rc = nn_step_arg(l, ctx, &l->fwd, index, DNNL_ARG_DST, &columns, &c->columns);
+    dnnl_primitive_desc_destroy(pd);
+    if (rc == ADVGNN_OK) {
+        l->ops = &conv_transposed_matmul_ops;
+        *built = 1;
+    }
+    return rc;
+}
+
 /* ---- creation ---------------------------------------------------------- */
 
 static int conv_create(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
@@ -624,7 +771,7 @@ static int conv_create(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_
     int64_t in_c = input_shape[1], wshape[4], out_shape[4];
     void **x_slot = NULL;
     double fan_in;
-    int matmul_built = 0;
+    int matmul_built = 0, forward_built = 0;
     int rc;
 
     *out = NULL;
@@ -666,14 +813,17 @@ static int conv_create(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_
         rc = init_mds(c, ctx, &m);
     if (rc == ADVGNN_OK)
         rc = create_pds(c, ctx, &m, pd);
-    if (rc == ADVGNN_OK)
+    if (rc == ADVGNN_OK && transposed)
+        rc = build_transposed_matmul_forward(c, ctx, &forward_built);
+    if (rc == ADVGNN_OK && !forward_built)
         rc = build_forward(c, ctx, &m, pd[0], &x_slot);
     if (rc == ADVGNN_OK && use_matmul_backward(c))
         rc = build_matmul_backward(c, ctx, &matmul_built);
     if (rc == ADVGNN_OK && !matmul_built)
         rc = build_backward_data(c, ctx, &m, pd[1]);
     if (rc == ADVGNN_OK && !matmul_built)
-        rc = build_backward_weights(c, ctx, &m, pd[0], pd[2], x_slot);
+        rc = build_backward_weights(c, ctx, &m, forward_built ? NULL : pd[0], pd[2],
+                                    forward_built ? &l->input_data[0] : x_slot);
     for (int i = 0; i < 3; i++) {
         if (pd[i])
             dnnl_primitive_desc_destroy(pd[i]);
