@@ -2,12 +2,15 @@
 -- photographs of magnetic tiles, defect-free ones in MT_Free/Imgs, defective
 -- ones with masks in five MT_<defect> folders (see magnetic_tile.lua).
 --
--- Three runs on the same split:
+-- Four runs on the same split:
 --   1. patch_stats + memory_bank: training-free statistics;
 --   2. cnn_ae + memory_bank + reconstruction, fused: the convolutional
 --      autoencoder baseline;
 --   3. vig + memory_bank + reconstruction, fused: the Vision GNN autoencoder
---      (preset from vig_preset, transposed-convolution decoder).
+--      (preset from vig_preset, transposed-convolution decoder);
+--   4. vig_graph: run 3 with the graph decoder (Grapher + FFN blocks after
+--      bilinear upsampling), everything else equal. It is left out unless
+--      runs= names it, e.g. runs=vig,vig_graph to compare the two decoders.
 -- Each encoder is trained on the defect-free training images. The memory bank
 -- contains the encoder's patch features of those images, and the
 -- reconstruction scorer maps the error between input and reconstruction. The
@@ -17,7 +20,7 @@
 --
 --   build/advgnn run experiments/magnetic_tile_vig.lua [root=FOLDER] [seed=N]
 --       [image_size=PIXELS] [epochs=N] [vig_preset=small|pvig_ti|...]
---       [coreset_ratio=R] [runs=patch_stats,cnn_ae,vig] [output=FOLDER]
+--       [coreset_ratio=R] [runs=patch_stats,cnn_ae,vig,vig_graph] [output=FOLDER]
 --
 -- Training takes about two minutes per epoch and encoder at 128 pixels on two
 -- busy cores, so the defaults (10 epochs, the small pyramid ViG) need about an
@@ -86,6 +89,14 @@ local runs = {
     {
         name = "vig",
         encoder = advgnn.encoder("vig", with_training({ preset = vig_preset, feature_stages = { 2, 3 } })),
+        scorers = { advgnn.scorer("memory_bank", { coreset_ratio = coreset_ratio }), advgnn.scorer("reconstruction") },
+    },
+    {
+        name = "vig_graph",
+        encoder = advgnn.encoder(
+            "vig",
+            with_training({ preset = vig_preset, feature_stages = { 2, 3 }, decoder = "graph" })
+        ),
         scorers = { advgnn.scorer("memory_bank", { coreset_ratio = coreset_ratio }), advgnn.scorer("reconstruction") },
     },
 }
