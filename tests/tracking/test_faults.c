@@ -384,6 +384,27 @@ static void case_headers(env *e)
     cJSON_Delete(log);
 }
 
+/* Counts the log-batch requests in the proxy log from index `from` on, the
+ * metric points they carried and how many carried fewer than 1000. */
+static void tally_log_batches(env *e, int from, int *requests, int *metrics, int *partial)
+{
+    cJSON *log = mt_proxy_log(e->proxy);
+
+    *requests = *metrics = *partial = 0;
+    for (int i = from; i < cJSON_GetArraySize(log); i++) {
+        const cJSON *entry = cJSON_GetArrayItem(log, i);
+        const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "path"));
+        int count = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(entry, "metrics"));
+
+        if (!path || !strstr(path, "log-batch"))
+            continue;
+        (*requests)++;
+        *metrics += count;
+        *partial += count < 1000 ? 1 : 0;
+    }
+    cJSON_Delete(log);
+}
+
 /* With more records queued than the delivery thread takes per round, each
  * round's last, partial log-batch waits for the next round instead of costing
  * a small request of its own. */
@@ -394,10 +415,9 @@ static void case_full_batches(env *e)
     advgnn_tracker_summary summary;
     advgnn_tracker *t;
     int from = log_size(e);
-    int requests = 0;
-    int metrics = 0;
-    int partial = 0;
-    cJSON *log;
+    int requests;
+    int metrics;
+    int partial;
 
     /* Holding the run's creation for a second lets the loop below queue every
      * point before the second round starts. */
@@ -411,28 +431,61 @@ static void case_full_batches(env *e)
     CHECK_INT_EQ(summary.pending, 0);
     CHECK_INT_EQ(summary.failed, 0);
 
-    log = mt_proxy_log(e->proxy);
-    for (int i = from; i < cJSON_GetArraySize(log); i++) {
-        const cJSON *entry = cJSON_GetArrayItem(log, i);
-        const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "path"));
-        int count = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(entry, "metrics"));
-
-        if (!path || !strstr(path, "log-batch"))
-            continue;
-        requests++;
-        metrics += count;
-        partial += count < 1000 ? 1 : 0;
-    }
-    cJSON_Delete(log);
-
     /* Every point went out once. The first round may start before the log
      * loop has queued more, so one partial request besides the last one is
      * allowed. Sending each round's remainder alone takes at least two more. */
+    tally_log_batches(e, from, &requests, &metrics, &partial);
     CHECK_INT_EQ(metrics, POINTS);
     CHECK(requests >= MIN_REQUESTS);
     CHECK(requests <= MIN_REQUESTS + 1);
     CHECK(partial <= 2);
     check_history(e, "full-batches", "loss", POINTS);
+}
+
+/* advgnn sync reads the journal in chunks of 4096 lines, and a partial
+ * log-batch at the end of a chunk waits for the next chunk. */
+static void case_sync_full_batches(env *e)
+{
+    enum { POINTS = 12000, REQUESTS = POINTS / 1000 };
+    advgnn_tracker_config config = {0};
+    advgnn_sync_summary synced;
+    advgnn_tracker *t = NULL;
+    char run_dir[700];
+    int from;
+    int requests;
+    int metrics;
+    int partial;
+    int rc;
+
+    /* A journal without a server, pushed by sync afterwards. */
+    unsetenv("MLFLOW_TRACKING_URI");
+    snprintf(run_dir, sizeof(run_dir), "%s/sync-full-batches", e->dir);
+    config.experiment = e->experiment;
+    config.run_dir = run_dir;
+    CHECK_INT_EQ(advgnn_tracker_open(e->ctx, &config, &t), ADVGNN_OK);
+    if (!t)
+        return;
+    CHECK_INT_EQ(advgnn_tracker_start_run(t, "main", NULL, "sync-full-batches", NULL), ADVGNN_OK);
+    log_steps(t, "loss", POINTS);
+    CHECK_INT_EQ(advgnn_tracker_end_run(t, "main", ADVGNN_RUN_STATUS_FINISHED, NULL), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_tracker_close(t, 0, NULL), ADVGNN_OK);
+
+    CHECK(mt_proxy_plan(e->proxy, "[]"));
+    from = log_size(e);
+    rc = advgnn_tracking_sync(e->ctx, run_dir, e->proxy, &synced);
+    CHECK_INT_EQ(rc, ADVGNN_OK);
+    if (rc != ADVGNN_OK)
+        fprintf(stderr, "sync: %s\n", advgnn_ctx_error(e->ctx));
+    CHECK_INT_EQ(synced.pending, 0);
+    CHECK_INT_EQ(synced.sent, synced.records);
+
+    /* The journal's lines are all there before sync starts, so every request
+     * but the last is full, and with 12,000 points the last one is full too. */
+    tally_log_batches(e, from, &requests, &metrics, &partial);
+    CHECK_INT_EQ(metrics, POINTS);
+    CHECK_INT_EQ(requests, REQUESTS);
+    CHECK_INT_EQ(partial, 0);
+    check_history(e, "sync-full-batches", "loss", POINTS);
 }
 
 int main(void)
@@ -469,6 +522,7 @@ int main(void)
     case_rejected_key(&e, param_run_dir);
     case_headers(&e);
     case_full_batches(&e);
+    case_sync_full_batches(&e);
 
     mt_proxy_stop(proxy, e.proxy);
     free(e.experiment_id);

@@ -28,14 +28,31 @@ static void clear_chunk(replay_state *state)
     state->count = 0;
 }
 
-static int flush_chunk(replay_state *state)
+/* Delivers the chunk. With `more_follow`, a partial last log-batch stays at
+ * the front of the chunk for the next lines to fill. Returns nonzero when the
+ * delivery left records pending. */
+static int flush_chunk(replay_state *state, int more_follow)
 {
-    size_t done = trk_delivery_process(state->d, state->chunk, state->count);
+    size_t held_back = 0;
+    size_t done;
 
-    if (done < state->count)
+    if (more_follow)
+        done = trk_delivery_process_partial(state->d, state->chunk, state->count, &held_back);
+    else
+        done = trk_delivery_process(state->d, state->chunk, state->count);
+
+    if (done + held_back < state->count) {
         state->stopped = 1;
-    clear_chunk(state);
-    return state->stopped;
+        clear_chunk(state);
+        return 1;
+    }
+
+    /* The held-back records keep their journal order at the chunk's front. */
+    for (size_t i = 0; i < done; i++)
+        cJSON_Delete(state->chunk[i]);
+    memmove(state->chunk, state->chunk + done, held_back * sizeof(state->chunk[0]));
+    state->count = held_back;
+    return 0;
 }
 
 static int visit_replay(void *user, char *line, size_t len)
@@ -51,7 +68,7 @@ static int visit_replay(void *user, char *line, size_t len)
     if (!(cJSON_IsString(type) && strcmp(type->valuestring, "journal") == 0))
         state->records++;
     state->chunk[state->count++] = record;
-    return state->count == CHUNK_RECORDS ? flush_chunk(state) : 0;
+    return state->count == CHUNK_RECORDS ? flush_chunk(state, 1) : 0;
 }
 
 typedef struct pending_state {
@@ -111,7 +128,7 @@ int advgnn_tracking_sync(advgnn_ctx *ctx, const char *run_dir, const char *uri, 
     /* Deliver chunk by chunk, in journal order. */
     rc = trk_journal_read(ctx, journal, visit_replay, state);
     if (rc == ADVGNN_OK && !state->stopped && state->count > 0)
-        flush_chunk(state);
+        flush_chunk(state, 0);
     clear_chunk(state);
     if (rc > 0)
         rc = ADVGNN_OK;
