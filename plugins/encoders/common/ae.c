@@ -576,6 +576,7 @@ int ae_encoder_train(void *state, advgnn_ctx *ctx, const advgnn_image_source *tr
     /* Weights given by the user replace training. */
     if (enc->weights) {
         advgnn_log(ctx, ADVGNN_LOG_INFO, "%s: using the weights of %s, no training", enc->label, enc->weights);
+        advgnn_free(checkpoints);
         return ADVGNN_OK;
     }
     t.schedule.total_steps = (int)(steps_per_epoch * (size_t)t.epochs);
