@@ -54,7 +54,12 @@ start_server() {
   fi
   uri="http://127.0.0.1:$port"
 
-  MLFLOW_DISABLE_TELEMETRY=true setsid "$venv/bin/mlflow" server \
+  # The job runner serves MLflow's GenAI jobs, which tracking never uses; when
+  # on, it starts seven worker processes that each spend seconds of CPU
+  # importing MLflow, slowing the server's first minute on a small machine.
+  MLFLOW_DISABLE_TELEMETRY=true \
+  MLFLOW_SERVER_ENABLE_JOB_EXECUTION=${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false} \
+  setsid "$venv/bin/mlflow" server \
     --host 127.0.0.1 --port "$port" --workers 1 \
     --backend-store-uri "sqlite:///$state/mlflow.db" \
     --artifacts-destination "$state/artifacts" \
