@@ -96,7 +96,7 @@ static void touch(const char *dir, const char *name)
 {
     char path[512];
 
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    CHECK((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) < sizeof(path));
     FILE *f = fopen(path, "wb");
     CHECK(f != NULL);
     if (f) {

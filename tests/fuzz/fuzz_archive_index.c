@@ -39,7 +39,9 @@ static void walk(advgnn_source *src, advgnn_ctx *ctx, const char *dir, int depth
             char path[4096];
             void *buf;
             size_t len;
-            snprintf(path, sizeof(path), "%s%s%s", dir, dir[0] ? "/" : "", names[i]);
+            int n = snprintf(path, sizeof(path), "%s%s%s", dir, dir[0] ? "/" : "", names[i]);
+            if (n < 0 || (size_t)n >= sizeof(path))
+                continue; /* longer than any name the index accepts */
             if (!name_is_safe(path))
                 __builtin_trap(); /* an unsafe name passed validation */
             if (advgnn_source_read(src, ctx, path, &buf, &len) == ADVGNN_OK)
@@ -53,7 +55,9 @@ static void walk(advgnn_source *src, advgnn_ctx *ctx, const char *dir, int depth
         return;
     for (size_t i = 0; i < count && i < 4; i++) {
         char path[4096];
-        snprintf(path, sizeof(path), "%s%s%s", dir, dir[0] ? "/" : "", names[i]);
+        int n = snprintf(path, sizeof(path), "%s%s%s", dir, dir[0] ? "/" : "", names[i]);
+        if (n < 0 || (size_t)n >= sizeof(path))
+            continue;
         walk(src, ctx, path, depth - 1);
     }
     advgnn_source_free_list(names, count);
