@@ -11,13 +11,15 @@
  * 1/4 of the input with the reduce ratios of encoder stages 3, 2 and 1. A
  * decoder block then costs what the encoder block on the same grid costs:
  * one (nodes x keys) distance product per image, which the kNN builder
- * computes in blocks of rows. An isotropic model gets one graph stage at 1/8 whose keys
- * are pooled by 2 (vig.c sets this up). The stages after them mirror the
- * encoder's convolutional stem and have no graph. Unpooled, a graph there
- * would need (H W)^2 distances per image: 16.8 million at 1/2 of a
- * 128 x 128 input, and 16 times more at 256 x 256. These stages use a 3x3
- * convolution after the resize, because with a 1x1 one they would only
- * interpolate. */
+ * computes in blocks of rows. An isotropic model gets one graph stage at
+ * 1/8 whose keys are pooled by 2 (vig.c sets this up). NOTE: the stages
+ * after them mirror the encoder's convolutional stem and have no graph.
+ * Unpooled, a graph there would need (H W)^2 distances per image: 16.8
+ * million at 1/2 of a 128 x 128 input, and 16 times more at 256 x 256.
+ * These stages use a 3x3 convolution after the resize, because with a 1x1
+ * one they would only interpolate. NOTE: no PyTorch reference of this
+ * decoder exists, so only finite differences and training on real images
+ * check it. */
 #include <stdio.h>
 
 #include "blocks.h"
