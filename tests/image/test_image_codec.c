@@ -160,6 +160,67 @@ static void test_real_kolektor_bmp_masks(advgnn_ctx *ctx)
     CHECK_INT_EQ(defective, 1);
 }
 
+/* Encodes a 24-bit uncompressed BMP of width x height pixels whose pixel
+ * (x, y) from the top-left is (40x, 50y, x + y), rows stored bottom-up (the
+ * usual positive height) or top-down (a negative height). Returns the size
+ * written into buf. */
+static size_t make_bmp24(uint8_t *buf, size_t cap, int width, int height, int top_down)
+{
+    size_t row = ((size_t)width * 3 + 3) / 4 * 4, size = 54 + row * (size_t)height;
+    int32_t stored_height = top_down ? -height : height;
+
+    if (size > cap)
+        return 0;
+    memset(buf, 0, size);
+    buf[0] = 'B';
+    buf[1] = 'M';
+    for (int i = 0; i < 4; i++) {
+        buf[2 + i] = (uint8_t)(size >> (8 * i));
+        buf[10 + i] = (uint8_t)(54u >> (8 * i));
+        buf[14 + i] = (uint8_t)(40u >> (8 * i));
+        buf[18 + i] = (uint8_t)((uint32_t)width >> (8 * i));
+        buf[22 + i] = (uint8_t)((uint32_t)stored_height >> (8 * i));
+    }
+    buf[26] = 1;  /* planes */
+    buf[28] = 24; /* bits per pixel; compression 0 = BI_RGB */
+    for (int y = 0; y < height; y++) {
+        uint8_t *r = buf + 54 + row * (size_t)(top_down ? y : height - 1 - y);
+        for (int x = 0; x < width; x++) {
+            r[3 * x + 0] = (uint8_t)(x + y); /* blue */
+            r[3 * x + 1] = (uint8_t)(50 * y);
+            r[3 * x + 2] = (uint8_t)(40 * x); /* red */
+        }
+    }
+    return size;
+}
+
+/* Bottom-up and top-down BMPs of the same picture decode to the same pixels. */
+static void test_bmp_row_orders(advgnn_ctx *ctx)
+{
+    uint8_t file[256];
+
+    for (int top_down = 0; top_down <= 1; top_down++) {
+        advgnn_image img;
+        size_t size = make_bmp24(file, sizeof(file), 5, 4, top_down);
+        CHECK(size > 0);
+        CHECK_INT_EQ(advgnn_image_decode(ctx, file, size, top_down ? "top-down.bmp" : "bottom-up.bmp", 0, &img),
+                     ADVGNN_OK);
+        if (!img.data)
+            continue;
+        CHECK_INT_EQ(img.width, 5);
+        CHECK_INT_EQ(img.height, 4);
+        CHECK_INT_EQ(img.channels, 3);
+        const uint8_t *px = img.data;
+        for (int y = 0; y < 4; y++) {
+            for (int x = 0; x < 5; x++) {
+                const uint8_t *p = px + 3 * (y * 5 + x);
+                CHECK(p[0] == 40 * x && p[1] == 50 * y && p[2] == x + y);
+            }
+        }
+        advgnn_image_release(&img);
+    }
+}
+
 /* ---- PNG variants made with libspng ----------------------------------------- */
 
 /* Encodes a PNG with libspng directly; plte/trns may be NULL. */
@@ -574,6 +635,7 @@ int main(void)
     test_real_png_rgb_and_gray(ctx);
     test_real_gray_jpeg_and_mask(ctx);
     test_real_kolektor_bmp_masks(ctx);
+    test_bmp_row_orders(ctx);
     test_png_16bit_gray_and_rgb(ctx);
     test_png_gray_alpha_8_and_16(ctx);
     test_png_palette_and_low_depth(ctx);

@@ -319,6 +319,11 @@ static int decode_bmp(advgnn_ctx *ctx, const void *data, size_t size, const char
     if (!stbi_info_from_memory(data, (int)size, &width, &height, &channels))
         return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "'%s': corrupt or unsupported BMP (stb_image: %s)", name,
                             stbi_failure_reason());
+    /* stb_image's info call passes on the header's signed height, which is
+     * negative for a top-down BMP (rows stored from the top); its loader
+     * flips such files itself, so only the magnitude matters here. */
+    if (height < 0 && height != INT_MIN)
+        height = -height;
     int rc = check_dimensions(ctx, name, "BMP", width > 0 ? (uint64_t)width : 0, height > 0 ? (uint64_t)height : 0,
                               max_pixels);
     if (rc == ADVGNN_OK)
