@@ -15,8 +15,12 @@ if [[ -f scripts/python-env.sh ]]; then
 fi
 bash scripts/browser-env.sh
 
+# A failing stage does not stop the later ones, so one run shows every
+# failure; the script still exits non-zero if any stage failed.
+failed=()
+
 echo "== tests: release build"
-ctest --test-dir build --output-on-failure -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs" || failed+=("release tests")
 
 echo "== tests: AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DADVGNN_WERROR=ON -DADVGNN_SANITIZE=ON \
@@ -25,9 +29,15 @@ cmake --build build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 LSAN_OPTIONS=suppressions="$repo/tests/lsan.supp" \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE no_sanitizer
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE no_sanitizer || failed+=("sanitizer tests")
 
 if [[ -f scripts/fuzz.sh ]]; then
   echo "== short fuzzing runs"
-  bash scripts/fuzz.sh
+  bash scripts/fuzz.sh || failed+=("fuzzing")
 fi
+
+if ((${#failed[@]})); then
+  echo "test.sh: failed: ${failed[*]} (see the output above)" >&2
+  exit 1
+fi
+echo "test.sh: all stages passed"
