@@ -60,6 +60,11 @@ int cli_usage_error(const cli_command *command, const char *fmt, ...) ADVGNN_PRI
  * line chosen from the status, and returns the exit status for it. */
 int cli_report_failure(const advgnn_ctx *ctx, int status);
 
+/* Prints the failure like cli_report_failure, with a hint chosen by the
+ * command, because the command can name the cause better than the status.
+ * NULL chooses the hint from the status, and "" prints no hint. */
+int cli_report_failure_hint(const advgnn_ctx *ctx, int status, const char *hint);
+
 /* Creates a context with the log level and thread count of the options. */
 int cli_new_context(const cli_options *options, advgnn_ctx **out);
 

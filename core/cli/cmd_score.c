@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "advgnn/image.h"
 #include "cli.h"
 #include "experiment/experiment.h"
 #include "options/options_internal.h"
@@ -273,13 +274,47 @@ static int report_scores(advgnn_ctx *ctx, const score_setup *setup, char **image
     return rc;
 }
 
+/* Decodes each image and moves the readable ones to the front of `images`,
+ * printing the error of each unreadable one. Returns the number of readable
+ * images and stores the number of unreadable ones in *unreadable.
+ * NOTE: the scoring decodes the readable images again, because
+ * advgnn_experiment_score takes paths, so each costs two decodes. */
+static size_t keep_readable(advgnn_ctx *ctx, char **images, size_t count, size_t *unreadable)
+{
+    size_t readable = 0;
+
+    *unreadable = 0;
+    for (size_t i = 0; i < count; i++) {
+        advgnn_image image = {0};
+        int rc;
+
+        advgnn_ctx_clear_error(ctx);
+        rc = advgnn_image_load_file(ctx, images[i], 0, &image);
+        advgnn_image_release(&image);
+        if (rc != ADVGNN_OK) {
+            const char *message = advgnn_ctx_error(ctx);
+
+            if (message[0] == '\0')
+                message = advgnn_status_name(rc);
+            fprintf(stderr, "advgnn: error: %s\n", message);
+            (*unreadable)++;
+            continue;
+        }
+        images[readable++] = images[i];
+    }
+    advgnn_ctx_clear_error(ctx);
+    return readable;
+}
+
 int cli_cmd_score(const cli_options *options, int argc, char **argv)
 {
     score_setup setup;
     advgnn_ctx *ctx = NULL;
     advgnn_registry *reg = NULL;
     float *scores = NULL;
+    const char *hint = NULL;
     size_t count;
+    size_t unreadable = 0;
     int rc;
 
     if (argc < 2)
@@ -291,12 +326,25 @@ int cli_cmd_score(const cli_options *options, int argc, char **argv)
         return rc;
 
     rc = cli_load_plugins(options, ctx, &reg);
-    if (rc == ADVGNN_OK)
+    if (rc == ADVGNN_OK) {
         rc = read_results(ctx, argv[0], &setup.results);
+        if (rc != ADVGNN_OK)
+            hint = "pass the folder of a finished run: one whose results.json has \"status\": \"finished\"";
+    }
     if (rc == ADVGNN_OK)
         rc = rebuild_spec(ctx, reg, options, argv[0], &setup);
     if (rc == ADVGNN_OK)
         rc = choose_paths(ctx, options, argv[0], &setup);
+
+    /* An unreadable image is reported alone; the others are still scored. */
+    if (rc == ADVGNN_OK) {
+        count = keep_readable(ctx, argv + 1, count, &unreadable);
+        if (count == 0) {
+            rc = advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "none of the %zu images could be read; nothing was scored",
+                              unreadable);
+            hint = "pass PNG, JPEG or BMP files that open in an image viewer";
+        }
+    }
     if (rc == ADVGNN_OK && !(scores = advgnn_calloc(count, sizeof(float))))
         rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
     if (rc == ADVGNN_OK)
@@ -307,8 +355,14 @@ int cli_cmd_score(const cli_options *options, int argc, char **argv)
     if (rc == ADVGNN_OK && !options->quiet)
         fprintf(stderr, "overlays and scores.csv in %s\n", setup.output_dir);
 
-    if (rc != ADVGNN_OK)
-        rc = cli_report_failure(ctx, rc);
+    if (rc != ADVGNN_OK) {
+        rc = cli_report_failure_hint(ctx, rc, hint);
+    } else if (unreadable > 0) {
+        fprintf(stderr, "advgnn: error: %zu of %zu images could not be read and have no score\n", unreadable,
+                count + unreadable);
+        fputs("hint: replace or remove the files named above; the other scores are printed\n", stderr);
+        rc = CLI_EXIT_FAILURE;
+    }
     for (size_t i = 0; i < setup.option_count; i++)
         advgnn_options_free(setup.options[i]);
     advgnn_free(scores);

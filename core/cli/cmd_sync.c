@@ -5,6 +5,25 @@
 #include "cli.h"
 #include "tracking/sync.h"
 
+/* Returns the hint for a failed sync, or NULL for the generic one. The
+ * generic hints are about scripts and plugins, but a sync fails on the
+ * folder, the URI or the server. */
+static const char *sync_hint(int status)
+{
+    switch (status) {
+    case ADVGNN_ERR_NOT_FOUND:
+        return "pass the folder that 'advgnn run' wrote (it holds tracking/journal.jsonl)";
+    case ADVGNN_ERR_OPTION:
+        return "pass --tracking-uri http://HOST:PORT or set MLFLOW_TRACKING_URI to a running MLflow server, and "
+               "check the MLFLOW_* variables named above";
+    case ADVGNN_ERR_NETWORK:
+        return "start the MLflow server (or check --tracking-uri), then run the same sync again: records already "
+               "delivered are not sent twice";
+    default:
+        return NULL;
+    }
+}
+
 int cli_cmd_sync(const cli_options *options, int argc, char **argv)
 {
     advgnn_ctx *ctx = NULL;
@@ -23,10 +42,13 @@ int cli_cmd_sync(const cli_options *options, int argc, char **argv)
 
         advgnn_ctx_clear_error(ctx);
         rc = advgnn_tracking_sync(ctx, argv[i], options->tracking_uri, &summary);
-        printf("%s: %zu records, %zu sent, %zu rejected, %zu pending\n", argv[i], summary.records, summary.sent,
-               summary.failed, summary.pending);
+        /* A folder rejected before delivery (no journal, no URI) has no counts to print. */
+        if (rc == ADVGNN_OK || summary.records > 0)
+            printf("%s: %zu records, %zu sent, %zu rejected, %zu pending\n", argv[i], summary.records,
+                   summary.sent, summary.failed, summary.pending);
+        fflush(stdout);
         if (rc != ADVGNN_OK)
-            worst = cli_report_failure(ctx, rc);
+            worst = cli_report_failure_hint(ctx, rc, sync_hint(rc));
         else if (summary.failed > 0 && worst == CLI_EXIT_OK)
             worst = CLI_EXIT_FAILURE;
     }

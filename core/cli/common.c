@@ -84,7 +84,9 @@ static const char *hint_for(int status, const char *message)
     case ADVGNN_ERR_LIMIT:
         return "the input exceeds a limit named above; shrink the input";
     case ADVGNN_ERR_INTERRUPTED:
-        return "the run was stopped by a signal; categories finished before it stay in the output folder";
+        return "the run was stopped by a signal; categories finished before it stay in the output folder, and "
+               "a training with a checkpoint continues with the encoder option "
+               "resume=<run>/encoder/<category>/checkpoints (named above when one exists)";
     case ADVGNN_ERR_NETWORK:
         return "check --tracking-uri and that the tracking server is reachable";
     case ADVGNN_ERR_NOT_IMPLEMENTED:
@@ -94,15 +96,23 @@ static const char *hint_for(int status, const char *message)
     }
 }
 
-int cli_report_failure(const advgnn_ctx *ctx, int status)
+int cli_report_failure_hint(const advgnn_ctx *ctx, int status, const char *hint)
 {
     const char *message = advgnn_ctx_error(ctx);
 
     if (message[0] == '\0')
         message = advgnn_status_name(status);
+    if (!hint)
+        hint = hint_for(status, message);
     fprintf(stderr, "advgnn: error: %s\n", message);
-    fprintf(stderr, "hint: %s\n", hint_for(status, message));
+    if (hint[0] != '\0')
+        fprintf(stderr, "hint: %s\n", hint);
     return status == ADVGNN_ERR_INTERRUPTED ? CLI_EXIT_INTERRUPTED : CLI_EXIT_FAILURE;
+}
+
+int cli_report_failure(const advgnn_ctx *ctx, int status)
+{
+    return cli_report_failure_hint(ctx, status, NULL);
 }
 
 int cli_new_context(const cli_options *options, advgnn_ctx **out)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options/options_internal.h"
 
 /* Upper bound of --threads, to catch typos; 0 means every core. */
 #define THREADS_MAX 65536
@@ -106,6 +107,21 @@ static int set_flag(cli_options *options, const char *name)
     return 1;
 }
 
+/* Names of the global options, for the "did you mean" suggestion after a typo. */
+static const char *const option_names[] = {
+    "--plugin-path", "--output", "--tracking-uri", "--category", "--threads", "--shard", "--quiet",
+    "--verbose", "--no-progress", "--help", "--version",
+};
+
+static int unknown_option(const char *word, const char *name)
+{
+    const char *closest = advgnn_closest_name(name, option_names, sizeof option_names / sizeof option_names[0]);
+
+    if (closest)
+        return cli_usage_error(NULL, "unknown option '%s'; did you mean '%s'?", word, closest);
+    return cli_usage_error(NULL, "unknown option '%s'", word);
+}
+
 /* Reads the option at argv[*i] (advancing *i past its value). Returns
  * CLI_EXIT_OK or, after printing the error, CLI_EXIT_USAGE. */
 static int parse_option(cli_options *options, int argc, char **argv, int *i)
@@ -129,7 +145,7 @@ static int parse_option(cli_options *options, int argc, char **argv, int *i)
 
     slot = value_slot(options, name);
     if (!slot && strcmp(name, "--threads") != 0 && strcmp(name, "--shard") != 0)
-        return cli_usage_error(NULL, "unknown option '%s'", word);
+        return unknown_option(word, name);
     if (!value) {
         if (*i + 1 >= argc)
             return cli_usage_error(NULL, "option '%s' needs a value", name);

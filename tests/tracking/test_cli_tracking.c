@@ -205,6 +205,16 @@ int main(void)
     CHECK_STR_CONTAINS(output, " 0 sent, 0 rejected, 0 pending");
     free(output);
 
+    /* The command that a run prints after an outage, `advgnn sync RUN`, works
+     * as printed: without a URI, sync uses the server the run was sent to. */
+    snprintf(command, sizeof(command), "env -u MLFLOW_TRACKING_URI '%s/advgnn' sync '%s' 2>&1", ADVGNN_BINARY_DIR,
+             out);
+    output = run_command(command, &status);
+    CHECK_INT_EQ(status, 0);
+    CHECK_STR_CONTAINS(output, " 0 sent, 0 rejected, 0 pending");
+    CHECK_STR_CONTAINS(output, "the server the run was sent to");
+    free(output);
+
     if (!check_failures)
         mt_remove_tree(dir);
     return CHECK_DONE();

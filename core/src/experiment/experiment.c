@@ -457,14 +457,42 @@ static int run_categories(advgnn_run *run)
     return ADVGNN_OK;
 }
 
-/* Marks the run failed in results.json, keeping the finished categories. The
- * context's message stays the first error, the one that failed the run. */
-static void record_failure(advgnn_run *run)
+/* After a signal, names the checkpoints folder of each unfinished category
+ * that has one, since the encoder's `resume` option continues from it. */
+static void suggest_resume(advgnn_run *run)
 {
+    for (size_t i = 0; run->store && i < run->category_count; i++) {
+        const char *name = advgnn_sample_store_category(run->store, run->category_indices[i]);
+        char *root = advgnn_fs_join(run->spec->output_dir, "encoder");
+        char *folder = root ? advgnn_fs_join(root, name) : NULL;
+        char *checkpoints = folder ? advgnn_fs_join(folder, "checkpoints") : NULL;
+
+        if (checkpoints && !cJSON_GetObjectItemCaseSensitive(run->categories, name) &&
+            advgnn_fs_is_dir(checkpoints))
+            advgnn_log(run->ctx, ADVGNN_LOG_WARN,
+                       "category %s: training stopped early; to continue it, run the script again with another "
+                       "output and the encoder option resume = \"%s\"",
+                       name, checkpoints);
+        advgnn_free(root);
+        advgnn_free(folder);
+        advgnn_free(checkpoints);
+    }
+}
+
+/* Marks the run failed in results.json, or "killed" when a signal stopped it
+ * (status ADVGNN_ERR_INTERRUPTED, as MLflow's KILLED), keeping the finished
+ * categories. The context's message stays the first error, the one that
+ * ended the run. */
+static void record_failure(advgnn_run *run, int status)
+{
+    const char *word = status == ADVGNN_ERR_INTERRUPTED ? "killed" : "failed";
+
+    if (status == ADVGNN_ERR_INTERRUPTED)
+        suggest_resume(run);
     if (!run->results || !run->results_path)
         return;
-    if (write_results(run, "failed", advgnn_ctx_error(run->ctx)) != ADVGNN_OK)
-        advgnn_log(run->ctx, ADVGNN_LOG_WARN, "could not mark '%s' as failed", run->results_path);
+    if (write_results(run, word, advgnn_ctx_error(run->ctx)) != ADVGNN_OK)
+        advgnn_log(run->ctx, ADVGNN_LOG_WARN, "could not mark '%s' as %s", run->results_path, word);
 }
 
 int advgnn_experiment_run(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, cJSON **results)
@@ -505,7 +533,7 @@ int advgnn_experiment_run(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, c
         advgnn_log(ctx, ADVGNN_LOG_INFO, "experiment '%s' finished; results in %s", spec->name ? spec->name : "",
                    run.results_path);
     } else {
-        record_failure(&run);
+        record_failure(&run, rc);
     }
 
     /* Tracking: ends the MLflow runs with the experiment's status. Its own

@@ -26,6 +26,12 @@
 /* Cap on one wait between attempts, as in MLflow's client. */
 #define MAX_BACKOFF_S 120.0
 
+/* Retries and the cap on one wait (seconds) of a non-persistent delivery
+ * (advgnn sync) after a refused connection. No server listens on that port,
+ * and one that starts later is reached by running sync again. */
+#define REFUSED_MAX_RETRIES 2
+#define REFUSED_MAX_DELAY_S 2.0
+
 typedef enum send_status { SEND_DONE = 0, SEND_PENDING = 1 } send_status;
 
 /* ---- record fields ------------------------------------------------------------ */
@@ -175,6 +181,8 @@ static int deliver(trk_delivery *d, const request *req, trk_response *resp)
 {
     char message[1024];
     int retry = 0;
+    int max_retries;
+    double delay_s;
 
     for (;;) {
         trk_outcome outcome = attempt(d, req, resp);
@@ -212,12 +220,18 @@ static int deliver(trk_delivery *d, const request *req, trk_response *resp)
             return 0;
         }
 
-        /* Transient: the server is down, slow, overloaded or asked us to wait. */
+        /* Transient: the server is down, slow, overloaded or asked us to wait.
+         * A one-off sync gives up sooner on a refused connection, because no
+         * server listens there. 5xx and timeouts keep the full schedule. */
         retry++;
-        if (retry > d->cfg.max_retries) {
+        max_retries = d->cfg.max_retries;
+        if (!d->persistent && resp->status == 0 && resp->curl_code == CURLE_COULDNT_CONNECT &&
+            max_retries > REFUSED_MAX_RETRIES)
+            max_retries = REFUSED_MAX_RETRIES;
+        if (retry > max_retries) {
             if (!d->persistent) {
                 advgnn_failf(d->ctx, ADVGNN_ERR_NETWORK, "MLflow server %s did not respond after %d retries: %s",
-                             d->cfg.display, d->cfg.max_retries, message);
+                             d->cfg.display, max_retries, message);
                 return 0;
             }
             if (!d->offline_reported) {
@@ -228,7 +242,17 @@ static int deliver(trk_delivery *d, const request *req, trk_response *resp)
                 d->offline_reported = 1;
             }
         }
-        if (d->wait(d->user, backoff_s(d, retry, resp->retry_after_s)))
+        delay_s = backoff_s(d, retry, resp->retry_after_s);
+        if (!d->persistent) {
+            if (max_retries < d->cfg.max_retries && delay_s > REFUSED_MAX_DELAY_S)
+                delay_s = REFUSED_MAX_DELAY_S;
+
+            /* Without this line, a sync to a stopped server prints nothing for minutes. */
+            advgnn_log(d->log_ctx, ADVGNN_LOG_WARN,
+                       "tracking: MLflow server %s: %s; retry %d of %d in %.1f s", d->cfg.display, message, retry,
+                       max_retries, delay_s);
+        }
+        if (d->wait(d->user, delay_s))
             return 0;
     }
 }

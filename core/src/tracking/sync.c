@@ -1,6 +1,8 @@
 /* `advgnn sync`: replays a run folder's journal to an MLflow server. */
 #include "tracking/sync.h"
 
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,21 +92,97 @@ static int visit_pending(void *user, char *line, size_t len)
     return 0;
 }
 
+/* Returns the URI of the "target" line that starts an acknowledgement log, as
+ * a new string (advgnn_free), or NULL when the file has none. */
+static char *log_target(const char *path)
+{
+    char line[4096];
+    FILE *file = fopen(path, "r");
+    cJSON *json;
+    const cJSON *target;
+    char *uri = NULL;
+
+    if (!file)
+        return NULL;
+    if (fgets(line, sizeof(line), file)) {
+        json = cJSON_Parse(line);
+        target = cJSON_GetObjectItemCaseSensitive(json, "target");
+        if (cJSON_IsString(target) && target->valuestring[0])
+            uri = advgnn_strdup(target->valuestring);
+        cJSON_Delete(json);
+    }
+    fclose(file);
+    return uri;
+}
+
+/* Finds the server that the run delivered to, named by the acknowledgement
+ * logs (acks-<hash>.jsonl, see journal.h) in <run_dir>/tracking. The logs
+ * store the URI without credentials, so these come from the environment.
+ * Fails with ADVGNN_ERR_OPTION when the logs name no server or several. */
+static int recorded_uri(advgnn_ctx *ctx, const char *run_dir, char **out)
+{
+    char *dir_path = advgnn_fs_join(run_dir, TRK_FOLDER);
+    DIR *dir;
+    struct dirent *entry;
+    char *found = NULL;
+    int logs = 0;
+
+    *out = NULL;
+    if (!dir_path)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
+    dir = opendir(dir_path);
+    while (dir && (entry = readdir(dir)) != NULL) {
+        size_t len = strlen(entry->d_name);
+        char *path;
+        char *uri;
+
+        if (strncmp(entry->d_name, "acks-", 5) != 0 || len < 11 || strcmp(entry->d_name + len - 6, ".jsonl") != 0)
+            continue;
+        path = advgnn_fs_join(dir_path, entry->d_name);
+        uri = path ? log_target(path) : NULL;
+        advgnn_free(path);
+        if (!uri)
+            continue;
+        if (found && strcmp(found, uri) == 0) {
+            advgnn_free(uri);
+            continue;
+        }
+        logs++;
+        advgnn_free(found);
+        found = uri;
+    }
+    if (dir)
+        closedir(dir);
+    advgnn_free(dir_path);
+
+    if (logs != 1) {
+        advgnn_free(found);
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            logs == 0 ? "no tracking URI for %s: the run was never sent to a server; pass "
+                                        "--tracking-uri URI or set MLFLOW_TRACKING_URI"
+                                      : "no tracking URI for %s: the run was sent to several servers; choose one "
+                                        "with --tracking-uri URI or MLFLOW_TRACKING_URI",
+                            run_dir);
+    }
+    *out = found;
+    return ADVGNN_OK;
+}
+
 int advgnn_tracking_sync(advgnn_ctx *ctx, const char *run_dir, const char *uri, advgnn_sync_summary *summary)
 {
     trk_delivery d;
     replay_state *state;
     pending_state pending = {NULL, 0};
     char *journal;
+    char *recorded = NULL;
     int rc;
 
     if (summary)
         memset(summary, 0, sizeof(*summary));
-    if (!uri || !*uri)
-        uri = getenv("MLFLOW_TRACKING_URI");
-    if (!uri || !*uri)
-        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
-                            "no tracking URI for %s: pass --tracking-uri or set MLFLOW_TRACKING_URI", run_dir);
+
+    /* A missing folder is reported first, because no URI can fix it. */
+    if (!advgnn_fs_is_dir(run_dir))
+        return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND, "run folder '%s' does not exist", run_dir);
     journal = advgnn_fs_join(run_dir, TRK_FOLDER "/" TRK_JOURNAL_FILE);
     if (!journal)
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
@@ -114,12 +192,28 @@ int advgnn_tracking_sync(advgnn_ctx *ctx, const char *run_dir, const char *uri, 
         return rc;
     }
 
+    if (!uri || !*uri)
+        uri = getenv("MLFLOW_TRACKING_URI");
+    if (!uri || !*uri) {
+        rc = recorded_uri(ctx, run_dir, &recorded);
+        if (rc != ADVGNN_OK) {
+            advgnn_free(journal);
+            return rc;
+        }
+        uri = recorded;
+        advgnn_log(ctx, ADVGNN_LOG_INFO,
+                   "tracking: %s: no --tracking-uri or MLFLOW_TRACKING_URI given; using %s, the server the run "
+                   "was sent to",
+                   run_dir, uri);
+    }
+
     state = advgnn_calloc(1, sizeof(*state));
     rc = state ? trk_delivery_init(ctx, ctx, uri, run_dir, &d)
                : advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
     if (rc != ADVGNN_OK) {
         advgnn_free(state);
         advgnn_free(journal);
+        advgnn_free(recorded);
         return rc;
     }
     d.replay = 1;
@@ -155,5 +249,6 @@ int advgnn_tracking_sync(advgnn_ctx *ctx, const char *run_dir, const char *uri, 
     trk_delivery_free(&d);
     advgnn_free(state);
     advgnn_free(journal);
+    advgnn_free(recorded);
     return rc;
 }

@@ -15,7 +15,9 @@ typedef struct advgnn_sync_summary {
 } advgnn_sync_summary;
 
 /* Sends every record of <run_dir>/tracking/journal.jsonl that the server at
- * `uri` (NULL: MLFLOW_TRACKING_URI) has not acknowledged. The acknowledgement
+ * `uri` has not acknowledged. Without `uri`, MLFLOW_TRACKING_URI is used, and
+ * without that the server named by the run's one acknowledgement log (the
+ * server the run itself delivered to). The acknowledgement
  * log is updated after each request. Records that may have reached the server
  * before a crash are checked there first: metric points against their
  * history, runs by their advgnn.run_key tag. Params, tags, run ends and
@@ -23,7 +25,8 @@ typedef struct advgnn_sync_summary {
  * NOTE: dataset inputs are not checked; the SQL store of MLflow 3.17 skips a
  * dataset input that is already linked to the run.
  *
- * Retries follow MLFLOW_HTTP_REQUEST_MAX_RETRIES. When the server stays
+ * Retries follow MLFLOW_HTTP_REQUEST_MAX_RETRIES, and each is logged at warn
+ * level. A refused connection is retried at most twice, at most 2 s apart. When the server stays
  * unreachable the call fails with ADVGNN_ERR_NETWORK and can be repeated.
  * Returns ADVGNN_OK when nothing is pending; rejected records do not count
  * as pending and are logged. `summary` may be NULL. */

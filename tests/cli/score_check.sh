@@ -1,0 +1,79 @@
+#!/bin/sh
+# Checks `advgnn score` with unreadable images and with a run that did not
+# finish. The script first makes a small run (scripts/score_run.lua). One of
+# its heatmap PNGs is the readable image, and a text file the unreadable one.
+#
+# usage: score_check.sh ADVGNN SCRIPT
+set -u
+
+advgnn=$1
+script=$2
+work=$(mktemp -d "${TMPDIR:-/tmp}/advgnn-score-XXXXXX") || exit 2
+trap 'rm -rf "$work"' EXIT
+failed=0
+
+fail() {
+    echo "FAIL: $*"
+    failed=1
+}
+
+expect() {
+    grep -qF -e "$1" "$2" || fail "'$1' not in $(basename "$2")"
+}
+
+reject() {
+    if grep -qF -e "$1" "$2"; then
+        fail "'$1' in $(basename "$2")"
+    fi
+}
+
+show() {
+    echo "---- $1: exit status $2"
+    cat "$work/out"
+    cat "$work/err"
+}
+
+"$advgnn" --no-progress --quiet run "$script" "out=$work/run" >"$work/out" 2>"$work/err"
+status=$?
+show "run" $status
+[ $status -eq 0 ] || { echo "FAIL: the run failed"; exit 1; }
+good=$(find "$work/run/heatmaps" -name '*.png' | head -n 1)
+[ -n "$good" ] || { echo "FAIL: the run wrote no heatmap"; exit 1; }
+cp "$good" "$work/good.png"
+echo "not an image" >"$work/bad.png"
+
+# 1. One readable and one unreadable image: the readable one is scored and
+# printed, the other is named with its error, and the exit status is 1.
+"$advgnn" --no-progress score "$work/run" "$work/good.png" "$work/bad.png" --output "$work/s1" \
+    >"$work/out" 2>"$work/err"
+status=$?
+show "good and bad" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+grep -qE "^$work/good.png [0-9.e+-]+\$" "$work/out" || fail "no score line for good.png"
+reject "bad.png" "$work/out"
+expect "bad.png" "$work/err"
+expect "1 of 2 images could not be read" "$work/err"
+grep -q "good.png" "$work/s1/scores.csv" || fail "good.png not in scores.csv"
+
+# 2. Only unreadable images: the message states that nothing was scored.
+"$advgnn" --no-progress score "$work/run" "$work/bad.png" --output "$work/s2" >"$work/out" 2>"$work/err"
+status=$?
+show "bad only" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "nothing was scored" "$work/err"
+[ ! -s "$work/out" ] || fail "something was printed on stdout"
+
+# 3. A run that did not finish: the hint names a finished run as the fix, not
+# the fields of advgnn.experiment.
+sed 's/"finished"/"failed"/' "$work/run/results.json" >"$work/results.json" &&
+    mv "$work/results.json" "$work/run/results.json"
+"$advgnn" --no-progress score "$work/run" "$work/good.png" >"$work/out" 2>"$work/err"
+status=$?
+show "failed run" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "did not finish (status 'failed'" "$work/err"
+expect "hint: pass the folder of a finished run" "$work/err"
+reject "fields of advgnn.experiment" "$work/err"
+
+[ $failed -eq 0 ] && echo "PASS"
+exit $failed

@@ -1,0 +1,98 @@
+#!/bin/sh
+# Checks the messages and the speed of `advgnn sync` when the folder, the URI
+# or the server is missing. The run folder is written by hand in the journal
+# format of core/src/tracking/journal.h, and its acknowledgement log names a
+# port on 127.0.0.1 that nothing listens on.
+#
+# usage: sync_check.sh ADVGNN
+set -u
+
+advgnn=$1
+work=$(mktemp -d "${TMPDIR:-/tmp}/advgnn-sync-XXXXXX") || exit 2
+trap 'rm -rf "$work"' EXIT
+failed=0
+
+fail() {
+    echo "FAIL: $*"
+    failed=1
+}
+
+# expect TEXT FILE: TEXT (fixed string) must occur in FILE.
+expect() {
+    grep -qF -e "$1" "$2" || fail "'$1' not in $(basename "$2")"
+}
+
+# reject TEXT FILE: TEXT must not occur in FILE.
+reject() {
+    if grep -qF -e "$1" "$2"; then
+        fail "'$1' in $(basename "$2")"
+    fi
+}
+
+# show NAME STATUS: prints what one case wrote.
+show() {
+    echo "---- $1: exit status $2"
+    cat "$work/out"
+    cat "$work/err"
+}
+
+# A port that was free a moment ago: bound by the kernel's choice, then closed.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()') ||
+    { echo "cannot find a free port"; exit 2; }
+
+run="$work/run"
+mkdir -p "$run/tracking"
+cat >"$run/tracking/journal.jsonl" <<EOF
+{"seq":0,"type":"journal","id":"0123456789abcdef0123456789abcdef","experiment":"sync-check","experiment_tags":{},"created":1796428835404}
+{"seq":1,"type":"run","run":"main","parent":null,"name":"hand","start":1796428835404,"tags":{}}
+{"seq":2,"type":"param","run":"main","key":"k","value":"1"}
+EOF
+
+# 1. A missing folder is named as such, with a hint about run folders.
+"$advgnn" sync "$work/nope" >"$work/out" 2>"$work/err"
+status=$?
+show "missing folder" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "run folder '$work/nope' does not exist" "$work/err"
+reject "tracking URI" "$work/err"
+reject "advgnn plugins" "$work/err"
+
+# 2. A run never sent anywhere, and no URI: the hint is about the URI.
+env -u MLFLOW_TRACKING_URI "$advgnn" sync "$run" >"$work/out" 2>"$work/err"
+status=$?
+show "no URI" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "no tracking URI for $run" "$work/err"
+expect "hint: pass --tracking-uri" "$work/err"
+reject "advgnn plugins" "$work/err"
+
+# 3. A URI of the wrong scheme: the same hint.
+"$advgnn" sync "$run" --tracking-uri ftp://127.0.0.1/x >"$work/out" 2>"$work/err"
+status=$?
+show "ftp URI" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "must start with http://" "$work/err"
+expect "hint: pass --tracking-uri" "$work/err"
+reject "advgnn plugins" "$work/err"
+
+# 4. A run that was sent to a server (its acknowledgement log names it):
+# `advgnn sync RUN`, as a run prints it, uses that server. Nothing listens
+# there, so each retry is logged and a refused connection fails within
+# seconds, not minutes.
+printf '{"target":"http://127.0.0.1:%s"}\n' "$port" >"$run/tracking/acks-0000000000000001.jsonl"
+start=$(date +%s)
+env -u MLFLOW_TRACKING_URI "$advgnn" sync "$run" >"$work/out" 2>"$work/err"
+status=$?
+seconds=$(($(date +%s) - start))
+show "recorded URI, server down (${seconds} s)" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "using http://127.0.0.1:$port, the server the run was sent to" "$work/err"
+expect "retry 1 of 2 in" "$work/err"
+expect "retry 2 of 2 in" "$work/err"
+expect "did not respond after 2 retries" "$work/err"
+expect "2 records, 0 sent, 0 rejected, 2 pending" "$work/out"
+expect "hint: start the MLflow server" "$work/err"
+[ "$seconds" -le 20 ] || fail "sync took $seconds s for a refused connection"
+
+[ $failed -eq 0 ] && echo "PASS"
+exit $failed
