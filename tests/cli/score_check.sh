@@ -10,28 +10,7 @@ advgnn=$1
 script=$2
 work=$(mktemp -d "${TMPDIR:-/tmp}/advgnn-score-XXXXXX") || exit 2
 trap 'rm -rf "$work"' EXIT
-failed=0
-
-fail() {
-    echo "FAIL: $*"
-    failed=1
-}
-
-expect() {
-    grep -qF -e "$1" "$2" || fail "'$1' not in $(basename "$2")"
-}
-
-reject() {
-    if grep -qF -e "$1" "$2"; then
-        fail "'$1' in $(basename "$2")"
-    fi
-}
-
-show() {
-    echo "---- $1: exit status $2"
-    cat "$work/out"
-    cat "$work/err"
-}
+. "$(dirname "$0")/check_helpers.sh"
 
 "$advgnn" --no-progress --quiet run "$script" "out=$work/run" >"$work/out" 2>"$work/err"
 status=$?
@@ -75,5 +54,4 @@ expect "did not finish (status 'failed'" "$work/err"
 expect "hint: pass the folder of a finished run" "$work/err"
 reject "fields of advgnn.experiment" "$work/err"
 
-[ $failed -eq 0 ] && echo "PASS"
-exit $failed
+finish

@@ -10,31 +10,7 @@ set -u
 advgnn=$1
 work=$(mktemp -d "${TMPDIR:-/tmp}/advgnn-sync-XXXXXX") || exit 2
 trap 'rm -rf "$work"' EXIT
-failed=0
-
-fail() {
-    echo "FAIL: $*"
-    failed=1
-}
-
-# expect TEXT FILE: TEXT (fixed string) must occur in FILE.
-expect() {
-    grep -qF -e "$1" "$2" || fail "'$1' not in $(basename "$2")"
-}
-
-# reject TEXT FILE: TEXT must not occur in FILE.
-reject() {
-    if grep -qF -e "$1" "$2"; then
-        fail "'$1' in $(basename "$2")"
-    fi
-}
-
-# show NAME STATUS: prints what one case wrote.
-show() {
-    echo "---- $1: exit status $2"
-    cat "$work/out"
-    cat "$work/err"
-}
+. "$(dirname "$0")/check_helpers.sh"
 
 # A port that was free a moment ago: bound by the kernel's choice, then closed.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()') ||
@@ -94,5 +70,4 @@ expect "2 records, 0 sent, 0 rejected, 2 pending" "$work/out"
 expect "hint: start the MLflow server" "$work/err"
 [ "$seconds" -le 20 ] || fail "sync took $seconds s for a refused connection"
 
-[ $failed -eq 0 ] && echo "PASS"
-exit $failed
+finish
