@@ -35,6 +35,28 @@ static int failed_during_run(const char *message)
     return start && strstr(start, "' failed") != NULL;
 }
 
+/* Returns the hint for ADVGNN_ERR_FORMAT. A well-formed file can be rejected
+ * too (an unsafe archive entry, weights made for other options), and then
+ * "corrupt" would send the user after the wrong fix.
+ * NOTE: this matches texts of core/src/source and core/src/nn/safetensors.c,
+ * because the status alone does not tell these cases apart. */
+static const char *format_hint(const char *message)
+{
+    if (strstr(message, "a mask must have the size of its image"))
+        return "give the mask the size of its image, or check that each mask is paired with the right image";
+    if (strstr(message, "archive '") && (strstr(message, "is a link") || strstr(message, "absolute path") ||
+                                         strstr(message, "'..', '.' or empty path component")))
+        return "the archive is readable, but advgnn reads no link, absolute path or '..' entry, because such "
+               "entries can point outside the dataset; extract the archive, check the entry named above, and set "
+               "'root' to the extracted folder";
+    if (strstr(message, "archive '") && strstr(message, "is truncated or corrupt"))
+        return "the archive named above ends early or is damaged; download or copy it again";
+    if (strstr(message, "with other options"))
+        return "the file is valid but was written for other plugin options; use the options it was made with, or a "
+               "file made for these ('advgnn plugins NAME' lists the options)";
+    return "the file named above is corrupt or in an unsupported format; replace or remove it";
+}
+
 /* Returns what the user can do about a failure with this status and message. */
 static const char *hint_for(int status, const char *message)
 {
@@ -76,9 +98,7 @@ static const char *hint_for(int status, const char *message)
     case ADVGNN_ERR_IO:
         return "check that the file or folder named above exists and that you may read or write it";
     case ADVGNN_ERR_FORMAT:
-        if (strstr(message, "a mask must have the size of its image"))
-            return "give the mask the size of its image, or check that each mask is paired with the right image";
-        return "the file named above is corrupt or in an unsupported format; replace or remove it";
+        return format_hint(message);
     case ADVGNN_ERR_NOMEM:
         return "lower image_size or batch_size in the script, or free memory";
     case ADVGNN_ERR_LIMIT:

@@ -101,7 +101,12 @@ int layout_open(advgnn_ctx *ctx, const char *plugin, const char *root, advgnn_so
                             "%s: option 'root' is empty; set it to the dataset folder or archive", plugin);
 
     int rc = advgnn_source_open(ctx, root, NULL, out);
-    if (rc != ADVGNN_OK)
+
+    /* A damaged or rejected archive is still the right root, so only a
+     * missing or unreadable root gets the advice to change the option. */
+    if (rc == ADVGNN_ERR_FORMAT)
+        advgnn_error_prefixf(ctx, "%s: root '%s'", plugin, root);
+    else if (rc != ADVGNN_OK)
         advgnn_error_prefixf(ctx, "%s: cannot open root '%s' (set 'root' to the dataset folder or archive)", plugin,
                              root);
     return rc;
