@@ -41,8 +41,8 @@ static int check_dimensions(advgnn_ctx *ctx, const char *name, const char *forma
                             name, format, (unsigned long long)width, (unsigned long long)height);
     if (width > INT_MAX || height > INT_MAX || width * height > max_pixels)
         return advgnn_failf(ctx, ADVGNN_ERR_LIMIT,
-                            "'%s': %s image of %llu x %llu pixels exceeds the limit of %llu pixels; raise "
-                            "max_pixels only for trusted files",
+                            "'%s': %s image of %llu x %llu pixels exceeds the limit of %llu pixels; scale the "
+                            "file down below the limit (runs resize every image to image_size anyway) or remove it",
                             name, format, (unsigned long long)width, (unsigned long long)height,
                             (unsigned long long)max_pixels);
     return ADVGNN_OK;

@@ -204,6 +204,21 @@ const char *nn_st_metadata(const nn_st_file *sf, const char *key)
     return cJSON_IsString(value) ? value->valuestring : NULL;
 }
 
+/* Writes the shape of `v` as "[d0,d1,...]", the form the header uses. */
+static void format_shape(const advgnn_tensor *v, char *out, size_t size)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (int d = 0; d < v->ndim && used < size; d++) {
+        int n = snprintf(out + used, size - used, "%s%lld", d ? "," : "[", (long long)v->shape[d]);
+
+        used += n > 0 ? (size_t)n : 0;
+    }
+    if (used < size)
+        snprintf(out + used, size - used, "]");
+}
+
 /* Checks one header entry against the tensor it loads into and returns its
  * element size and data offset. */
 static int check_entry(advgnn_ctx *ctx, const nn_st_file *sf, const nn_st_entry *target, const cJSON *entry,
@@ -226,10 +241,16 @@ static int check_entry(advgnn_ctx *ctx, const nn_st_file *sf, const nn_st_entry 
     }
     if (!same_shape) {
         char *text = cJSON_IsArray(shape) ? cJSON_PrintUnformatted(shape) : NULL;
+        char expected[ADVGNN_TENSOR_MAX_DIMS * 24 + 4];
 
-        advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "%s %s: tensor %s has shape %s, the %s expects %d dimensions (%lld, ...)",
-                     sf->file_kind, sf->path, target->name, text ? text : "(missing)", sf->target_owner, v->ndim,
-                     (long long)v->shape[0]);
+        /* A well-formed file whose shapes differ is not corrupt: it was
+         * written for a network built with other options. */
+        format_shape(v, expected, sizeof(expected));
+        advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
+                     "%s %s: tensor %s has shape %s, but the %s expects %s; the file was written for a %s with other "
+                     "options",
+                     sf->file_kind, sf->path, target->name, text ? text : "(missing)", sf->target_owner, expected,
+                     sf->target_owner);
         cJSON_free(text);
         return ADVGNN_ERR_FORMAT;
     }
@@ -291,8 +312,10 @@ int nn_st_read(advgnn_ctx *ctx, nn_st_file *sf, const nn_st_entry *entries, size
     cJSON_ArrayForEach(item, sf->header)
     {
         if (strcmp(item->string, "__metadata__") != 0 && !has_entry(entries, count, item->string))
-            return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "%s %s: unexpected tensor %s (not in the %s)", sf->file_kind,
-                                sf->path, item->string, sf->target_owner);
+            return advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
+                                "%s %s: unexpected tensor %s (not in the %s); the file was written for a %s with "
+                                "other options",
+                                sf->file_kind, sf->path, item->string, sf->target_owner, sf->target_owner);
     }
 
     /* ...and every target must be in the file with its shape. All entries
@@ -304,8 +327,9 @@ int nn_st_read(advgnn_ctx *ctx, nn_st_file *sf, const nn_st_entry *entries, size
 
         item = cJSON_GetObjectItemCaseSensitive(sf->header, entries[i].name);
         if (!cJSON_IsObject(item))
-            rc = advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "%s %s: tensor %s is missing", sf->file_kind, sf->path,
-                              entries[i].name);
+            rc = advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
+                              "%s %s: tensor %s is missing; the file was written for a %s with other options",
+                              sf->file_kind, sf->path, entries[i].name, sf->target_owner);
         else
             rc = check_entry(ctx, sf, &entries[i], item, &elem, &begin);
     }

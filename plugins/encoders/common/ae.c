@@ -181,6 +181,8 @@ int ae_pos_embed(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *
         return rc;
     }
     net->nodes[conv].constant = onehot;
+    net->pos_grid[0] = (int)s[2];
+    net->pos_grid[1] = (int)s[3];
     snprintf(full, sizeof(full), "%s.add", name);
     return ae_sum(net, ctx, full, from, conv, node);
 }
@@ -410,6 +412,13 @@ int ae_encoder_configure(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options 
         (option_set(opts, "weights") && !enc->weights))
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "%s: out of memory", label);
 
+    /* 'weights' replaces training, so a 'resume' beside it would be ignored. */
+    if (enc->weights && enc->resume)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "%s: options 'weights' and 'resume' are both set, but 'weights' skips training; remove "
+                            "'weights' to continue training from %s, or remove 'resume' to use %s without training",
+                            label, enc->resume, enc->weights);
+
     t->epochs = (int)advgnn_options_int(opts, "epochs");
     t->batch_size = (int)advgnn_options_int(opts, "batch_size");
     t->seed = enc->seed;
@@ -442,11 +451,105 @@ int ae_encoder_configure(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options 
     return ADVGNN_OK;
 }
 
+/* The engine's load messages contain this phrase when the file is valid but
+ * its tensors do not fit the network (core/src/nn/safetensors.c). */
+#define AE_OTHER_OPTIONS "with other options"
+
+/* Names the options that most likely differ, judged from the first part of a
+ * tensor name that only one of the two networks has. */
+static const char *likely_options(const char *tensor)
+{
+    if (strncmp(tensor, "decoder.", 8) == 0)
+        return "'decoder' or 'decoder_blocks'";
+    if (strncmp(tensor, "pos_embed.", 10) == 0)
+        return "'pos_embed' or the experiment's image_size";
+    if (strncmp(tensor, "enc.", 4) == 0 || strncmp(tensor, "dec.", 4) == 0)
+        return "'widths'";
+    return "'preset', 'variant', 'widths' or 'blocks'";
+}
+
+/* Copies the tensor name that follows "tensor " after `path` in `message`. */
+static void tensor_from_message(const char *message, const char *path, char *out, size_t size)
+{
+    const char *p = strstr(message, path);
+    size_t n = 0;
+
+    out[0] = '\0';
+    p = strstr(p ? p + strlen(path) : message, "tensor ");
+    if (!p)
+        return;
+    p += strlen("tensor ");
+    while (p[n] && p[n] != ' ' && n + 1 < size)
+        n++;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* Writes into `out` the image size that the file's position embedding was
+ * made for, or "" unless the message shows the file's shape and its count of
+ * positions is a square (the size of a square image is then known). */
+static void describe_pos_embed(const ae_encoder *enc, const char *message, char *out, size_t size)
+{
+    const char *shape = strstr(message, "pos_embed.weight has shape [");
+    long long channels = 0, positions = 0;
+    int stride, side;
+
+    out[0] = '\0';
+    if (!shape || enc->net.pos_grid[0] <= 0 ||
+        sscanf(shape + strlen("pos_embed.weight has shape ["), "%lld,%lld", &channels, &positions) != 2)
+        return;
+    side = (int)lround(sqrt((double)positions));
+    if (positions <= 0 || (long long)side * side != positions)
+        return;
+
+    /* The grid is the image divided by the stem's stride in each direction. */
+    stride = enc->height / enc->net.pos_grid[0];
+    snprintf(out, size,
+             "The file was made for image size %d (a %d x %d grid of positions) and this network has image size "
+             "%d x %d: set image_size to %d, or make weights for this size with scripts/vig_reference.py convert "
+             "--image-size %dx%d (see docs/vig.md)",
+             side * stride, side, side, enc->height, enc->width, side * stride, enc->height, enc->width);
+}
+
+/* Turns a load failure of the file given by `option` into an option error
+ * when the file is valid but was written for other options. Other failures
+ * pass through unchanged. */
+static int explain_mismatch(ae_encoder *enc, advgnn_ctx *ctx, const char *option, const char *path, int rc)
+{
+    char tensor[128], pos_embed[320];
+    char *message;
+
+    if (rc != ADVGNN_ERR_FORMAT || !strstr(advgnn_ctx_error(ctx), AE_OTHER_OPTIONS))
+        return rc;
+    message = advgnn_strdup(advgnn_ctx_error(ctx));
+    if (!message)
+        return rc;
+    tensor_from_message(message, path, tensor, sizeof(tensor));
+    describe_pos_embed(enc, message, pos_embed, sizeof(pos_embed));
+
+    /* The context keeps only the first error, so the engine's is cleared
+     * before the fuller one replaces it. */
+    advgnn_ctx_clear_error(ctx);
+    if (pos_embed[0])
+        rc = advgnn_failf(ctx, ADVGNN_ERR_OPTION, "%s: option '%s': %s. %s", enc->label, option, message, pos_embed);
+    else
+        rc = advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                          "%s: option '%s': %s, most likely %s; use the options the file was written with", enc->label,
+                          option, message, likely_options(tensor));
+    advgnn_free(message);
+    return rc;
+}
+
+int ae_encoder_load_weights(ae_encoder *enc, advgnn_ctx *ctx, const char *option, const char *path)
+{
+    return explain_mismatch(enc, ctx, option, path, advgnn_nn_load(enc->net.nn, ctx, path));
+}
+
 int ae_encoder_start(ae_encoder *enc, advgnn_ctx *ctx)
 {
     if (!enc->weights)
         return ADVGNN_OK;
-    return advgnn_nn_load(enc->net.nn, ctx, enc->weights);
+    return ae_encoder_load_weights(enc, ctx, "weights", enc->weights);
 }
 
 void ae_encoder_free(ae_encoder *enc)
@@ -564,6 +667,26 @@ int ae_encoder_encode(void *state, advgnn_ctx *ctx, const advgnn_tensor *images,
     return rc;
 }
 
+/* Warns when a resumed run trained no epoch because the checkpoint already
+ * reached option 'epochs'. It is a warning and not an error because the
+ * checkpoint's weights are still a valid model, and resuming a finished run
+ * is how a user scores it again without training. Epochs read from a
+ * checkpoint have a duration of 0 s, trained ones more. */
+static void warn_if_nothing_trained(const ae_encoder *enc, advgnn_ctx *ctx, int epochs)
+{
+    const advgnn_train_history *h = &enc->history;
+
+    if (h->epochs < epochs)
+        return;
+    for (int e = 0; e < h->epochs; e++)
+        if (h->seconds[e] > 0)
+            return;
+    advgnn_log(ctx, ADVGNN_LOG_WARN,
+               "%s: no epoch was trained: the checkpoint in %s is after epoch %d and option 'epochs' is %d; set "
+               "'epochs' above %d to train more, or remove 'resume'",
+               enc->label, enc->resume, h->epochs, epochs, h->epochs);
+}
+
 int ae_encoder_train(void *state, advgnn_ctx *ctx, const advgnn_image_source *train,
                      const advgnn_image_source *validation)
 {
@@ -587,6 +710,10 @@ int ae_encoder_train(void *state, advgnn_ctx *ctx, const advgnn_image_source *tr
     rc = advgnn_train_run(ctx, enc->net.nn, &t, train, validation, 3, enc->height, enc->width, ae_train_step,
                           &enc->net, &enc->history);
     advgnn_free(checkpoints);
+    if (enc->resume)
+        rc = explain_mismatch(enc, ctx, "resume", enc->resume, rc);
+    if (rc == ADVGNN_OK && enc->resume)
+        warn_if_nothing_trained(enc, ctx, t.epochs);
 
     /* The final weights and the per-epoch losses beside the checkpoints. */
     if (rc == ADVGNN_OK && enc->work_dir) {

@@ -50,6 +50,7 @@ typedef struct ae_net {
     advgnn_tensor grad_ssim; /* (input_shape) f32 gradient of the SSIM term */
     double ssim_weight;     /* lambda of MSE + lambda * (1 - SSIM) */
     double ssim_range;      /* SSIM data range L */
+    int pos_grid[2];        /* height and width of the position embedding's grid; 0 without one */
 } ae_net;
 
 /* ---- building ------------------------------------------------------------- */
@@ -164,7 +165,8 @@ typedef struct ae_encoder {
     advgnn_train_history history;
 } ae_encoder;
 
-/* Reads the shared options into `enc` (net not touched). */
+/* Reads the shared options into `enc` (net not touched). 'weights' together
+ * with 'resume' is an ADVGNN_ERR_OPTION. */
 int ae_encoder_configure(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options *opts,
                          const advgnn_encoder_config *config, const char *label);
 /* Creates the empty network for the configured batch and image size and sets
@@ -173,6 +175,11 @@ int ae_encoder_new_net(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options *o
                        const advgnn_encoder_config *config);
 /* Loads `weights` when the option is set (after the network is built). */
 int ae_encoder_start(ae_encoder *enc, advgnn_ctx *ctx);
+/* Loads the weights file `path` given by option `option` into the network. A
+ * valid file written for a network with other options fails with
+ * ADVGNN_ERR_OPTION naming `option`, the option that likely differs and, for
+ * the position embedding, the image size that the file was made for. */
+int ae_encoder_load_weights(ae_encoder *enc, advgnn_ctx *ctx, const char *option, const char *path);
 void ae_encoder_free(ae_encoder *enc);
 
 /* Implementations of the encoder slots for an ae_encoder state. */

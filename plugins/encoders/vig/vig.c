@@ -374,7 +374,7 @@ static int load_init_weights(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_opti
                             "vig: options 'weights' and 'init_weights' are both set; use 'weights' to skip training "
                             "or 'init_weights' to train from %s",
                             path);
-    return advgnn_nn_load(enc->net.nn, ctx, path);
+    return ae_encoder_load_weights(enc, ctx, "init_weights", path);
 }
 
 static int vig_create(advgnn_ctx *ctx, const advgnn_options *opts, const advgnn_encoder_config *config, void **out)
