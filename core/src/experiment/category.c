@@ -950,15 +950,22 @@ static int wait_for_test(category_run *cr)
     return advgnn_run_defects_load(cr->ctx, &cr->run->loader, &cr->data.test, &cr->defects);
 }
 
-/* The steps of a category. With spec->prefetch set, the test split decodes
- * in the background while the encoder trains and the scorers fit on the
- * training images, until wait_for_test. */
+/* The steps of a category. The encoder is created first, so its option
+ * checks and weights files fail before any image is decoded. With
+ * spec->prefetch set, the test split decodes in the background while the
+ * encoder trains and the scorers fit on the training images, until
+ * wait_for_test. */
 static int run_steps(category_run *cr, size_t category_index)
 {
-    int rc = load_category(cr, category_index, cr->run->spec->prefetch);
+    int rc = create_encoder(cr);
 
-    if (rc == ADVGNN_OK)
-        rc = create_encoder(cr);
+    /* advgnn_run_category adds the category to messages only once the
+     * images are loaded, so an encoder failure gets it here. */
+    if (rc != ADVGNN_OK) {
+        advgnn_error_prefixf(cr->ctx, "category %s", cr->name);
+        return rc;
+    }
+    rc = load_category(cr, category_index, cr->run->spec->prefetch);
     if (rc == ADVGNN_OK)
         rc = train_encoder(cr);
     if (rc == ADVGNN_OK)
