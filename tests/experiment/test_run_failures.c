@@ -329,21 +329,41 @@ static void test_reconstruction_required(fixture *fx)
     advgnn_free(out);
 }
 
+/* Keeps the warnings logged during a run. */
+static void keep_warnings(void *user, advgnn_log_level level, const char *line)
+{
+    char *text = user;
+    size_t used = strlen(text);
+
+    if (level <= ADVGNN_LOG_WARN)
+        snprintf(text + used, 8192 - used, "%s\n", line);
+}
+
 static void test_interrupted_run(fixture *fx)
 {
     char *manifest = path_in(fx, "interrupt.tsv");
     char *out = path_in(fx, "interrupt-out");
     char path[4096];
+    char warnings[8192] = "";
     FILE *f = fopen(manifest, "w");
 
     write_category(fx, f, "i", SIZE, 0);
     fclose(f);
 
+    /* A checkpoint folder from the interrupted training, which the warning
+     * must name for the encoder's `resume` option. */
+    snprintf(path, sizeof(path), "%s/encoder/i/checkpoints", out);
+    CHECK_INT_EQ(advgnn_fs_mkdir_p(fx->ctx, path), ADVGNN_OK);
+
     /* As if SIGINT had arrived: the run stops at its first check. */
+    advgnn_ctx_set_log_sink(fx->ctx, keep_warnings, warnings);
     advgnn_set_interrupted(1);
     CHECK_INT_EQ(run(fx, manifest, out, NULL, 0), ADVGNN_ERR_INTERRUPTED);
     advgnn_set_interrupted(0);
+    advgnn_ctx_set_log_sink(fx->ctx, NULL, NULL);
     CHECK_STR_CONTAINS(advgnn_ctx_error(fx->ctx), "interrupted");
+    CHECK_STR_CONTAINS(warnings, "category i: training stopped early");
+    CHECK_STR_CONTAINS(warnings, path);
 
     /* "killed", as MLflow records the run, not "failed". */
     snprintf(path, sizeof(path), "%s/results.json", out);
