@@ -52,7 +52,8 @@ static const char plugins_details[] =
 
 static const char sync_details[] =
     "Sends the tracking journal of each RUN_DIR (RUN_DIR/tracking/journal.jsonl)\n"
-    "to the MLflow server of --tracking-uri, or of MLFLOW_TRACKING_URI. Records\n"
+    "to the MLflow server of --tracking-uri, or of MLFLOW_TRACKING_URI, or else\n"
+    "to the server the run was sent to (named in tracking/acks-*.jsonl). Records\n"
     "the server already acknowledged are skipped, so a sync can be repeated, and\n"
     "one interrupted by a crash sends nothing twice. Prints one line per folder;\n"
     "exits with 1 when the server rejected a record (listed in the folder's\n"

@@ -329,14 +329,16 @@ static void test_reconstruction_required(fixture *fx)
     advgnn_free(out);
 }
 
-/* Keeps the warnings logged during a run. */
+#define WARNINGS_SIZE 8192
+
+/* Appends each warning or error line to `user`, a text of WARNINGS_SIZE bytes. */
 static void keep_warnings(void *user, advgnn_log_level level, const char *line)
 {
     char *text = user;
     size_t used = strlen(text);
 
     if (level <= ADVGNN_LOG_WARN)
-        snprintf(text + used, 8192 - used, "%s\n", line);
+        snprintf(text + used, WARNINGS_SIZE - used, "%s\n", line);
 }
 
 static void test_interrupted_run(fixture *fx)
@@ -344,7 +346,7 @@ static void test_interrupted_run(fixture *fx)
     char *manifest = path_in(fx, "interrupt.tsv");
     char *out = path_in(fx, "interrupt-out");
     char path[4096];
-    char warnings[8192] = "";
+    char warnings[WARNINGS_SIZE] = "";
     FILE *f = fopen(manifest, "w");
 
     write_category(fx, f, "i", SIZE, 0);
