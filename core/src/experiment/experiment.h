@@ -80,7 +80,8 @@ typedef struct advgnn_experiment_spec {
  * Files are written atomically, so a failure mid-run leaves every file either
  * complete or absent. results.json is rewritten after each category with
  * "status": "running", and at the end with "finished"; after a failure it
- * keeps the finished categories and gets "status": "failed" and "error". On
+ * keeps the finished categories and gets "status": "failed" ("killed" when a
+ * signal stopped the run) and "error". On
  * failure the return value is the status, the context has the message, and
  * *results is NULL. docs/results.md describes the outputs in full. */
 int advgnn_experiment_run(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, cJSON **results);
