@@ -1,9 +1,13 @@
 /* advgnn.dataset, advgnn.encoder and advgnn.scorer: plugin objects whose
  * options are validated when the script creates them. */
+#include <errno.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <lua.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lua/lua_internal.h"
 
@@ -203,6 +207,60 @@ static void set_options(lua_State *L, advgnn_lua_plugin_obj *obj, int index)
     }
 }
 
+/* ---- dataset roots ------------------------------------------------------- */
+
+/* Fails unless the dataset's `root` option names an existing folder or file.
+ * A stat() like advgnn_source_open's suffices, so an archive is not opened
+ * here. Checking here and not in advgnn.experiment stops a wrong path at its
+ * script line even when the script runs other experiments first, so a script
+ * that prepares its data must do so before it calls advgnn.dataset.
+ * NOTE: option schemas have no marker for paths, so only a string option
+ * named `root` is checked, the name every bundled dataset plugin gives its
+ * folder or archive. Their other path options are relative to the root and
+ * may lie inside an archive, so the plugin checks them when the run opens
+ * the dataset. */
+static void check_dataset_root(lua_State *L, const advgnn_lua_plugin_obj *obj)
+{
+    const advgnn_option_spec *spec = advgnn_options_find_spec(obj->options, "root");
+    const char *name = obj->plugin->name;
+    const char *root;
+    struct stat st;
+    int error;
+    int missing;
+    char cwd[PATH_MAX];
+    char where[PATH_MAX + 32];
+
+    if (!spec || spec->type != ADVGNN_OPT_STRING)
+        return;
+    root = advgnn_options_string(obj->options, "root");
+    if (!root)
+        return;
+    if (root[0] == '\0')
+        advgnn_lua_fail(L, ADVGNN_ERR_OPTION,
+                        "dataset '%s': option 'root' is empty; set it to the dataset folder or archive", name);
+
+    if (stat(root, &st) == 0) {
+        if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))
+            return;
+        advgnn_lua_fail(L, ADVGNN_ERR_OPTION,
+                        "dataset '%s': option 'root' names '%s', which is neither a folder nor a file; set 'root' "
+                        "to the dataset folder or archive",
+                        name, root);
+    }
+
+    /* A relative root is resolved against the working folder, which need not
+     * be the script's folder, so the message names it. */
+    error = errno;
+    missing = error == ENOENT || error == ENOTDIR;
+    where[0] = '\0';
+    if (root[0] != '/' && getcwd(cwd, sizeof cwd))
+        snprintf(where, sizeof where, " in the working folder '%s'", cwd);
+    advgnn_lua_fail(L, missing ? ADVGNN_ERR_NOT_FOUND : ADVGNN_ERR_IO,
+                    "dataset '%s': option 'root': '%s' %s%s (%s); set 'root' to the dataset folder or archive%s", name,
+                    root, missing ? "not found" : "cannot be accessed", where, strerror(error),
+                    missing ? ", or create it before advgnn.dataset is called" : "");
+}
+
 /* Creates a plugin object of `kind` from (name, options) at stack slots 1, 2. */
 static int new_plugin_object(lua_State *L, advgnn_plugin_kind kind)
 {
@@ -240,6 +298,8 @@ static int new_plugin_object(lua_State *L, advgnn_plugin_kind kind)
     rc = advgnn_options_finish(obj->options, env->ctx);
     if (rc != ADVGNN_OK)
         return fail_with_context(L, rc, plugin);
+    if (kind == ADVGNN_PLUGIN_DATASET)
+        check_dataset_root(L, obj);
     return 1;
 }
 
