@@ -4,8 +4,9 @@
 #include "nn_test.h"
 
 /* Builds and frees a network with one layer of each kind, an optimizer and
- * a kNN graph. Returns the first failing status, or ADVGNN_OK. */
-static int build_everything(advgnn_ctx *ctx)
+ * a kNN graph. Returns the first failing status, or ADVGNN_OK. Two layers are
+ * bf16 where the CPU runs bf16 (nn_test_bf16), f32 elsewhere. */
+static int build_everything(advgnn_ctx *ctx, advgnn_dtype low)
 {
     int64_t shape[4] = {2, 4, 6, 6}, keys[4] = {2, 4, 3, 3}, pair[2][4] = {{2, 4, 6, 6}, {2, 4, 6, 6}};
     advgnn_conv2d_desc conv = {.out_channels = 4, .kernel_h = 3, .kernel_w = 3, .pad_h = 1, .pad_w = 1, .bias = 1};
@@ -22,7 +23,7 @@ static int build_everything(advgnn_ctx *ctx)
     if (rc == ADVGNN_OK)
         rc = advgnn_nn_conv2d(nn, ctx, "conv", ADVGNN_DTYPE_F32, shape, &conv, &l);
     if (rc == ADVGNN_OK)
-        rc = advgnn_nn_conv_transpose2d(nn, ctx, "deconv", ADVGNN_DTYPE_BF16, shape, &conv, &l);
+        rc = advgnn_nn_conv_transpose2d(nn, ctx, "deconv", low, shape, &conv, &l);
     if (rc == ADVGNN_OK)
         rc = advgnn_nn_batch_norm(nn, ctx, "bn", ADVGNN_DTYPE_F32, shape, 1e-5, 0.1, &l);
     if (rc == ADVGNN_OK)
@@ -36,7 +37,7 @@ static int build_everything(advgnn_ctx *ctx)
     if (rc == ADVGNN_OK)
         rc = advgnn_nn_concat(nn, ctx, "concat", ADVGNN_DTYPE_F32, 2, pair, &l);
     if (rc == ADVGNN_OK)
-        rc = advgnn_nn_max_relative(nn, ctx, "mr", ADVGNN_DTYPE_BF16, shape, keys, 3, 1, &l);
+        rc = advgnn_nn_max_relative(nn, ctx, "mr", low, shape, keys, 3, 1, &l);
     if (rc == ADVGNN_OK)
         rc = advgnn_nn_commit(nn, ctx);
     if (rc == ADVGNN_OK)
@@ -54,12 +55,13 @@ static int build_everything(advgnn_ctx *ctx)
 int main(void)
 {
     advgnn_ctx *ctx = advgnn_ctx_new();
+    advgnn_dtype low = nn_test_bf16(ctx) ? ADVGNN_DTYPE_BF16 : ADVGNN_DTYPE_F32;
     size_t needed;
     int failures_seen = 0;
 
     advgnn_ctx_set_threads(ctx, 1);
     advgnn_alloc_fail_after(0);
-    NN_CHECK_OK(ctx, build_everything(ctx));
+    NN_CHECK_OK(ctx, build_everything(ctx, low));
     needed = advgnn_alloc_fail_after(0);
     printf("building everything makes %zu allocations\n", needed);
     CHECK(needed > 10);
@@ -68,7 +70,7 @@ int main(void)
         int rc;
 
         advgnn_alloc_fail_after(n);
-        rc = build_everything(ctx);
+        rc = build_everything(ctx, low);
         advgnn_alloc_fail_after(0);
         if (rc != ADVGNN_ERR_NOMEM) {
             fprintf(stderr, "allocation %zu failed: status %d (%s), expected out of memory\n", n, rc,

@@ -78,6 +78,13 @@ typedef struct advgnn_nn_param {
  * advgnn_nn_free. */
 int advgnn_nn_new(advgnn_ctx *ctx, advgnn_nn **out);
 
+/* 1 when oneDNN runs bf16 layers on this CPU, else 0. oneDNN 2.6 needs
+ * AVX-512 for bf16 (fast with AVX512_BF16 or AMX); on AVX2-only CPUs, or
+ * with ONEDNN_MAX_CPU_ISA below AVX512_CORE, creating a bf16 layer fails
+ * with ADVGNN_ERR_BACKEND and a message that asks for f32. Probed once
+ * per process; thread-safe. */
+int advgnn_nn_bf16_supported(void);
+
 /* Frees the network, its layers and arenas. advgnn_nn_free(NULL) does nothing. */
 void advgnn_nn_free(advgnn_nn *nn);
 

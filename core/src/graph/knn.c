@@ -9,6 +9,7 @@
 #include <oneapi/dnnl/dnnl_debug.h>
 
 #include "advgnn/graph.h"
+#include "advgnn/nn.h"
 #include "util/internal.h"
 
 /* Rows of the distance matrix per matmul. A block of 256 x keys scores
@@ -182,6 +183,10 @@ int advgnn_knn_graph_new(advgnn_ctx *ctx, int channels, int height, int width, c
     rc = check_config(ctx, channels, height, width, config);
     if (rc != ADVGNN_OK)
         return rc;
+    if (config->bf16_matmul && !advgnn_nn_bf16_supported())
+        return advgnn_failf(ctx, ADVGNN_ERR_BACKEND,
+                            "kNN graph: bf16_matmul needs a CPU with AVX-512, because oneDNN has no bf16 matmul "
+                            "below it, and this CPU or ONEDNN_MAX_CPU_ISA offers less; set bf16_matmul to 0");
     g = advgnn_calloc(1, sizeof(*g));
     if (!g)
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "kNN graph: out of memory");

@@ -1,6 +1,7 @@
 /* The nn engine: oneDNN engine and stream, arenas, parameters, and the steps
  * (primitive + bound arguments) from which every layer is built. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,6 +44,66 @@ int nn_check(advgnn_ctx *ctx, dnnl_status_t st, const advgnn_layer *layer, const
 dnnl_data_type_t nn_dnnl_dtype(advgnn_dtype dtype)
 {
     return dtype == ADVGNN_DTYPE_BF16 ? dnnl_bf16 : dnnl_f32;
+}
+
+/* ---- bf16 support -------------------------------------------------------- */
+
+/* oneDNN 2.6 has bf16 kernels only for CPUs with AVX-512: native with
+ * AVX512_BF16 or AMX, emulated with AVX512_CORE. Below that (AVX2, or
+ * ONEDNN_MAX_CPU_ISA=AVX2) every bf16 primitive is "unimplemented". The
+ * probe asks for the two primitive kinds every bf16 network needs, a 3x3
+ * convolution and an eltwise GELU, once per process: oneDNN reads its ISA
+ * limit once too. */
+static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
+static int bf16_available;
+
+static int probe_primitive(dnnl_engine_t engine, const void *op_desc)
+{
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, op_desc, NULL, engine, NULL);
+
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return st == dnnl_success;
+}
+
+static void probe_bf16(void)
+{
+    const dnnl_dims_t src_dims = {1, 16, 8, 8}, w_dims = {16, 16, 3, 3}, strides = {1, 1}, pad = {1, 1};
+    dnnl_memory_desc_t src, weights, dst, plain;
+    dnnl_convolution_desc_t conv;
+    dnnl_eltwise_desc_t gelu;
+    dnnl_engine_t engine = NULL;
+    int ok;
+
+    if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success)
+        return;
+    ok = dnnl_memory_desc_init_by_tag(&src, 4, src_dims, dnnl_bf16, dnnl_format_tag_any) == dnnl_success &&
+         dnnl_memory_desc_init_by_tag(&weights, 4, w_dims, dnnl_bf16, dnnl_format_tag_any) == dnnl_success &&
+         dnnl_memory_desc_init_by_tag(&dst, 4, src_dims, dnnl_bf16, dnnl_format_tag_any) == dnnl_success &&
+         dnnl_memory_desc_init_by_tag(&plain, 4, src_dims, dnnl_bf16, dnnl_nchw) == dnnl_success;
+    ok = ok && dnnl_convolution_forward_desc_init(&conv, dnnl_forward_training, dnnl_convolution_direct, &src,
+                                                  &weights, NULL, &dst, strides, pad, pad) == dnnl_success;
+    ok = ok && dnnl_eltwise_forward_desc_init(&gelu, dnnl_forward_training, dnnl_eltwise_gelu_erf, &plain, 0.f,
+                                              0.f) == dnnl_success;
+    bf16_available = ok && probe_primitive(engine, &conv) && probe_primitive(engine, &gelu);
+    dnnl_engine_destroy(engine);
+}
+
+int advgnn_nn_bf16_supported(void)
+{
+    pthread_once(&bf16_once, probe_bf16);
+    return bf16_available;
+}
+
+int nn_check_bf16(advgnn_ctx *ctx, const char *what, const char *name)
+{
+    if (advgnn_nn_bf16_supported())
+        return ADVGNN_OK;
+    return advgnn_failf(ctx, ADVGNN_ERR_BACKEND,
+                        "%s %s: bf16 needs a CPU with AVX-512 (AVX512_BF16 or AMX for full speed), because oneDNN "
+                        "%d.%d has no bf16 kernels below it, and this CPU or ONEDNN_MAX_CPU_ISA offers less; use f32",
+                        what, name, DNNL_VERSION_MAJOR, DNNL_VERSION_MINOR);
 }
 
 /* ---- lifetime ---------------------------------------------------------- */
@@ -522,6 +583,8 @@ int nn_layer_new(advgnn_nn *nn, advgnn_ctx *ctx, size_t size, const nn_layer_ops
         return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "nn: a layer needs a non-empty name");
     if (dtype != ADVGNN_DTYPE_F32 && dtype != ADVGNN_DTYPE_BF16)
         return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s: dtype %d is not f32 or bf16", name, (int)dtype);
+    if (dtype == ADVGNN_DTYPE_BF16 && (rc = nn_check_bf16(ctx, "layer", name)) != ADVGNN_OK)
+        return rc;
     if (input_count < 1 || input_count > NN_MAX_INPUTS)
         return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s: %d inputs (1 to %d are supported)", name,
                             input_count, NN_MAX_INPUTS);

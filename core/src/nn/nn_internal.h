@@ -142,6 +142,11 @@ struct advgnn_nn {
 /* Turns a oneDNN status into ADVGNN_ERR_BACKEND with `what` and the layer name. */
 ADVGNN_INTERNAL int nn_check(advgnn_ctx *ctx, dnnl_status_t st, const advgnn_layer *layer, const char *what);
 
+/* ADVGNN_OK when oneDNN runs bf16 on this CPU; otherwise ADVGNN_ERR_BACKEND
+ * with a message naming `what` and `name` ("layer", "enc.conv1") and saying
+ * to use f32. */
+ADVGNN_INTERNAL int nn_check_bf16(advgnn_ctx *ctx, const char *what, const char *name);
+
 /* Allocates a zeroed layer of `size` bytes (a struct that starts with
  * advgnn_layer), checks the dtype and input shapes and adds it to the network. */
 ADVGNN_INTERNAL int nn_layer_new(advgnn_nn *nn, advgnn_ctx *ctx, size_t size, const nn_layer_ops *ops,
