@@ -7,11 +7,16 @@
  *
  * usage: bench_vig [--threads N] [--preset NAME] [--size PIXELS] [--batch B]
  *                  [--steps S] [--repeats R] [--decoder deconv|graph]
+ *                  [--precision f32|bf16]
  *
  * Defaults: 2 threads, pvig_ti, 224 pixels, batch 8, 2 training steps per
  * repetition, 5 repetitions after one warm-up. A training repetition is one
  * train() call of one epoch of S batches, without validation images or
  * checkpoints. An inference repetition is one encode() call on one batch.
+ * --precision sets the plugin's option 'precision' (default f32); with bf16
+ * the mode column reads "inference bf16" and "training bf16", so that
+ * compare.py groups them apart from f32 rows and beside bench_vig_torch.py's
+ * rows of the same --precision (bf16 autocast).
  *
  * Prints one CSV row per repetition, "side,mode,preset,threads,batch,size,
  * repetition,wall_ms_per_image,cpu_ms_per_image", where the CPU time is the
@@ -33,7 +38,7 @@
 
 typedef struct settings {
     int threads, size, batch, steps, repeats;
-    const char *preset, *decoder;
+    const char *preset, *decoder, *precision;
 } settings;
 
 static double clock_seconds(clockid_t id)
@@ -62,7 +67,7 @@ static int parse_int(const char *name, const char *text, int min, int *out)
 static int parse_args(int argc, char **argv, settings *s)
 {
     *s = (settings){.threads = 2, .size = 224, .batch = 8, .steps = 2, .repeats = 5, .preset = "pvig_ti",
-                    .decoder = "deconv"};
+                    .decoder = "deconv", .precision = "f32"};
     for (int i = 1; i < argc; i++) {
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         int ok;
@@ -85,6 +90,8 @@ static int parse_args(int argc, char **argv, settings *s)
             ok = (s->preset = value) != NULL;
         else if (strcmp(argv[i], "--decoder") == 0)
             ok = (s->decoder = value) != NULL;
+        else if (strcmp(argv[i], "--precision") == 0)
+            ok = (s->precision = value) != NULL;
         else {
             fprintf(stderr, "bench_vig: unknown argument '%s'; see the usage in bench/vig/bench_vig.c\n", argv[i]);
             return 0;
@@ -141,6 +148,7 @@ static advgnn_options *vig_options(advgnn_ctx *ctx, const advgnn_plugin_descript
     }
     if (!set_value(opts, ctx, "preset", (advgnn_value){.kind = ADVGNN_VALUE_STRING, .string = s->preset}) ||
         !set_value(opts, ctx, "decoder", (advgnn_value){.kind = ADVGNN_VALUE_STRING, .string = s->decoder}) ||
+        !set_value(opts, ctx, "precision", (advgnn_value){.kind = ADVGNN_VALUE_STRING, .string = s->precision}) ||
         !set_value(opts, ctx, "batch_size", (advgnn_value){.kind = ADVGNN_VALUE_INTEGER, .integer = s->batch}) ||
         !set_value(opts, ctx, "epochs", (advgnn_value){.kind = ADVGNN_VALUE_INTEGER, .integer = 1}) ||
         !set_value(opts, ctx, "seed", (advgnn_value){.kind = ADVGNN_VALUE_INTEGER, .integer = 1})) {
@@ -168,8 +176,10 @@ static int read_noise(void *user, advgnn_ctx *ctx, size_t first, size_t n, float
 
 static void print_row(const settings *s, const char *mode, int repetition, double wall, double cpu, int images)
 {
-    printf("advgnn,%s,%s,%d,%d,%d,%d,%.3f,%.3f\n", mode, s->preset, s->threads, s->batch, s->size, repetition,
-           1e3 * wall / images, 1e3 * cpu / s->threads / images);
+    int bf16 = strcmp(s->precision, "bf16") == 0;
+
+    printf("advgnn,%s%s,%s,%d,%d,%d,%d,%.3f,%.3f\n", mode, bf16 ? " bf16" : "", s->preset, s->threads, s->batch,
+           s->size, repetition, 1e3 * wall / images, 1e3 * cpu / s->threads / images);
     fflush(stdout);
 }
 
@@ -286,8 +296,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    printf("# vig %s, %s decoder, %d x %d, batch %d, %d threads, %d training steps per repetition\n", s.preset,
-           s.decoder, s.size, s.size, s.batch, s.threads, s.steps);
+    printf("# vig %s, %s decoder, %s, %d x %d, batch %d, %d threads, %d training steps per repetition\n", s.preset,
+           s.decoder, s.precision, s.size, s.size, s.batch, s.threads, s.steps);
     printf("side,mode,preset,threads,batch,size,repetition,wall_ms_per_image,cpu_ms_per_image\n");
     fflush(stdout);
     rc = run(ctx, desc, &s);

@@ -9,6 +9,11 @@ train mode, the loss, backward, gradient clipping to norm 5 and one Adam step
 (lr 1e-3), as the plugin does by default. The input is normally distributed
 noise.
 
+--precision bf16 runs the forward pass and the loss under
+torch.autocast("cpu", dtype=torch.bfloat16) (weights and Adam stay float32),
+PyTorch's counterpart of the plugin's option precision = bf16; its rows have
+the modes "inference bf16" and "training bf16", as bench_vig --precision bf16.
+
 --gather picks how the max-relative aggregation gathers neighbours.
 "reference" keeps vig_reference.py's torch.gather over an expanded
 (N, C, H*W, keys) view, whose backward materializes a gradient of that full
@@ -86,17 +91,24 @@ def parse_args():
     parser.add_argument("--repeats", type=int, default=5, help="repetitions after the warm-up (default 5)")
     parser.add_argument("--gather", choices=["indexed", "reference"], default="indexed",
                         help="neighbour gather of the max-relative aggregation (default indexed; see above)")
+    parser.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                        help="f32, or bf16 autocast of the forward pass and the loss (default f32)")
     return parser.parse_args()
 
 
 def row(args, mode, repetition, wall, cpu, images):
+    mode += " bf16" if args.precision == "bf16" else ""
     print(f"{'torch' if args.gather == 'indexed' else 'torch-reference-gather'},{mode},{args.preset},{args.threads},{args.batch},{args.size},{repetition},"
           f"{1e3 * wall / images:.3f},{1e3 * cpu / args.threads / images:.3f}", flush=True)
 
 
+def autocast(args):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+
+
 def time_inference(args, model, batch):
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast(args):
         for repetition in range(args.repeats + 1):
             wall, cpu = time.perf_counter(), time.process_time()
             model(batch)
@@ -112,7 +124,8 @@ def time_training(args, model, images):
         for step in range(args.steps):
             batch = images[step * args.batch:(step + 1) * args.batch]
             optimizer.zero_grad(set_to_none=True)
-            loss = reconstruction_loss(model(batch), batch)
+            with autocast(args):
+                loss = reconstruction_loss(model(batch), batch)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimizer.step()
@@ -130,7 +143,7 @@ def main():
     model = build_model({"preset": args.preset, "image_size": args.size})
     images = torch.randn(args.batch * args.steps, 3, args.size, args.size, generator=torch.Generator().manual_seed(7))
 
-    print(f"# torch {torch.__version__}, vig {args.preset}, deconv decoder, {args.size} x {args.size}, "
+    print(f"# torch {torch.__version__}, vig {args.preset}, deconv decoder, {args.precision}, {args.size} x {args.size}, "
           f"batch {args.batch}, {args.threads} threads, {args.steps} training steps per repetition, "
           f"{args.gather} gather")
     print("side,mode,preset,threads,batch,size,repetition,wall_ms_per_image,cpu_ms_per_image", flush=True)

@@ -9,6 +9,7 @@
 
 const char *const ae_optimizer_choices[] = {"adam", "adamw", "sgd", "rmsprop", NULL};
 const char *const ae_schedule_choices[] = {"cosine", "constant", "step", "plateau", NULL};
+const char *const ae_precision_choices[] = {"f32", "bf16", NULL};
 
 /* ---- building ------------------------------------------------------------- */
 
@@ -18,6 +19,7 @@ int ae_net_new(advgnn_ctx *ctx, const int64_t input_shape[4], ae_net *net)
     memcpy(net->input_shape, input_shape, sizeof(net->input_shape));
     net->output = -1;
     net->feature_pool = 1;
+    net->dtype = ADVGNN_DTYPE_F32;
     return advgnn_nn_new(ctx, &net->nn);
 }
 
@@ -35,6 +37,9 @@ void ae_net_free(ae_net *net)
     advgnn_free(net->nodes);
     advgnn_tensor_release(&net->grad_out);
     advgnn_tensor_release(&net->grad_ssim);
+    advgnn_tensor_release(&net->input16);
+    advgnn_tensor_release(&net->pred32);
+    advgnn_free(net->grad16);
     advgnn_nn_free(net->nn);
     memset(net, 0, sizeof(*net));
 }
@@ -79,7 +84,7 @@ int ae_conv(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out_ch
                             .stride_h = stride, .stride_w = stride, .pad_h = kernel / 2, .pad_w = kernel / 2,
                             .groups = groups, .bias = 1};
     advgnn_layer *layer;
-    int rc = advgnn_nn_conv2d(net->nn, ctx, name, ADVGNN_DTYPE_F32, ae_shape(net, from), &d, &layer);
+    int rc = advgnn_nn_conv2d(net->nn, ctx, name, net->dtype, ae_shape(net, from), &d, &layer);
 
     return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
 }
@@ -90,7 +95,7 @@ int ae_deconv(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out_
     advgnn_conv2d_desc d = {.out_channels = out_channels, .kernel_h = 4, .kernel_w = 4, .stride_h = 2,
                             .stride_w = 2, .pad_h = 1, .pad_w = 1, .bias = 1};
     advgnn_layer *layer;
-    int rc = advgnn_nn_conv_transpose2d(net->nn, ctx, name, ADVGNN_DTYPE_F32, ae_shape(net, from), &d, &layer);
+    int rc = advgnn_nn_conv_transpose2d(net->nn, ctx, name, net->dtype, ae_shape(net, from), &d, &layer);
 
     return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
 }
@@ -98,7 +103,7 @@ int ae_deconv(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out_
 int ae_bn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *node)
 {
     advgnn_layer *layer;
-    int rc = advgnn_nn_batch_norm(net->nn, ctx, name, ADVGNN_DTYPE_F32, ae_shape(net, from), 1e-5, 0.1, &layer);
+    int rc = advgnn_nn_batch_norm(net->nn, ctx, name, net->dtype, ae_shape(net, from), 1e-5, 0.1, &layer);
 
     return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
 }
@@ -106,7 +111,7 @@ int ae_bn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *node)
 int ae_act(ae_net *net, advgnn_ctx *ctx, const char *name, int from, advgnn_activation kind, int *node)
 {
     advgnn_layer *layer;
-    int rc = advgnn_nn_activation(net->nn, ctx, name, ADVGNN_DTYPE_F32, ae_shape(net, from), kind, &layer);
+    int rc = advgnn_nn_activation(net->nn, ctx, name, net->dtype, ae_shape(net, from), kind, &layer);
 
     return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
 }
@@ -115,7 +120,7 @@ int ae_avg_pool(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int ra
 {
     advgnn_pool_desc d = {.kind = ADVGNN_POOL_AVG, .kernel_h = ratio, .kernel_w = ratio};
     advgnn_layer *layer;
-    int rc = advgnn_nn_pool2d(net->nn, ctx, name, ADVGNN_DTYPE_F32, ae_shape(net, from), &d, &layer);
+    int rc = advgnn_nn_pool2d(net->nn, ctx, name, net->dtype, ae_shape(net, from), &d, &layer);
 
     return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
 }
@@ -123,7 +128,7 @@ int ae_avg_pool(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int ra
 int ae_resize(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int height, int width, int *node)
 {
     advgnn_layer *layer;
-    int rc = advgnn_nn_resize(net->nn, ctx, name, ADVGNN_DTYPE_F32, ae_shape(net, from), height, width,
+    int rc = advgnn_nn_resize(net->nn, ctx, name, net->dtype, ae_shape(net, from), height, width,
                               ADVGNN_NN_RESIZE_BILINEAR, &layer);
 
     return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
@@ -132,7 +137,7 @@ int ae_resize(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int heig
 int ae_sum(ae_net *net, advgnn_ctx *ctx, const char *name, int a, int b, int *node)
 {
     advgnn_layer *layer;
-    int rc = advgnn_nn_add(net->nn, ctx, name, ADVGNN_DTYPE_F32, ae_shape(net, a), &layer);
+    int rc = advgnn_nn_add(net->nn, ctx, name, net->dtype, ae_shape(net, a), &layer);
 
     return rc == ADVGNN_OK ? add_node(net, ctx, layer, a, b, 2, node) : rc;
 }
@@ -164,16 +169,23 @@ int ae_pos_embed(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *
     int conv, rc;
     char full[128];
 
-    /* The constant input: channel p is 1 at position p and 0 elsewhere. */
-    rc = advgnn_tensor_alloc(ctx, &onehot, ADVGNN_DTYPE_F32, 4, shape);
+    /* The constant input: channel p is 1 at position p and 0 elsewhere, in
+     * the network's dtype (0x3F80 is 1.0 in bf16). */
+    rc = advgnn_tensor_alloc(ctx, &onehot, net->dtype, 4, shape);
     if (rc != ADVGNN_OK)
         return rc;
     for (int64_t n = 0; n < s[0]; n++)
-        for (int64_t p = 0; p < grid; p++)
-            ((float *)onehot.data)[(n * grid + p) * grid + p] = 1.0f;
+        for (int64_t p = 0; p < grid; p++) {
+            int64_t at = (n * grid + p) * grid + p;
+
+            if (net->dtype == ADVGNN_DTYPE_BF16)
+                ((uint16_t *)onehot.data)[at] = 0x3F80;
+            else
+                ((float *)onehot.data)[at] = 1.0f;
+        }
 
     snprintf(full, sizeof(full), "%s", name);
-    rc = advgnn_nn_conv2d(net->nn, ctx, full, ADVGNN_DTYPE_F32, shape, &d, &layer);
+    rc = advgnn_nn_conv2d(net->nn, ctx, full, net->dtype, shape, &d, &layer);
     if (rc == ADVGNN_OK)
         rc = add_node(net, ctx, layer, AE_CONST, 0, 1, &conv);
     if (rc != ADVGNN_OK) {
@@ -203,7 +215,7 @@ int ae_max_relative(ae_net *net, advgnn_ctx *ctx, const char *name, int from, in
     if (rc == ADVGNN_OK)
         rc = advgnn_knn_graph_new(ctx, (int)s[1], (int)s[2], (int)s[3], &kc, &knn);
     if (rc == ADVGNN_OK)
-        rc = advgnn_nn_max_relative(net->nn, ctx, name, ADVGNN_DTYPE_F32, s, ratio > 1 ? ae_shape(net, keys) : NULL,
+        rc = advgnn_nn_max_relative(net->nn, ctx, name, net->dtype, s, ratio > 1 ? ae_shape(net, keys) : NULL,
                                     k, 1, &layer);
     if (rc == ADVGNN_OK)
         rc = add_node(net, ctx, layer, from, keys, ratio > 1 ? 2 : 1, node);
@@ -223,6 +235,7 @@ int ae_max_relative(ae_net *net, advgnn_ctx *ctx, const char *name, int from, in
 
 int ae_net_finish(ae_net *net, advgnn_ctx *ctx, uint64_t seed)
 {
+    size_t largest = 0;
     int rc = advgnn_nn_commit(net->nn, ctx);
 
     if (rc == ADVGNN_OK)
@@ -231,10 +244,26 @@ int ae_net_finish(ae_net *net, advgnn_ctx *ctx, uint64_t seed)
         rc = advgnn_tensor_alloc(ctx, &net->grad_out, ADVGNN_DTYPE_F32, 4, net->input_shape);
     if (rc == ADVGNN_OK)
         rc = advgnn_tensor_alloc(ctx, &net->grad_ssim, ADVGNN_DTYPE_F32, 4, net->input_shape);
+    if (rc == ADVGNN_OK && net->dtype == ADVGNN_DTYPE_BF16)
+        rc = advgnn_tensor_alloc(ctx, &net->input16, ADVGNN_DTYPE_BF16, 4, net->input_shape);
+    if (rc == ADVGNN_OK && net->dtype == ADVGNN_DTYPE_BF16)
+        rc = advgnn_tensor_alloc(ctx, &net->pred32, ADVGNN_DTYPE_F32, 4, net->input_shape);
     for (int i = 0; i < net->count && rc == ADVGNN_OK; i++) {
         ae_node *n = &net->nodes[i];
         size_t numel = (size_t)(n->shape[0] * n->shape[1] * n->shape[2] * n->shape[3]);
 
+        /* One bf16 buffer serves every backward in turn, so it fits the largest node. */
+        if (net->dtype == ADVGNN_DTYPE_BF16 && numel > largest) {
+            uint16_t *grown = advgnn_realloc(net->grad16, numel * sizeof(uint16_t));
+
+            if (!grown) {
+                rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory for the bf16 gradient of %s",
+                                  advgnn_layer_name(n->layer));
+                break;
+            }
+            net->grad16 = grown;
+            largest = numel;
+        }
         n->grad = advgnn_malloc(numel * sizeof(float));
         if (!n->grad)
             rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory for the gradient of %s",
@@ -268,6 +297,17 @@ int ae_forward(ae_net *net, advgnn_ctx *ctx, const advgnn_tensor *images, advgnn
     int rc = ADVGNN_OK;
 
     net->input = images;
+
+    /* A bf16 network reads a rounded copy; the f32 images stay the loss's target. */
+    if (net->dtype == ADVGNN_DTYPE_BF16) {
+        if (images->dtype != ADVGNN_DTYPE_F32 || advgnn_tensor_numel(images) != advgnn_tensor_numel(&net->input16))
+            return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                                "autoencoder: a bf16 network takes f32 images of %lld x %lld x %lld x %lld",
+                                (long long)net->input_shape[0], (long long)net->input_shape[1],
+                                (long long)net->input_shape[2], (long long)net->input_shape[3]);
+        advgnn_f32_to_bf16(images->data, net->input16.data, (size_t)advgnn_tensor_numel(images));
+        net->input = &net->input16;
+    }
     for (int i = 0; i < net->count && rc == ADVGNN_OK; i++) {
         ae_node *n = &net->nodes[i];
         const advgnn_tensor *inputs[2] = {node_input(net, n, 0), n->input_count > 1 ? node_input(net, n, 1) : NULL};
@@ -288,6 +328,26 @@ static size_t node_numel(const ae_node *n)
     return (size_t)(n->shape[0] * n->shape[1] * n->shape[2] * n->shape[3]);
 }
 
+/* bf16 is the upper half of an f32. */
+static float bf16_value(uint16_t v)
+{
+    uint32_t bits = (uint32_t)v << 16;
+    float f;
+
+    memcpy(&f, &bits, sizeof(f));
+    return f;
+}
+
+void ae_output_f32(const ae_net *net, int node, size_t first, size_t count, float *out)
+{
+    const advgnn_tensor *y = advgnn_layer_output(net->nodes[node].layer);
+
+    if (y->dtype == ADVGNN_DTYPE_BF16)
+        advgnn_bf16_to_f32((const uint16_t *)y->data + first, out, count);
+    else
+        memcpy(out, (const float *)y->data + first, count * sizeof(float));
+}
+
 int ae_backward(ae_net *net, advgnn_ctx *ctx, const advgnn_tensor *grad)
 {
     int rc = ADVGNN_OK;
@@ -302,15 +362,23 @@ int ae_backward(ae_net *net, advgnn_ctx *ctx, const advgnn_tensor *grad)
         ae_node *n = &net->nodes[i];
         advgnn_tensor dy = advgnn_tensor_view(n->grad, ADVGNN_DTYPE_F32, 4, n->shape);
 
+        /* Sums stay f32; a bf16 layer gets them rounded once, here. */
+        if (net->dtype == ADVGNN_DTYPE_BF16) {
+            advgnn_f32_to_bf16(n->grad, net->grad16, node_numel(n));
+            dy = advgnn_tensor_view(net->grad16, ADVGNN_DTYPE_BF16, 4, n->shape);
+        }
         rc = advgnn_layer_backward(n->layer, ctx, &dy);
         for (int j = 0; j < n->input_count && rc == ADVGNN_OK; j++) {
             const advgnn_tensor *dx = n->inputs[j] >= 0 ? advgnn_layer_input_grad(n->layer, j) : NULL;
             ae_node *to = n->inputs[j] >= 0 ? &net->nodes[n->inputs[j]] : NULL;
-            const float *src = dx ? dx->data : NULL;
-            size_t count = to ? node_numel(to) : 0;
+            size_t count = to && dx ? node_numel(to) : 0;
 
-            for (size_t e = 0; src && e < count; e++)
-                to->grad[e] += src[e];
+            if (dx && dx->dtype == ADVGNN_DTYPE_BF16)
+                for (size_t e = 0; e < count; e++)
+                    to->grad[e] += bf16_value(((const uint16_t *)dx->data)[e]);
+            else
+                for (size_t e = 0; e < count; e++)
+                    to->grad[e] += ((const float *)dx->data)[e];
         }
     }
     return rc;
@@ -327,7 +395,14 @@ int ae_train_step(void *user, advgnn_ctx *ctx, const advgnn_tensor *images, size
 
     if (rc != ADVGNN_OK)
         return rc;
-    pred = advgnn_tensor_view(advgnn_layer_output(net->nodes[net->output].layer)->data, ADVGNN_DTYPE_F32, 4, shape);
+
+    /* The loss is f32 in both precisions: a bf16 reconstruction is widened
+     * first, and ae_backward rounds its f32 gradient for the layers. */
+    if (net->dtype == ADVGNN_DTYPE_BF16)
+        ae_output_f32(net, net->output, 0, numel, net->pred32.data);
+    pred = advgnn_tensor_view(net->dtype == ADVGNN_DTYPE_BF16 ? net->pred32.data
+                                                              : advgnn_layer_output(net->nodes[net->output].layer)->data,
+                              ADVGNN_DTYPE_F32, 4, shape);
     target = advgnn_tensor_view(images->data, ADVGNN_DTYPE_F32, 4, shape);
     g_mse = advgnn_tensor_view(net->grad_out.data, ADVGNN_DTYPE_F32, 4, shape);
     g_ssim = advgnn_tensor_view(net->grad_ssim.data, ADVGNN_DTYPE_F32, 4, shape);
@@ -617,16 +692,24 @@ static int assemble_features(ae_net *net, advgnn_ctx *ctx, int b, float *out)
     for (int f = 0; f < net->feature_count && rc == ADVGNN_OK; f++) {
         const ae_node *n = &net->nodes[net->features[f]];
         int c = (int)n->shape[1], h = (int)n->shape[2], w = (int)n->shape[3];
-        const float *src = (const float *)advgnn_layer_output(n->layer)->data + (size_t)b * c * h * w;
+        size_t plane = (size_t)h * w, first = (size_t)b * c * plane;
 
+        /* A smaller map is widened to f32 (bf16 networks) into `src` first, then resized. */
+        float *src = h == gh && w == gw ? NULL : advgnn_malloc(plane * sizeof(float));
+
+        if ((h != gh || w != gw) && !src)
+            return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory for a %d x %d feature plane", h, w);
         for (int i = 0; i < c && rc == ADVGNN_OK; i++, out += (size_t)gh * gw) {
-            if (h == gh && w == gw)
-                memcpy(out, src + (size_t)i * h * w, (size_t)h * w * sizeof(float));
-            else
-                rc = advgnn_map_resize_bilinear(ctx, src + (size_t)i * h * w, h, w, out, gh, gw);
+            if (!src) {
+                ae_output_f32(net, net->features[f], first + (size_t)i * plane, plane, out);
+            } else {
+                ae_output_f32(net, net->features[f], first + (size_t)i * plane, plane, src);
+                rc = advgnn_map_resize_bilinear(ctx, src, h, w, out, gh, gw);
+            }
             if (rc == ADVGNN_OK && net->feature_pool > 1)
                 rc = box_average(ctx, out, gh, gw, net->feature_pool);
         }
+        advgnn_free(src);
     }
     return rc;
 }
@@ -660,8 +743,7 @@ int ae_encoder_encode(void *state, advgnn_ctx *ctx, const advgnn_tensor *images,
         for (size_t b = 0; b < valid && rc == ADVGNN_OK; b++)
             rc = assemble_features(net, ctx, (int)b, (float *)features->data + (first + b) * fsize);
         if (rc == ADVGNN_OK && reconstruction)
-            memcpy((float *)reconstruction->data + first * image, advgnn_layer_output(net->nodes[net->output].layer)->data,
-                   valid * image * sizeof(float));
+            ae_output_f32(net, net->output, 0, valid * image, (float *)reconstruction->data + first * image);
     }
     advgnn_tensor_release(&chunk);
     return rc;
@@ -740,11 +822,29 @@ int ae_encoder_load(void *state, advgnn_ctx *ctx, const char *path)
     return advgnn_nn_load(((ae_encoder *)state)->net.nn, ctx, path);
 }
 
+/* Fails with an option error when oneDNN has no bf16 kernels on this CPU
+ * (see advgnn_nn_bf16_supported): without the check the user would read a
+ * backend error about the first layer instead of the option to change. */
+static int check_bf16_support(advgnn_ctx *ctx, const char *label)
+{
+    if (advgnn_nn_bf16_supported())
+        return ADVGNN_OK;
+    return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                        "%s: option 'precision' is bf16, but oneDNN has no bf16 kernels on this CPU; it needs "
+                        "AVX-512 (AVX512_BF16 or AMX for full speed): set precision to f32",
+                        label);
+}
+
 int ae_encoder_new_net(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options *opts,
                        const advgnn_encoder_config *config)
 {
     int64_t shape[4] = {enc->train.batch_size, 3, config->image_height, config->image_width};
     int rc = ae_net_new(ctx, shape, &enc->net);
+
+    if (rc == ADVGNN_OK && strcmp(advgnn_options_string(opts, "precision"), "bf16") == 0) {
+        enc->net.dtype = ADVGNN_DTYPE_BF16;
+        rc = check_bf16_support(ctx, enc->label);
+    }
 
     enc->net.ssim_weight = advgnn_options_number(opts, "ssim_weight");
     enc->net.ssim_range = advgnn_options_number(opts, "ssim_range");

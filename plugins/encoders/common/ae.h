@@ -26,7 +26,7 @@ typedef struct ae_node {
     int inputs[2];       /* node indices, AE_INPUT or AE_CONST */
     int input_count;
     int64_t shape[4];    /* output (N, C, H, W) */
-    float *grad;         /* (shape) summed gradient of the output; allocated at ae_net_finish */
+    float *grad;         /* (shape) f32 sum of the output's gradients, even in bf16; allocated at ae_net_finish */
     advgnn_tensor constant; /* owned input for AE_CONST (the one-hot position grid) */
 
     /* Max-relative layers: the graph is rebuilt from node `graph_from` before each forward. */
@@ -51,10 +51,21 @@ typedef struct ae_net {
     double ssim_weight;     /* lambda of MSE + lambda * (1 - SSIM) */
     double ssim_range;      /* SSIM data range L */
     int pos_grid[2];        /* height and width of the position embedding's grid; 0 without one */
+
+    /* Activations of every layer: ADVGNN_DTYPE_F32 (set by ae_net_new) or
+     * ADVGNN_DTYPE_BF16; set it before the first builder. Parameters stay f32
+     * either way. In bf16 the images are rounded to bf16 before the first
+     * layer, and the loss, the summed gradients and the memory-bank features
+     * stay f32; the buffers below exist only then (ae_net_finish). */
+    advgnn_dtype dtype;
+    advgnn_tensor input16;  /* (input_shape) bf16 copy of the images */
+    advgnn_tensor pred32;   /* (input_shape) f32 copy of the reconstruction for the loss */
+    uint16_t *grad16;       /* bf16 gradient handed to one layer's backward, sized for the largest node */
 } ae_net;
 
 /* ---- building ------------------------------------------------------------- */
 
+/* Creates an empty f32 network; set net->dtype for bf16 before adding layers. */
 int ae_net_new(advgnn_ctx *ctx, const int64_t input_shape[4], ae_net *net);
 void ae_net_free(ae_net *net);
 
@@ -93,9 +104,14 @@ int ae_net_finish(ae_net *net, advgnn_ctx *ctx, uint64_t seed);
 
 /* ---- running -------------------------------------------------------------- */
 
+/* `images` is f32 of input_shape in either precision. */
 int ae_forward(ae_net *net, advgnn_ctx *ctx, const advgnn_tensor *images, advgnn_nn_mode mode);
 
-/* Back-propagates `grad` (shape of the output node) through the last training forward. */
+/* Copies `count` values of node `node`'s last output from its offset `first`
+ * (in values) into `out` as f32, converting from bf16 when needed. */
+void ae_output_f32(const ae_net *net, int node, size_t first, size_t count, float *out);
+
+/* Back-propagates `grad` (f32, shape of the output node) through the last training forward. */
 int ae_backward(ae_net *net, advgnn_ctx *ctx, const advgnn_tensor *grad);
 
 /* The advgnn_train_step_fn of an ae_net: reconstruction loss, backward when training. */
@@ -140,6 +156,9 @@ int ae_train_step(void *user, advgnn_ctx *ctx, const advgnn_tensor *images, size
          .help = "safetensors file to load instead of training", .def.string = NULL},                              \
         {.name = "seed", .type = ADVGNN_OPT_INT, .help = "seed of weights and shuffling; -1 = the run's seed",    \
          .def.integer = -1, .min = -1, .flags = ADVGNN_OPT_HAS_MIN},                                               \
+        {.name = "precision", .type = ADVGNN_OPT_ENUM,                                                           \
+         .help = "layer activations: f32, or bf16 (weights, loss and features stay f32; weights files fit both)", \
+         .def.string = "f32", .choices = ae_precision_choices},                                                    \
         {.name = "threads", .type = ADVGNN_OPT_INT, .help = "compute threads; 0 = the run's setting",             \
          .def.integer = 0, .min = 0, .max = 1024, .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},              \
     {                                                                                                               \
@@ -150,6 +169,7 @@ int ae_train_step(void *user, advgnn_ctx *ctx, const advgnn_tensor *images, size
 
 extern const char *const ae_optimizer_choices[];
 extern const char *const ae_schedule_choices[];
+extern const char *const ae_precision_choices[];
 
 /* The state an encoder plugin keeps: the network and its training settings. */
 typedef struct ae_encoder {
