@@ -131,14 +131,18 @@ static double measure_peak(int bf16)
     const long iterations = 20000000;
     volatile float seed = 1.0f;
     int avx512 = __builtin_cpu_supports("avx512f");
-    double start = cpu_now(), sink = 0, flops_per_iteration = 12.0 * (bf16 ? 64 : avx512 ? 32 : 16);
+    double (*loop)(long, float) = avx512 ? fma_loop : fma_loop_avx2;
+    double flops_per_iteration = 12.0 * (avx512 ? 32 : 16), start, sink = 0;
 
-    if (bf16 && !__builtin_cpu_supports("avx512bf16"))
-        return 0;
+    if (bf16) {
+        if (!__builtin_cpu_supports("avx512bf16"))
+            return 0;
+        loop = bf16_loop;
+        flops_per_iteration = 12.0 * 64;
+    }
+    start = cpu_now();
 #pragma omp parallel num_threads(threads) reduction(+ : sink)
-    sink += bf16     ? bf16_loop(iterations, seed + (float)omp_get_thread_num())
-            : avx512 ? fma_loop(iterations, seed + (float)omp_get_thread_num())
-                     : fma_loop_avx2(iterations, seed + (float)omp_get_thread_num());
+    sink += loop(iterations, seed + (float)omp_get_thread_num());
     if (sink == 42.0)
         printf(" ");
     return (double)iterations * flops_per_iteration * threads / (cpu_now() - start) / 1e9;
