@@ -360,11 +360,12 @@ def build_model(preset_or_config):
 # ---- loss -------------------------------------------------------------------------
 
 
-def ssim_loss(pred, target, data_range):
+def ssim_loss(pred, target, data_range, dtype=torch.float64):
     """1 - mean SSIM over planes and valid positions of an 11 x 11 Gaussian
-    window (sigma 1.5), C1 = (0.01 L)^2, C2 = (0.03 L)^2, in float64."""
-    pred, target = pred.double(), target.double()
-    g = torch.exp(-((torch.arange(11, dtype=torch.float64) - 5) ** 2) / (2 * 1.5**2))
+    window (sigma 1.5), C1 = (0.01 L)^2, C2 = (0.03 L)^2, computed in `dtype`
+    (float64 like the plugin; bench/vig can ask for float32)."""
+    pred, target = pred.to(dtype), target.to(dtype)
+    g = torch.exp(-((torch.arange(11, dtype=dtype) - 5) ** 2) / (2 * 1.5**2))
     g = g / g.sum()
     planes = pred.shape[0] * pred.shape[1]
 
@@ -382,10 +383,11 @@ def ssim_loss(pred, target, data_range):
     return 1.0 - s.mean()
 
 
-def reconstruction_loss(pred, target, ssim_weight=0.5, ssim_range=4.0):
-    """Return the plugin's training loss, MSE + ssim_weight * (1 - SSIM), in float64."""
-    mse = ((pred.double() - target.double()) ** 2).mean()
-    return mse + ssim_weight * ssim_loss(pred, target, ssim_range) if ssim_weight > 0 else mse
+def reconstruction_loss(pred, target, ssim_weight=0.5, ssim_range=4.0, dtype=torch.float64):
+    """Return the plugin's training loss, MSE + ssim_weight * (1 - SSIM),
+    computed in `dtype` (float64, as the plugin sums)."""
+    mse = ((pred.to(dtype) - target.to(dtype)) ** 2).mean()
+    return mse + ssim_weight * ssim_loss(pred, target, ssim_range, dtype) if ssim_weight > 0 else mse
 
 
 # ---- safetensors ------------------------------------------------------------------

@@ -3,7 +3,9 @@
 The model is `build_model` of scripts/vig_reference.py (the plugin's network
 written in PyTorch: encoder and transposed-convolution decoder) and the loss
 is its `reconstruction_loss` (MSE + 0.5 * (1 - SSIM), computed in float64
-there). Inference is the forward pass in eval mode under torch.no_grad().
+there, as the plugin computes it; --loss-dtype float32 computes the same
+loss in float32, as a PyTorch user would usually write it, and names the
+side "torch-f32-loss"). Inference is the forward pass in eval mode under torch.no_grad().
 Training is one epoch of --steps batches. Each batch runs a forward pass in
 train mode, the loss, backward, gradient clipping to norm 5 and one Adam step
 (lr 1e-3), as the plugin does by default. The input is normally distributed
@@ -93,12 +95,19 @@ def parse_args():
                         help="neighbour gather of the max-relative aggregation (default indexed; see above)")
     parser.add_argument("--precision", choices=["f32", "bf16"], default="f32",
                         help="f32, or bf16 autocast of the forward pass and the loss (default f32)")
+    parser.add_argument("--loss-dtype", choices=["float64", "float32"], default="float64",
+                        help="dtype of the training loss (default float64, as the plugin)")
     return parser.parse_args()
+
+
+def side(args):
+    name = "torch" if args.gather == "indexed" else "torch-reference-gather"
+    return name + ("-f32-loss" if args.loss_dtype == "float32" else "")
 
 
 def row(args, mode, repetition, wall, cpu, images):
     mode += " bf16" if args.precision == "bf16" else ""
-    print(f"{'torch' if args.gather == 'indexed' else 'torch-reference-gather'},{mode},{args.preset},{args.threads},{args.batch},{args.size},{repetition},"
+    print(f"{side(args)},{mode},{args.preset},{args.threads},{args.batch},{args.size},{repetition},"
           f"{1e3 * wall / images:.3f},{1e3 * cpu / args.threads / images:.3f}", flush=True)
 
 
@@ -125,7 +134,7 @@ def time_training(args, model, images):
             batch = images[step * args.batch:(step + 1) * args.batch]
             optimizer.zero_grad(set_to_none=True)
             with autocast(args):
-                loss = reconstruction_loss(model(batch), batch)
+                loss = reconstruction_loss(model(batch), batch, dtype=getattr(torch, args.loss_dtype))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimizer.step()

@@ -5,7 +5,9 @@
 # usage: bench/vig/run.sh [rounds]   (default 3)
 #
 # Each round runs bench_vig, then bench_vig_torch.py with the indexed gather,
-# then (unless ADVGNN_BENCH_REFERENCE_GATHER=0) bench_vig_torch.py with the
+# then the same with a float32 loss (unless ADVGNN_BENCH_F32_LOSS=0; the
+# plugin and the default PyTorch side compute the loss in float64), then
+# (unless ADVGNN_BENCH_REFERENCE_GATHER=0) bench_vig_torch.py with the
 # reference script's own gather, so every side sees the same machine load
 # over time. compare.py writes the medians over all rounds and repetitions,
 # and the PyTorch / advgnn ratios (above 1: advgnn is faster), to
@@ -58,6 +60,10 @@ for round in $(seq 1 "$rounds"); do
     echo "run.sh: round $round of $rounds" >&2
     "$build/bench/vig/bench_vig" --threads "$threads" "${extra[@]}" > "$out/advgnn-$round.csv"
     "$python" "$root/bench/vig/bench_vig_torch.py" --threads "$threads" "${extra[@]}" > "$out/torch-$round.csv"
+    if [[ ${ADVGNN_BENCH_F32_LOSS:-1} != 0 ]]; then
+        "$python" "$root/bench/vig/bench_vig_torch.py" --threads "$threads" --loss-dtype float32 "${extra[@]}" \
+            > "$out/torch-f32-loss-$round.csv"
+    fi
     if [[ ${ADVGNN_BENCH_REFERENCE_GATHER:-1} != 0 ]]; then
         "$python" "$root/bench/vig/bench_vig_torch.py" --threads "$threads" --gather reference "${extra[@]}" \
             > "$out/torch-reference-$round.csv"
