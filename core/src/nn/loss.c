@@ -7,7 +7,7 @@
 #include <omp.h>
 #endif
 
-#include "advgnn/nn.h"
+#include "nn/nn_internal.h"
 
 #define SSIM_WINDOW 11
 #define SSIM_SIGMA 1.5
@@ -84,53 +84,133 @@ int advgnn_loss_l1(advgnn_ctx *ctx, const advgnn_tensor *pred, const advgnn_tens
 
 /* ---- SSIM -------------------------------------------------------------- */
 
+/* The filters below run x in the innermost loop so that it vectorizes. Each
+ * output element still adds its products in the order of the earlier scalar
+ * loops, so the loss and its gradient are bitwise the same in every clone.
+ * That needs -ffp-contract=off, the default of GCC's ISO modes (CMake builds
+ * with -std=c11), because a fused multiply-add rounds once instead of twice. */
+
+/* 0 + g[0] p[0] + g[1] p[stride] + ... + g[10] p[10 stride], added left to
+ * right. Starting from +0 keeps a sum of negative zeros at +0 as before. */
+static inline double window_sum(const double *g, const double *p, ptrdiff_t stride)
+{
+    double s = 0;
+
+    s += g[0] * p[0];
+    s += g[1] * p[stride];
+    s += g[2] * p[2 * stride];
+    s += g[3] * p[3 * stride];
+    s += g[4] * p[4 * stride];
+    s += g[5] * p[5 * stride];
+    s += g[6] * p[6 * stride];
+    s += g[7] * p[7 * stride];
+    s += g[8] * p[8 * stride];
+    s += g[9] * p[9 * stride];
+    s += g[10] * p[10 * stride];
+    return s;
+}
+
 /* Valid 2-D filtering of an (h, w) plane with the separable window `g`:
  * out is (h - 10, w - 10). `tmp` has room for (h, w - 10) values. */
-static void filter_valid(const double *g, const double *in, int h, int w, double *tmp, double *out)
+NN_VECTOR static void filter_valid(const double *g, const double *in, int h, int w, double *tmp, double *out)
 {
     int oh = h - SSIM_WINDOW + 1, ow = w - SSIM_WINDOW + 1;
 
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < ow; x++) {
-            double s = 0;
+    for (int y = 0; y < h; y++) {
+        const double *row = in + (size_t)y * w;
+        double *t = tmp + (size_t)y * ow;
 
-            for (int k = 0; k < SSIM_WINDOW; k++)
-                s += g[k] * in[y * w + x + k];
-            tmp[y * ow + x] = s;
-        }
-    for (int y = 0; y < oh; y++)
-        for (int x = 0; x < ow; x++) {
-            double s = 0;
+#pragma omp simd
+        for (int x = 0; x < ow; x++)
+            t[x] = window_sum(g, row + x, 1);
+    }
+    for (int y = 0; y < oh; y++) {
+        const double *t = tmp + (size_t)y * ow;
+        double *o = out + (size_t)y * ow;
 
-            for (int k = 0; k < SSIM_WINDOW; k++)
-                s += g[k] * tmp[(y + k) * ow + x];
-            out[y * ow + x] = s;
-        }
+#pragma omp simd
+        for (int x = 0; x < ow; x++)
+            o[x] = window_sum(g, t + x, ow);
+    }
+}
+
+/* Row r of the vertical transpose: the sum over the rows y = r - k of `in`
+ * (ow wide) that exist, of g[k] in[y], in increasing y. `rev` is g reversed,
+ * for rows that see the whole window. */
+NN_VECTOR static void transpose_row(const double *g, const double *rev, const double *in, int r, int oh, int ow,
+                                    double *out)
+{
+    int first = r - (SSIM_WINDOW - 1) > 0 ? r - (SSIM_WINDOW - 1) : 0, last = r < oh - 1 ? r : oh - 1;
+
+    if (last - first == SSIM_WINDOW - 1) {
+        const double *src = in + (size_t)first * ow;
+
+#pragma omp simd
+        for (int x = 0; x < ow; x++)
+            out[x] = window_sum(rev, src + x, ow);
+        return;
+    }
+#pragma omp simd
+    for (int x = 0; x < ow; x++)
+        out[x] = 0;
+    for (int y = first; y <= last; y++) {
+        const double *src = in + (size_t)y * ow;
+        double gk = g[r - y];
+
+#pragma omp simd
+        for (int x = 0; x < ow; x++)
+            out[x] += gk * src[x];
+    }
+}
+
+/* Element j of the horizontal transpose of an ow-wide row: the sum over k
+ * from 10 down to 0 of g[k] t[j - k] where j - k lies in the row. */
+static double transpose_edge(const double *g, const double *t, int j, int ow)
+{
+    double s = 0;
+
+    for (int k = SSIM_WINDOW - 1; k >= 0; k--) {
+        if (j - k >= 0 && j - k < ow)
+            s += g[k] * t[j - k];
+    }
+    return s;
 }
 
 /* The transpose of filter_valid: scatters an (h - 10, w - 10) map back onto
- * (h, w). */
-static void filter_transpose(const double *g, const double *in, int h, int w, double *tmp, double *out)
+ * (h, w). Each output element gathers its terms in the order in which a
+ * scatter over the input would add them. That is increasing input row in
+ * the vertical pass and decreasing tap in the horizontal pass. */
+NN_VECTOR static void filter_transpose(const double *g, const double *in, int h, int w, double *tmp, double *out)
 {
     int oh = h - SSIM_WINDOW + 1, ow = w - SSIM_WINDOW + 1;
+    int inner_end = ow > SSIM_WINDOW - 1 ? ow : SSIM_WINDOW - 1;
+    double rev[SSIM_WINDOW];
 
-    memset(tmp, 0, sizeof(double) * (size_t)h * ow);
-    memset(out, 0, sizeof(double) * (size_t)h * w);
-    for (int y = 0; y < oh; y++)
-        for (int k = 0; k < SSIM_WINDOW; k++)
-            for (int x = 0; x < ow; x++)
-                tmp[(y + k) * ow + x] += g[k] * in[y * ow + x];
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < ow; x++)
-            for (int k = 0; k < SSIM_WINDOW; k++)
-                out[y * w + x + k] += g[k] * tmp[y * ow + x];
+    for (int k = 0; k < SSIM_WINDOW; k++)
+        rev[k] = g[SSIM_WINDOW - 1 - k];
+    for (int r = 0; r < h; r++)
+        transpose_row(g, rev, in, r, oh, ow, tmp + (size_t)r * ow);
+
+    /* Outputs j < 10 and j >= ow lack some taps, and j in [10, ow) uses all 11. */
+    for (int y = 0; y < h; y++) {
+        const double *t = tmp + (size_t)y * ow;
+        double *o = out + (size_t)y * w;
+
+        for (int j = 0; j < SSIM_WINDOW - 1 && j < w; j++)
+            o[j] = transpose_edge(g, t, j, ow);
+#pragma omp simd
+        for (int j = SSIM_WINDOW - 1; j < ow; j++)
+            o[j] = window_sum(rev, t + j - (SSIM_WINDOW - 1), 1);
+        for (int j = inner_end; j < w; j++)
+            o[j] = transpose_edge(g, t, j, ow);
+    }
 }
 
 /* SSIM of one plane (Wang et al. 2004, eq. 13, Gaussian-weighted statistics):
  * returns the sum of the SSIM map and, when dx is non-NULL, writes
  * d(sum)/d(pred) into it. `work` has room for 12 * h * w doubles. */
-static double ssim_plane(const double *g, const float *pred, const float *target, int h, int w, double c1, double c2,
-                         double *work, float *dx, double dx_scale)
+NN_VECTOR static double ssim_plane(const double *g, const float *pred, const float *target, int h, int w, double c1,
+                                   double c2, double *work, float *dx, double dx_scale)
 {
     size_t hw = (size_t)h * w;
     int m = (h - SSIM_WINDOW + 1) * (w - SSIM_WINDOW + 1);
@@ -138,6 +218,7 @@ static double ssim_plane(const double *g, const float *pred, const float *target
     double *mx = tmp + hw, *my = mx + hw, *mxx = my + hw, *myy = mxx + hw, *mxy = myy + hw, *back = mxy + hw;
     double sum = 0;
 
+#pragma omp simd
     for (size_t i = 0; i < hw; i++) {
         x[i] = pred[i];
         y[i] = target[i];
@@ -153,29 +234,34 @@ static double ssim_plane(const double *g, const float *pred, const float *target
 
     /* s = A1 A2 / (B1 B2) with A1 = 2 mx my + C1, A2 = 2 (mxy - mx my) + C2,
      * B1 = mx^2 + my^2 + C1, B2 = (mxx - mx^2) + (myy - my^2) + C2. The
-     * gradient maps overwrite mx (d/d mx), mxx (d/d mxx) and mxy (d/d mxy). */
+     * gradient maps overwrite mx (d/d mx), mxx (d/d mxx) and mxy (d/d mxy).
+     * The map goes to `back` and is summed afterwards in index order, which
+     * keeps the sum serial while the rest vectorizes. */
+#pragma omp simd
     for (int i = 0; i < m; i++) {
         double ux = mx[i], uy = my[i];
         double a1 = 2 * ux * uy + c1, a2 = 2 * (mxy[i] - ux * uy) + c2;
         double b1 = ux * ux + uy * uy + c1, b2 = (mxx[i] - ux * ux) + (myy[i] - uy * uy) + c2;
         double s = a1 * a2 / (b1 * b2);
 
-        sum += s;
+        back[i] = s;
         mx[i] = s * (2 * uy / a1 - 2 * uy / a2 - 2 * ux / b1 + 2 * ux / b2);
         mxx[i] = -s / b2;
         mxy[i] = 2 * s / a2;
     }
+    for (int i = 0; i < m; i++)
+        sum += back[i];
     if (!dx)
         return sum;
 
     /* d s / d pred_q = sum_p G(p - q) [d/dmx + 2 x_q d/dmxx + y_q d/dmxy]. */
-    filter_transpose(g, mx, h, w, tmp, back);
-    for (size_t i = 0; i < hw; i++)
-        xx[i] = back[i];
+    filter_transpose(g, mx, h, w, tmp, xx);
     filter_transpose(g, mxx, h, w, tmp, back);
+#pragma omp simd
     for (size_t i = 0; i < hw; i++)
         xx[i] += 2 * x[i] * back[i];
     filter_transpose(g, mxy, h, w, tmp, back);
+#pragma omp simd
     for (size_t i = 0; i < hw; i++)
         dx[i] = (float)((xx[i] + y[i] * back[i]) * dx_scale);
     return sum;
