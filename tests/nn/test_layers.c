@@ -1,6 +1,6 @@
-/* Batch norm, activations, pooling, resize, add and concat: oneDNN forward
- * against plain-C references in double, finite-difference gradients, and the
- * bf16 layers against the f32 ones. */
+/* Batch norm, activations, pooling, resize, add, broadcast add and concat:
+ * forward against plain-C references in double, finite-difference
+ * gradients, and the bf16 layers against the f32 ones. */
 #include "nn_test.h"
 
 typedef void (*reference_fn)(const advgnn_layer *layer, advgnn_tensor *const *inputs, double *out);
@@ -31,11 +31,12 @@ static void check_pair(advgnn_ctx *ctx, advgnn_nn *nn, advgnn_layer *l32, advgnn
     NN_CHECK_OK(ctx, advgnn_nn_init_params(nn, ctx, seed));
     advgnn_rng_seed(&rng, seed);
 
-    /* Batch norm starts at scale 1 and shift 0; other values test more. */
+    /* Batch norm starts at scale 1 and shift 0, broadcast add at 0; other
+     * values test more. */
     for (const char *names[] = {"weight", "bias", NULL}, **p = names; *p; p++) {
         const advgnn_nn_param *param = advgnn_layer_param(l32, *p);
 
-        if (param && param->value->ndim == 1)
+        if (param)
             fill_uniform(&rng, param->value->data, advgnn_tensor_numel(param->value), 0.5, 1.5);
     }
 
@@ -386,6 +387,84 @@ static void test_add_concat(advgnn_ctx *ctx)
     advgnn_nn_free(nn);
 }
 
+/* ---- broadcast add ----------------------------------------------------- */
+
+static void reference_broadcast_add(const advgnn_layer *l, advgnn_tensor *const *inputs, double *out)
+{
+    const advgnn_tensor *x = inputs[0];
+    const float *xd = x->data, *p = advgnn_layer_param(l, "weight")->value->data;
+    int64_t per_image = x->shape[1] * x->shape[2] * x->shape[3];
+
+    for (int64_t n = 0; n < x->shape[0]; n++)
+        for (int64_t i = 0; i < per_image; i++)
+            out[n * per_image + i] = (double)xd[n * per_image + i] + p[i];
+}
+
+/* Forward, gradients and bf16 for a weight stored as (C, H*W, 1, 1) and as
+ * (C, H, W, 1); `images` > 2 checks that dP sums every image. */
+static void check_broadcast_add(advgnn_ctx *ctx, int64_t images, const int64_t weight_shape[4], uint64_t seed)
+{
+    const int64_t shape[4] = {images, 3, 4, 5};
+    advgnn_nn *nn = NULL;
+    advgnn_layer *l32 = NULL, *l16 = NULL;
+
+    NN_CHECK_OK(ctx, advgnn_nn_new(ctx, &nn));
+    NN_CHECK_OK(ctx, advgnn_nn_broadcast_add(nn, ctx, "pos", ADVGNN_DTYPE_F32, shape, weight_shape, &l32));
+    if (nn_test_bf16(ctx))
+        NN_CHECK_OK(ctx,
+                    advgnn_nn_broadcast_add(nn, ctx, "pos_bf16", ADVGNN_DTYPE_BF16, shape, weight_shape, &l16));
+    check_pair(ctx, nn, l32, l16, reference_broadcast_add, FILL_UNIFORM, 1e-2, 2e-3, seed);
+    advgnn_nn_free(nn);
+}
+
+static void test_broadcast_add(advgnn_ctx *ctx)
+{
+    const int64_t shape[4] = {2, 3, 4, 5}, file_shape[4] = {3, 20, 1, 1}, grid_shape[4] = {3, 4, 5, 1};
+    const int64_t wrong[4] = {3, 19, 1, 1};
+    advgnn_nn *nn = NULL;
+    advgnn_layer *l = NULL;
+    const advgnn_nn_param *w;
+
+    check_broadcast_add(ctx, 2, file_shape, 60);
+    check_broadcast_add(ctx, 5, grid_shape, 61);
+
+    /* The parameter is named "<layer>.weight", keeps the given shape and
+     * starts at zero whatever the seed. */
+    NN_CHECK_OK(ctx, advgnn_nn_new(ctx, &nn));
+    NN_CHECK_OK(ctx, advgnn_nn_broadcast_add(nn, ctx, "pos_embed", ADVGNN_DTYPE_F32, shape, file_shape, &l));
+    NN_CHECK_OK(ctx, advgnn_nn_commit(nn, ctx));
+    NN_CHECK_OK(ctx, advgnn_nn_init_params(nn, ctx, 99));
+    CHECK_INT_EQ(advgnn_nn_param_count(nn), 1);
+    w = advgnn_nn_param_find(nn, "pos_embed.weight");
+    CHECK(w != NULL && w->grad != NULL);
+    if (w) {
+        CHECK_INT_EQ(w->value->ndim, 4);
+        for (int d = 0; d < 4; d++)
+            CHECK_INT_EQ(w->value->shape[d], file_shape[d]);
+        CHECK(max_abs(w->value->data, advgnn_tensor_numel(w->value)) == 0.0);
+    }
+    advgnn_nn_free(nn);
+
+    /* A weight with another count of values is rejected before any layer is added. */
+    NN_CHECK_OK(ctx, advgnn_nn_new(ctx, &nn));
+    l = NULL;
+    CHECK_INT_EQ(advgnn_nn_broadcast_add(nn, ctx, "bad", ADVGNN_DTYPE_F32, shape, wrong, &l), ADVGNN_ERR_INVALID_ARG);
+    CHECK(l == NULL);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "layer bad: weight shape (3, 19, 1, 1) must have C*H*W = 60 values");
+    advgnn_ctx_clear_error(ctx);
+    CHECK_INT_EQ(advgnn_nn_param_count(nn), 0);
+
+    /* Without bf16 kernels on this CPU a bf16 layer is refused like the others. */
+    if (!advgnn_nn_bf16_supported()) {
+        CHECK_INT_EQ(advgnn_nn_broadcast_add(nn, ctx, "pos_bf16", ADVGNN_DTYPE_BF16, shape, file_shape, &l),
+                     ADVGNN_ERR_BACKEND);
+        CHECK(l == NULL);
+        CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "use f32");
+        advgnn_ctx_clear_error(ctx);
+    }
+    advgnn_nn_free(nn);
+}
+
 int main(void)
 {
     advgnn_ctx *ctx = advgnn_ctx_new();
@@ -396,6 +475,7 @@ int main(void)
     test_pooling(ctx);
     test_resize(ctx);
     test_add_concat(ctx);
+    test_broadcast_add(ctx);
     advgnn_ctx_free(ctx);
     return CHECK_DONE();
 }

@@ -171,8 +171,16 @@ static ae_node *find_node(ae_net *net, const char *name)
     return NULL;
 }
 
-/* Compares every fixture tensor named "<prefix><layer>" with the output of
- * that layer; returns how many were compared. */
+/* Returns the node whose output is PyTorch's trace point `trace`. Trace
+ * points are named after the plugin's layers, except "pos_embed.add": the
+ * plugin adds the position embedding in its one layer "pos_embed". */
+static ae_node *find_traced_node(ae_net *net, const char *trace)
+{
+    return find_node(net, strcmp(trace, "pos_embed.add") == 0 ? "pos_embed" : trace);
+}
+
+/* Compares every fixture tensor named "<prefix><trace point>" with the
+ * output of the matching layer; returns how many were compared. */
 static int compare_outputs(ae_net *net, const fixture_file *f, const char *prefix, const char *label)
 {
     const cJSON *entry;
@@ -189,7 +197,7 @@ static int compare_outputs(ae_net *net, const fixture_file *f, const char *prefi
 
         if (strncmp(key, prefix, len) != 0)
             continue;
-        node = find_node(net, key + len);
+        node = find_traced_node(net, key + len);
         want = fixture_tensor(f, key, NULL, NULL, &count);
         CHECK(node != NULL);
         CHECK(want != NULL);

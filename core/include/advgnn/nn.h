@@ -16,10 +16,10 @@
  * Data layout: activations passed between layers are contiguous (N, C, H, W)
  * tensors of the layer's dtype. Inside a convolution oneDNN picks the memory
  * format (format_tag any), and the reorders between the two are created once,
- * with the layer. NOTE: batch norm, activations, pooling, resize, add and
- * concat run directly on the plain layout. Parameters and gradients are
- * always f32: bf16 layers keep an f32 master copy and convert it for each
- * forward. A linear layer is a 1x1 convolution on (N, C, 1, 1).
+ * with the layer. NOTE: batch norm, activations, pooling, resize, add,
+ * broadcast add and concat run directly on the plain layout. Parameters
+ * and gradients are always f32: bf16 layers keep an f32 master copy and
+ * convert it for each forward. A linear layer is a 1x1 convolution on (N, C, 1, 1).
  *
  * Gradients: a backward overwrites its layer's input and parameter gradients.
  * When one tensor feeds several layers, the caller adds their input
@@ -206,6 +206,21 @@ int advgnn_nn_resize(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dt
 /* Elementwise sum of two inputs of the same shape. */
 int advgnn_nn_add(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
                   const int64_t input_shape[4], advgnn_layer **out);
+
+/* Adds one learned tensor P of C*H*W values to every image of inputs of
+ * `input_shape` (N, C, H, W): y[n] = x[n] + P, as PyTorch's
+ * `x + weight.reshape(1, C, H, W)` does. P is the trainable f32 parameter
+ * "<name>.weight" of shape `weight_shape`, any 4-D shape with C*H*W values
+ * in (C, H, W) order (a position embedding keeps its (C, H*W, 1, 1) file
+ * shape this way). It starts at zero, also after advgnn_nn_init_params.
+ * Backward: dx = dy, and dP = dy[0] + ... + dy[N-1] summed in f32 in that
+ * order. A bf16 layer reads P in f32 and rounds each output once. The
+ * network owns the layer. Fails with ADVGNN_ERR_INVALID_ARG when the weight
+ * shape has another count of values (nothing is added to the network then),
+ * and like every layer on an invalid input shape, after commit, or for bf16
+ * on a CPU without bf16 support (ADVGNN_ERR_BACKEND). */
+int advgnn_nn_broadcast_add(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
+                            const int64_t input_shape[4], const int64_t weight_shape[4], advgnn_layer **out);
 
 /* Concatenation along channels of `count` inputs with equal N, H, W. */
 int advgnn_nn_concat(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype, int count,

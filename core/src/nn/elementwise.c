@@ -1,5 +1,6 @@
-/* Elementwise layers on oneDNN: activations (eltwise) and the sum of two
- * inputs (binary add). */
+/* Elementwise layers: activations (oneDNN eltwise), the sum of two inputs
+ * (oneDNN binary add) and the sum of an input and a learned tensor (own
+ * kernels). */
 #include <string.h>
 
 #include "nn/nn_internal.h"
@@ -121,6 +122,143 @@ int advgnn_nn_add(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype
                       (void **const[]){&l->input_data[0], &l->input_data[1], &l->output.data});
     if (pd)
         dnnl_primitive_desc_destroy(pd);
+    if (rc == ADVGNN_OK)
+        *out = l;
+    return rc;
+}
+
+/* ---- broadcast add ----------------------------------------------------- */
+
+/* oneDNN's binary add could broadcast P in the forward, but the backward,
+ * dP = sum over the batch of dy, would need a oneDNN reduction as well. Plain
+ * loops do both directions and read each value once. */
+typedef struct broadcast_add_layer {
+    advgnn_layer base;
+    nn_param *weight; /* P: C*H*W values, in the shape the caller chose */
+} broadcast_add_layer;
+
+/* Defines the kernels for one storage type: LOAD(p, i) reads element i as
+ * float, STORE(p, i, v) writes it. */
+#define BROADCAST_ADD_KERNELS(suffix, type, LOAD, STORE)                                                      \
+    NN_VECTOR static void row_add_##suffix(const type *x, const float *p, type *y, int64_t n)                  \
+    {                                                                                                         \
+        _Pragma("omp simd") for (int64_t i = 0; i < n; i++) STORE(y, i, LOAD(x, i) + p[i]);                   \
+    }                                                                                                         \
+                                                                                                              \
+    /* sum[i] = dy[i] for the first image, then sum[i] += dy[i] for each later one. */                       \
+    NN_VECTOR static void row_accumulate_##suffix(const type *dy, float *sum, int64_t n, int first)            \
+    {                                                                                                         \
+        if (first) {                                                                                          \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) sum[i] = LOAD(dy, i);                         \
+        } else {                                                                                              \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) sum[i] += LOAD(dy, i);                        \
+        }                                                                                                     \
+    }
+
+#define LOAD_F32(p, i) ((p)[i])
+#define STORE_F32(p, i, v) ((p)[i] = (v))
+#define LOAD_BF16(p, i) nn_bf16_load((p)[i])
+#define STORE_BF16(p, i, v) ((p)[i] = nn_bf16_round(v))
+
+BROADCAST_ADD_KERNELS(f32, float, LOAD_F32, STORE_F32)
+BROADCAST_ADD_KERNELS(bf16, uint16_t, LOAD_BF16, STORE_BF16)
+
+/* Threads split the (image, channel) planes, and plane r adds P's plane r % C. */
+static int broadcast_add_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode mode)
+{
+    const int64_t *s = l->input_shape[0];
+    int64_t planes = s[0] * s[1], plane = s[2] * s[3];
+    const float *p = ((broadcast_add_layer *)l)->weight->value.data;
+    int bf16 = l->dtype == ADVGNN_DTYPE_BF16;
+    const void *x = l->input_data[0];
+    void *y = l->output.data;
+
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < planes; r++) {
+        size_t at = (size_t)(r * plane);
+        const float *pr = p + (r % s[1]) * plane;
+
+        if (bf16)
+            row_add_bf16((const uint16_t *)x + at, pr, (uint16_t *)y + at, plane);
+        else
+            row_add_f32((const float *)x + at, pr, (float *)y + at, plane);
+    }
+    return ADVGNN_OK;
+}
+
+/* dx = dy, and dP = dy[0] + dy[1] + ... + dy[N-1] in f32, in that order.
+ * Threads split the channels, so each writes its own part of dP. */
+static int broadcast_add_backward(advgnn_layer *l, advgnn_ctx *ctx)
+{
+    const int64_t *s = l->input_shape[0];
+    int64_t images = s[0], channels = s[1], plane = s[2] * s[3];
+    float *dp = ((broadcast_add_layer *)l)->weight->grad.data;
+    int bf16 = l->dtype == ADVGNN_DTYPE_BF16;
+    const void *dy = l->grad_output_data;
+
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < channels; c++) {
+        for (int64_t n = 0; n < images; n++) {
+            size_t at = (size_t)((n * channels + c) * plane);
+
+            if (bf16)
+                row_accumulate_bf16((const uint16_t *)dy + at, dp + c * plane, plane, n == 0);
+            else
+                row_accumulate_f32((const float *)dy + at, dp + c * plane, plane, n == 0);
+        }
+    }
+    if (l->input_grad_enabled)
+        memcpy(l->input_grad[0].data, dy, (size_t)advgnn_tensor_numel(&l->output) * advgnn_dtype_size(l->dtype));
+    return ADVGNN_OK;
+}
+
+static const nn_layer_ops broadcast_add_ops = {broadcast_add_forward, broadcast_add_backward, NULL};
+
+/* Returns the product of `count` positive dimensions, or -1 when one is not
+ * positive or the product exceeds INT64_MAX. */
+static int64_t checked_product(const int64_t *dims, int count)
+{
+    int64_t product = 1;
+
+    for (int d = 0; d < count; d++) {
+        if (dims[d] <= 0 || product > INT64_MAX / dims[d])
+            return -1;
+        product *= dims[d];
+    }
+    return product;
+}
+
+int advgnn_nn_broadcast_add(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
+                            const int64_t input_shape[4], const int64_t weight_shape[4], advgnn_layer **out)
+{
+    int64_t per_image = checked_product(input_shape + 1, 3), count = checked_product(weight_shape, 4);
+    broadcast_add_layer *b;
+    advgnn_layer *l;
+    int rc;
+
+    /* A non-positive input dimension is left to nn_layer_new, which names it. */
+    *out = NULL;
+    if (per_image < 0 && input_shape[1] > 0 && input_shape[2] > 0 && input_shape[3] > 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s: an image of (%lld, %lld, %lld) has too many values",
+                            name ? name : "(null)", (long long)input_shape[1], (long long)input_shape[2],
+                            (long long)input_shape[3]);
+    if (per_image > 0 && count != per_image)
+        return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
+                            "layer %s: weight shape (%lld, %lld, %lld, %lld) must have C*H*W = %lld values for "
+                            "inputs of shape (%lld, %lld, %lld, %lld)",
+                            name ? name : "(null)", (long long)weight_shape[0], (long long)weight_shape[1],
+                            (long long)weight_shape[2], (long long)weight_shape[3], (long long)per_image,
+                            (long long)input_shape[0], (long long)input_shape[1], (long long)input_shape[2],
+                            (long long)input_shape[3]);
+    rc = nn_layer_new(nn, ctx, sizeof(broadcast_add_layer), &broadcast_add_ops, name, dtype, 1,
+                      (const int64_t(*)[4])input_shape, &l);
+    if (rc != ADVGNN_OK)
+        return rc;
+    b = (broadcast_add_layer *)l;
+
+    rc = nn_reserve_tensor(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS, &l->output, dtype, 4, input_shape);
+    if (rc == ADVGNN_OK)
+        rc = nn_param_new(l, ctx, "weight", 4, weight_shape, 1, NN_INIT_ZERO, 0, &b->weight);
     if (rc == ADVGNN_OK)
         *out = l;
     return rc;

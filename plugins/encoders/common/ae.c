@@ -29,7 +29,6 @@ void ae_net_free(ae_net *net)
         ae_node *n = &net->nodes[i];
 
         advgnn_free(n->grad);
-        advgnn_tensor_release(&n->constant);
         advgnn_knn_graph_free(n->knn);
         advgnn_free(n->edges);
         advgnn_free(n->bias);
@@ -71,7 +70,7 @@ static int add_node(ae_net *net, advgnn_ctx *ctx, advgnn_layer *layer, int a, in
     n->input_count = count;
     n->graph_from = -1;
     memcpy(n->shape, advgnn_layer_output(layer)->shape, sizeof(n->shape));
-    if (a == AE_INPUT || a == AE_CONST)
+    if (a == AE_INPUT)
         advgnn_layer_set_input_grad(layer, 0);
     *node = net->count++;
     return ADVGNN_OK;
@@ -162,41 +161,17 @@ int ae_conv_bn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out
 int ae_pos_embed(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *node)
 {
     const int64_t *s = ae_shape(net, from);
-    int64_t grid = s[2] * s[3], shape[4] = {s[0], grid, s[2], s[3]};
-    advgnn_conv2d_desc d = {.out_channels = (int)s[1], .kernel_h = 1, .kernel_w = 1};
-    advgnn_tensor onehot;
+    const int64_t weight_shape[4] = {s[1], s[2] * s[3], 1, 1};
     advgnn_layer *layer;
-    int conv, rc;
-    char full[128];
+    int rc = advgnn_nn_broadcast_add(net->nn, ctx, name, net->dtype, s, weight_shape, &layer);
 
-    /* The constant input: channel p is 1 at position p and 0 elsewhere, in
-     * the network's dtype (0x3F80 is 1.0 in bf16). */
-    rc = advgnn_tensor_alloc(ctx, &onehot, net->dtype, 4, shape);
-    if (rc != ADVGNN_OK)
-        return rc;
-    for (int64_t n = 0; n < s[0]; n++)
-        for (int64_t p = 0; p < grid; p++) {
-            int64_t at = (n * grid + p) * grid + p;
-
-            if (net->dtype == ADVGNN_DTYPE_BF16)
-                ((uint16_t *)onehot.data)[at] = 0x3F80;
-            else
-                ((float *)onehot.data)[at] = 1.0f;
-        }
-
-    snprintf(full, sizeof(full), "%s", name);
-    rc = advgnn_nn_conv2d(net->nn, ctx, full, net->dtype, shape, &d, &layer);
     if (rc == ADVGNN_OK)
-        rc = add_node(net, ctx, layer, AE_CONST, 0, 1, &conv);
-    if (rc != ADVGNN_OK) {
-        advgnn_tensor_release(&onehot);
-        return rc;
+        rc = add_node(net, ctx, layer, from, 0, 1, node);
+    if (rc == ADVGNN_OK) {
+        net->pos_grid[0] = (int)s[2];
+        net->pos_grid[1] = (int)s[3];
     }
-    net->nodes[conv].constant = onehot;
-    net->pos_grid[0] = (int)s[2];
-    net->pos_grid[1] = (int)s[3];
-    snprintf(full, sizeof(full), "%s.add", name);
-    return ae_sum(net, ctx, full, from, conv, node);
+    return rc;
 }
 
 int ae_max_relative(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int k, int dilation, int ratio,
@@ -268,13 +243,6 @@ int ae_net_finish(ae_net *net, advgnn_ctx *ctx, uint64_t seed)
         if (!n->grad)
             rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory for the gradient of %s",
                               advgnn_layer_name(n->layer));
-
-        /* Position embeddings start at zero, as ViG's do. */
-        if (rc == ADVGNN_OK && n->inputs[0] == AE_CONST) {
-            const advgnn_nn_param *w = advgnn_layer_param(n->layer, "weight");
-
-            memset(w->value->data, 0, (size_t)advgnn_tensor_numel(w->value) * sizeof(float));
-        }
     }
     return rc;
 }
@@ -287,8 +255,6 @@ static const advgnn_tensor *node_input(ae_net *net, ae_node *n, int j)
 
     if (from == AE_INPUT)
         return net->input;
-    if (from == AE_CONST)
-        return &n->constant;
     return advgnn_layer_output(net->nodes[from].layer);
 }
 

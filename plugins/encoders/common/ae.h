@@ -17,17 +17,15 @@
 #include <advgnn/train.h>
 
 #define AE_INPUT (-1)    /* a node input that is the network's image batch */
-#define AE_CONST (-2)    /* a node input that is the node's constant tensor */
 #define AE_MAX_FEATURES 4
 
 /* One layer of the graph. */
 typedef struct ae_node {
     advgnn_layer *layer;
-    int inputs[2];       /* node indices, AE_INPUT or AE_CONST */
+    int inputs[2];       /* node indices or AE_INPUT */
     int input_count;
     int64_t shape[4];    /* output (N, C, H, W) */
     float *grad;         /* (shape) f32 sum of the output's gradients, even in bf16; allocated at ae_net_finish */
-    advgnn_tensor constant; /* owned input for AE_CONST (the one-hot position grid) */
 
     /* Max-relative layers: the graph is rebuilt from node `graph_from` before each forward. */
     advgnn_knn_graph *knn;
@@ -87,9 +85,10 @@ int ae_sum(ae_net *net, advgnn_ctx *ctx, const char *name, int a, int b, int *no
 int ae_conv_bn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out_channels, int kernel, int stride,
                int groups, advgnn_activation act, int *node);
 
-/* A learnable position embedding (C, H, W) added to node `from`: a 1x1
- * convolution without bias over a constant one-hot grid of H*W channels, so
- * the engine trains and saves it. Its weight starts at zero. */
+/* A learnable position embedding (C, H, W) added to node `from` by one
+ * engine broadcast add named `name`. Its weight "<name>.weight" keeps the
+ * shape (C, H*W, 1, 1) that weights files and scripts/vig_reference.py use,
+ * and starts at zero, as ViG's does. */
 int ae_pos_embed(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *node);
 
 /* Max-relative aggregation over the kNN graph of node `from` (keys average-
@@ -99,7 +98,7 @@ int ae_max_relative(ae_net *net, advgnn_ctx *ctx, const char *name, int from, in
                     float *bias, int *node);
 
 /* Commits the network, allocates gradients and initializes parameters from
- * `seed` (position embeddings to zero). */
+ * `seed`. */
 int ae_net_finish(ae_net *net, advgnn_ctx *ctx, uint64_t seed);
 
 /* ---- running -------------------------------------------------------------- */
