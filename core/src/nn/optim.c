@@ -8,6 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "nn/nn_internal.h"
 
 /* One exposed state tensor: a view into the state block. */
@@ -164,70 +171,222 @@ void advgnn_optim_free(advgnn_optim *opt)
 
 /* ---- update rules ------------------------------------------------------ */
 
-static void update_sgd(const advgnn_optim_config *c, double lr, float *p, const float *g, float *buf, int64_t n)
-{
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float grad = g[i] + (float)c->weight_decay * p[i];
+/* The per-step factors of one update, rounded to f32 once per step. */
+typedef struct update_factors {
+    float lr, weight_decay, momentum;
+    float beta1, beta2, rest1, rest2; /* Adam: betas and 1 - betas. RMSprop: alpha, 1 - alpha as beta2, rest2 */
+    float step_size, root2, eps;      /* Adam: lr / (1 - beta1^t) and sqrt(1 - beta2^t) */
+    float decay;                      /* AdamW: 1 - lr * weight_decay */
+    int use_momentum;                 /* SGD and RMSprop: momentum > 0, tested before rounding to f32 */
+} update_factors;
 
-        if (c->momentum > 0) {
-            buf[i] = (float)c->momentum * buf[i] + grad;
-            grad = buf[i];
+/* Every rule updates element i from elements i of p, g and the state only,
+ * so the updates below split the elements freely across threads and vector
+ * lanes. Each element goes through the operations of the scalar rule in
+ * the same order, with every product rounded before its sum (the build's
+ * -std=c11 implies -ffp-contract=off), so the results do not depend on the
+ * thread count or the vector width. */
+
+NN_VECTOR static void sgd_span(const update_factors *f, float *p, const float *g, float *buf, int64_t n)
+{
+    float lr = f->lr, weight_decay = f->weight_decay, momentum = f->momentum;
+
+    if (f->use_momentum) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            float grad = g[i] + weight_decay * p[i];
+
+            buf[i] = momentum * buf[i] + grad;
+            p[i] -= lr * buf[i];
         }
-        p[i] -= (float)lr * grad;
+        return;
     }
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        p[i] -= lr * (g[i] + weight_decay * p[i]);
 }
 
-static void update_adam(const advgnn_optim_config *c, double lr, int64_t step, float *p, const float *g, float *m,
-                        float *v, int64_t n)
+/* Adam and AdamW on one element, the reference for the vector kernel. */
+static inline void adam_element(const update_factors *f, int decoupled, float *p, float grad, float *m, float *v)
+{
+    if (decoupled)
+        *p *= f->decay;
+    else
+        grad += f->weight_decay * *p;
+    *m = f->beta1 * *m + f->rest1 * grad;
+    *v = f->beta2 * *v + f->rest2 * grad * grad;
+    *p -= f->step_size * *m / (sqrtf(*v) / f->root2 + f->eps);
+}
+
+static inline void rmsprop_element(const update_factors *f, float *p, float grad, float *v, float *buf)
+{
+    float step;
+
+    grad += f->weight_decay * *p;
+    *v = f->beta2 * *v + f->rest2 * grad * grad;
+    step = grad / (sqrtf(*v) + f->eps);
+    if (f->use_momentum) {
+        *buf = f->momentum * *buf + step;
+        step = *buf;
+    }
+    *p -= f->lr * step;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define OPTIM_AVX2 1
+
+/* The AVX2 kernels use intrinsics because GCC 12 keeps sqrtf scalar under
+ * the default -fmath-errno, and an optimize("no-math-errno") attribute does
+ * not change that. target("avx2") leaves FMA off, so every multiply and add
+ * rounds as in the scalar rule. */
+__attribute__((target("avx2"))) static int64_t adam_avx2(const update_factors *f, int decoupled, float *p,
+                                                         const float *g, float *m, float *v, int64_t n)
+{
+    __m256 beta1 = _mm256_set1_ps(f->beta1), beta2 = _mm256_set1_ps(f->beta2);
+    __m256 rest1 = _mm256_set1_ps(f->rest1), rest2 = _mm256_set1_ps(f->rest2);
+    __m256 step_size = _mm256_set1_ps(f->step_size), root2 = _mm256_set1_ps(f->root2), eps = _mm256_set1_ps(f->eps);
+    __m256 decay = _mm256_set1_ps(f->decay), weight_decay = _mm256_set1_ps(f->weight_decay);
+    int64_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        __m256 param = _mm256_loadu_ps(p + i), grad = _mm256_loadu_ps(g + i), first, second, denom;
+
+        if (decoupled)
+            param = _mm256_mul_ps(param, decay);
+        else
+            grad = _mm256_add_ps(grad, _mm256_mul_ps(weight_decay, param));
+        first = _mm256_add_ps(_mm256_mul_ps(beta1, _mm256_loadu_ps(m + i)), _mm256_mul_ps(rest1, grad));
+        second = _mm256_add_ps(_mm256_mul_ps(beta2, _mm256_loadu_ps(v + i)),
+                               _mm256_mul_ps(_mm256_mul_ps(rest2, grad), grad));
+        denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(second), root2), eps);
+        param = _mm256_sub_ps(param, _mm256_div_ps(_mm256_mul_ps(step_size, first), denom));
+        _mm256_storeu_ps(m + i, first);
+        _mm256_storeu_ps(v + i, second);
+        _mm256_storeu_ps(p + i, param);
+    }
+    return i;
+}
+
+__attribute__((target("avx2"))) static int64_t rmsprop_avx2(const update_factors *f, float *p, const float *g,
+                                                            float *v, float *buf, int64_t n)
+{
+    __m256 alpha = _mm256_set1_ps(f->beta2), rest = _mm256_set1_ps(f->rest2), eps = _mm256_set1_ps(f->eps);
+    __m256 lr = _mm256_set1_ps(f->lr), weight_decay = _mm256_set1_ps(f->weight_decay);
+    __m256 momentum = _mm256_set1_ps(f->momentum);
+    int use_momentum = f->use_momentum;
+    int64_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        __m256 param = _mm256_loadu_ps(p + i), grad, square, step;
+
+        grad = _mm256_add_ps(_mm256_loadu_ps(g + i), _mm256_mul_ps(weight_decay, param));
+        square = _mm256_add_ps(_mm256_mul_ps(alpha, _mm256_loadu_ps(v + i)),
+                               _mm256_mul_ps(_mm256_mul_ps(rest, grad), grad));
+        step = _mm256_div_ps(grad, _mm256_add_ps(_mm256_sqrt_ps(square), eps));
+        if (use_momentum) {
+            step = _mm256_add_ps(_mm256_mul_ps(momentum, _mm256_loadu_ps(buf + i)), step);
+            _mm256_storeu_ps(buf + i, step);
+        }
+        _mm256_storeu_ps(v + i, square);
+        _mm256_storeu_ps(p + i, _mm256_sub_ps(param, _mm256_mul_ps(lr, step)));
+    }
+    return i;
+}
+#endif
+
+static void adam_span(const update_factors *f, int decoupled, int avx2, float *p, const float *g, float *m, float *v,
+                      int64_t n)
+{
+    int64_t i = 0;
+
+#ifdef OPTIM_AVX2
+    if (avx2)
+        i = adam_avx2(f, decoupled, p, g, m, v, n);
+#endif
+    for (; i < n; i++)
+        adam_element(f, decoupled, p + i, g[i], m + i, v + i);
+}
+
+static void rmsprop_span(const update_factors *f, int avx2, float *p, const float *g, float *v, float *buf, int64_t n)
+{
+    int64_t i = 0;
+
+#ifdef OPTIM_AVX2
+    if (avx2)
+        i = rmsprop_avx2(f, p, g, v, buf, n);
+#endif
+    for (; i < n; i++)
+        rmsprop_element(f, p + i, g[i], v + i, buf + i);
+}
+
+static void update_factors_set(const advgnn_optim_config *c, double lr, int64_t step, update_factors *f)
 {
     double correction1 = 1.0 - pow(c->beta1, (double)step), correction2 = 1.0 - pow(c->beta2, (double)step);
-    float b1 = (float)c->beta1, b2 = (float)c->beta2, step_size = (float)(lr / correction1);
-    float root2 = (float)sqrt(correction2), eps = (float)c->eps;
-    int decoupled = c->kind == ADVGNN_OPTIM_ADAMW;
+
+    memset(f, 0, sizeof(*f));
+    f->lr = (float)lr;
+    f->weight_decay = (float)c->weight_decay;
+    f->momentum = (float)c->momentum;
+    f->use_momentum = c->momentum > 0;
+    f->eps = (float)c->eps;
+    if (c->kind == ADVGNN_OPTIM_RMSPROP) {
+        f->beta2 = (float)c->alpha;
+        f->rest2 = (float)(1.0 - c->alpha);
+        return;
+    }
 
     /* 1 - beta and the decay factor are rounded once from double, as
      * torch.optim does: 1.0f - 0.999f is 4.7e-5 larger than 0.001f. */
-    float rest1 = (float)(1.0 - c->beta1), rest2 = (float)(1.0 - c->beta2);
-    float decay = (float)(1.0 - lr * c->weight_decay);
-
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float grad = g[i];
-
-        if (decoupled)
-            p[i] *= decay;
-        else
-            grad += (float)c->weight_decay * p[i];
-        m[i] = b1 * m[i] + rest1 * grad;
-        v[i] = b2 * v[i] + rest2 * grad * grad;
-        p[i] -= step_size * m[i] / (sqrtf(v[i]) / root2 + eps);
-    }
+    f->beta1 = (float)c->beta1;
+    f->beta2 = (float)c->beta2;
+    f->rest1 = (float)(1.0 - c->beta1);
+    f->rest2 = (float)(1.0 - c->beta2);
+    f->step_size = (float)(lr / correction1);
+    f->root2 = (float)sqrt(correction2);
+    f->decay = (float)(1.0 - lr * c->weight_decay);
 }
 
-static void update_rmsprop(const advgnn_optim_config *c, double lr, float *p, const float *g, float *v, float *buf,
-                           int64_t n)
+/* Updates elements [lo, hi) of the trainable parameters, counted in the
+ * order of the state block, with the rule of the optimizer's kind. */
+static void update_range(advgnn_optim *opt, const update_factors *f, size_t total, size_t lo, size_t hi, int avx2)
 {
-    float alpha = (float)c->alpha, rest = (float)(1.0 - c->alpha), eps = (float)c->eps;
+    advgnn_nn *nn = opt->nn;
+    size_t offset = 0;
 
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float grad = g[i] + (float)c->weight_decay * p[i], step;
+    for (size_t i = 0; i < nn->param_count && offset < hi; i++) {
+        nn_param *param = nn->params[i];
+        size_t n, from, to;
+        float *p, *first, *second;
+        const float *g;
 
-        v[i] = alpha * v[i] + rest * grad * grad;
-        step = grad / (sqrtf(v[i]) + eps);
-        if (c->momentum > 0) {
-            buf[i] = (float)c->momentum * buf[i] + step;
-            step = buf[i];
+        if (!param->pub.grad)
+            continue;
+        n = (size_t)advgnn_tensor_numel(&param->value);
+        from = lo > offset ? lo - offset : 0;
+        to = hi < offset + n ? hi - offset : n;
+        if (from < to) {
+            p = (float *)param->value.data + from;
+            g = (const float *)param->grad.data + from;
+            first = opt->state + offset + from;
+            second = opt->state + total + offset + from;
+            switch (opt->config.kind) {
+            case ADVGNN_OPTIM_SGD: sgd_span(f, p, g, first, (int64_t)(to - from)); break;
+            case ADVGNN_OPTIM_RMSPROP: rmsprop_span(f, avx2, p, g, first, second, (int64_t)(to - from)); break;
+            default:
+                adam_span(f, opt->config.kind == ADVGNN_OPTIM_ADAMW, avx2, p, g, first, second, (int64_t)(to - from));
+                break;
+            }
         }
-        p[i] -= (float)lr * step;
+        offset += n;
     }
 }
 
 int advgnn_optim_step(advgnn_optim *opt, advgnn_ctx *ctx, double lr)
 {
     advgnn_nn *nn = opt->nn;
-    size_t offset = 0, total = 0;
+    update_factors factors;
+    size_t total = 0;
+    int avx2 = 0;
 
     if (!(lr >= 0) || !isfinite(lr))
         return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "optimizer: invalid learning rate %g", lr);
@@ -236,21 +395,23 @@ int advgnn_optim_step(advgnn_optim *opt, advgnn_ctx *ctx, double lr)
             total += (size_t)advgnn_tensor_numel(&nn->params[i]->value);
     }
     opt->step++;
+    update_factors_set(&opt->config, lr, opt->step, &factors);
+#ifdef OPTIM_AVX2
+    avx2 = __builtin_cpu_supports("avx2");
+#endif
 
-    for (size_t i = 0; i < nn->param_count; i++) {
-        nn_param *param = nn->params[i];
-        int64_t n = advgnn_tensor_numel(&param->value);
-        float *p = param->value.data, *first = opt->state + offset, *second = opt->state + total + offset;
-        const float *g = param->grad.data;
+    /* One parallel region for all parameters: each thread takes an equal
+     * share of the elements, which may start or end inside a tensor. */
+#pragma omp parallel
+    {
+        size_t share = total, lo = 0;
 
-        if (!param->pub.grad)
-            continue;
-        switch (opt->config.kind) {
-        case ADVGNN_OPTIM_SGD: update_sgd(&opt->config, lr, p, g, first, n); break;
-        case ADVGNN_OPTIM_RMSPROP: update_rmsprop(&opt->config, lr, p, g, first, second, n); break;
-        default: update_adam(&opt->config, lr, opt->step, p, g, first, second, n); break;
-        }
-        offset += (size_t)n;
+#ifdef _OPENMP
+        share = (total + (size_t)omp_get_num_threads() - 1) / (size_t)omp_get_num_threads();
+        lo = share * (size_t)omp_get_thread_num();
+#endif
+        if (lo < total)
+            update_range(opt, &factors, total, lo, lo + share < total ? lo + share : total, avx2);
     }
     return ADVGNN_OK;
 }
