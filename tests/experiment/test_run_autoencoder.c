@@ -48,6 +48,23 @@ static void check_fused_scores(const char *out, const cJSON *results)
 
     CHECK(bank_std > 0.0);
     CHECK(recon_std > 0.0);
+
+    /* Both spreads are far above the fusion floor, so the divisors are the
+     * standard deviations themselves and no scorer is marked. */
+    CHECK_NEAR(fusion_value(results, "memory_bank", "score_divisor"), bank_std, 0.0);
+    CHECK_NEAR(fusion_value(results, "recon", "score_divisor"), recon_std, 0.0);
+    CHECK_NEAR(fusion_value(results, "recon", "held_out_images"), 4.0, 0.0);
+    for (int s = 0; s < 2; s++) {
+        const char *label = s == 0 ? "memory_bank" : "recon";
+        const cJSON *categories = cJSON_GetObjectItemCaseSensitive(results, "categories");
+        const cJSON *fusion = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(categories, "checker"), "fusion");
+        const cJSON *entry = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(fusion, "scorers"),
+                                                              label);
+        CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(entry, "score_std_floored")));
+        CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(entry, "map_std_floored")));
+        CHECK(cJSON_GetObjectItemCaseSensitive(entry, "warning") == NULL);
+    }
     snprintf(path, sizeof(path), "%s/scores.csv", out);
     FILE *f = fopen(path, "r");
     CHECK(f != NULL);

@@ -415,6 +415,27 @@ static int score_test(category_run *cr)
 
 /* ---- fusion -------------------------------------------------------------- */
 
+/* The advice given when a scorer's held-out spread is too small to divide by. */
+#define FLOORED_STD_ADVICE "use more validation images (raise validation_ratio) for a reliable spread"
+
+/* Logs a warning when fusion divides the `what` outputs ("image scores" or
+ * "map pixels") of scorer `sr` by more than their held-out standard deviation. */
+static void warn_floored_std(const category_run *cr, const scorer_run *sr, const char *what,
+                             const advgnn_moments *m)
+{
+    int floored;
+    double divisor = advgnn_fusion_divisor(m, &floored);
+
+    if (!floored)
+        return;
+    advgnn_log(cr->ctx, ADVGNN_LOG_WARN,
+               "category %s: scorer '%s' %s have standard deviation %g (mean %g) on %zu %s images, too small to "
+               "standardize by; fusion divides by %g instead, which bounds this scorer's share of the fused "
+               "score; " FLOORED_STD_ADVICE,
+               cr->name, sr->label, what, advgnn_moments_std(m), m->mean, sr->stats.scores.count, cr->fusion_split,
+               divisor);
+}
+
 static int fuse(category_run *cr)
 {
     size_t n = cr->data.test.count;
@@ -428,6 +449,8 @@ static int fuse(category_run *cr)
 
     for (size_t s = 0; s < cr->scorer_count; s++) {
         scorer_run *sr = &cr->scorers[s];
+        warn_floored_std(cr, sr, "image scores", &sr->stats.scores);
+        warn_floored_std(cr, sr, "map pixels", &sr->stats.maps);
         advgnn_fusion_accumulate(sr->test_scores, n, &sr->stats.scores, sr->choice->weight, cr->fused_scores);
         advgnn_fusion_accumulate(sr->test_maps, n * map_pixels(cr), &sr->stats.maps, sr->choice->weight,
                                  cr->fused_maps);
@@ -722,12 +745,26 @@ static int add_fusion_json(category_run *cr)
 
     for (size_t s = 0; s < cr->scorer_count; s++) {
         const scorer_run *sr = &cr->scorers[s];
+        int score_floored, map_floored;
+        double score_divisor = advgnn_fusion_divisor(&sr->stats.scores, &score_floored);
+        double map_divisor = advgnn_fusion_divisor(&sr->stats.maps, &map_floored);
         cJSON *entry = cJSON_AddObjectToObject(scorers, sr->label);
         if (!entry || !cJSON_AddNumberToObject(entry, "weight", sr->choice->weight) ||
             !cJSON_AddNumberToObject(entry, "score_mean", sr->stats.scores.mean) ||
             !cJSON_AddNumberToObject(entry, "score_std", advgnn_moments_std(&sr->stats.scores)) ||
+            !cJSON_AddNumberToObject(entry, "score_divisor", score_divisor) ||
+            !cJSON_AddBoolToObject(entry, "score_std_floored", score_floored) ||
             !cJSON_AddNumberToObject(entry, "map_mean", sr->stats.maps.mean) ||
-            !cJSON_AddNumberToObject(entry, "map_std", advgnn_moments_std(&sr->stats.maps)))
+            !cJSON_AddNumberToObject(entry, "map_std", advgnn_moments_std(&sr->stats.maps)) ||
+            !cJSON_AddNumberToObject(entry, "map_divisor", map_divisor) ||
+            !cJSON_AddBoolToObject(entry, "map_std_floored", map_floored) ||
+            !cJSON_AddNumberToObject(entry, "held_out_images", (double)sr->stats.scores.count))
+            return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
+        if ((score_floored || map_floored) &&
+            !cJSON_AddStringToObject(entry, "warning",
+                                     "the held-out standard deviation is too small to standardize by (under "
+                                     "0.1% of the outputs' root mean square), so fusion divides by "
+                                     "score_divisor or map_divisor instead; " FLOORED_STD_ADVICE))
             return advgnn_failf(cr->ctx, ADVGNN_ERR_NOMEM, "out of memory");
     }
     return ADVGNN_OK;

@@ -35,15 +35,28 @@ double advgnn_moments_std(const advgnn_moments *m)
     return sqrt(m->m2 / (double)m->count);
 }
 
-double advgnn_fusion_divisor(double std)
+double advgnn_fusion_divisor(const advgnn_moments *m, int *floored)
 {
-    return std > 0.0 && isfinite(std) ? std : 1.0;
+    double std = advgnn_moments_std(m);
+    double scale = hypot(m->mean, std);
+    double min_divisor = ADVGNN_FUSION_RELATIVE_STD_FLOOR * scale;
+    double divisor = std;
+
+    if (std < min_divisor)
+        divisor = min_divisor;
+    /* A divisor of 0 means every value was 0, and a non-finite one means
+     * overflowed or NaN moments: neither gives a scale. */
+    if (!(divisor > 0.0) || !isfinite(divisor))
+        divisor = 1.0;
+    if (floored)
+        *floored = divisor != std;
+    return divisor;
 }
 
 void advgnn_fusion_accumulate(const float *values, size_t count, const advgnn_moments *stats, double weight,
                               float *sum)
 {
-    double scale = weight / advgnn_fusion_divisor(advgnn_moments_std(stats));
+    double scale = weight / advgnn_fusion_divisor(stats, NULL);
     double mean = stats->mean;
 
     for (size_t i = 0; i < count; i++)
