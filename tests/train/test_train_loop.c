@@ -264,6 +264,55 @@ static void test_early_stopping(void)
     ae_net_free(&net);
 }
 
+/* Collects the log lines of a run. */
+typedef struct log_lines {
+    char text[8192];
+    size_t length;
+} log_lines;
+
+static void collect_line(void *user, advgnn_log_level level, const char *line)
+{
+    log_lines *lines = user;
+    int written = snprintf(lines->text + lines->length, sizeof(lines->text) - lines->length, "%s\n", line);
+
+    if (written > 0 && lines->length + (size_t)written < sizeof(lines->text))
+        lines->length += (size_t)written;
+}
+
+/* Epoch lines print the validation loss only when there are validation images. */
+static void test_epoch_line_validation(void)
+{
+    advgnn_train_config c = base_config();
+    advgnn_image_source train = mt_source(&train_set), val = mt_source(&val_set);
+    advgnn_image_source no_val = {0, NULL, NULL};
+    advgnn_train_history h;
+    log_lines with = {.length = 0}, without = {.length = 0};
+    ae_net net;
+
+    c.epochs = 1;
+    advgnn_ctx_set_log_level(ctx, ADVGNN_LOG_INFO);
+
+    build(&net, 11);
+    advgnn_ctx_set_log_sink(ctx, collect_line, &with);
+    OK(advgnn_train_run(ctx, net.nn, &c, &train, &val, 3, SIDE, SIDE, ae_train_step, &net, &h));
+    advgnn_train_history_free(&h);
+    ae_net_free(&net);
+
+    build(&net, 11);
+    advgnn_ctx_set_log_sink(ctx, collect_line, &without);
+    OK(advgnn_train_run(ctx, net.nn, &c, &train, &no_val, 3, SIDE, SIDE, ae_train_step, &net, &h));
+    advgnn_train_history_free(&h);
+    ae_net_free(&net);
+
+    advgnn_ctx_set_log_sink(ctx, NULL, NULL);
+    advgnn_ctx_set_log_level(ctx, ADVGNN_LOG_WARN);
+    CHECK_STR_CONTAINS(with.text, "epoch 1/1 train loss ");
+    CHECK_STR_CONTAINS(with.text, " validation loss ");
+    CHECK_STR_CONTAINS(without.text, "epoch 1/1 train loss ");
+    CHECK(strstr(without.text, "validation loss") == NULL);
+    CHECK(strstr(without.text, "nan") == NULL);
+}
+
 int main(void)
 {
     ctx = advgnn_ctx_new();
@@ -281,6 +330,7 @@ int main(void)
     test_resume();
     test_nonfinite_loss();
     test_early_stopping();
+    test_epoch_line_validation();
     mt_free(&train_set);
     mt_free(&val_set);
     advgnn_ctx_free(ctx);

@@ -485,9 +485,12 @@ static int loop_epochs(loop *L)
         seconds = advgnn_now_seconds() - start;
         rc = history_append(L, train_loss, val_loss, seconds, lr);
         L->history->steps = L->step_index;
-        advgnn_log(L->ctx, ADVGNN_LOG_INFO,
-                   "%s: epoch %d/%d train loss %.6f validation loss %.6f lr %.3g %.1f s (%.1f img/s)", c->label,
-                   epoch, c->epochs, train_loss, val_loss, lr, seconds,
+        /* Without validation images val_loss is NaN, which the line leaves out. */
+        char validation_text[96] = "";
+        if (!isnan(val_loss))
+            snprintf(validation_text, sizeof(validation_text), " validation loss %.6f", val_loss);
+        advgnn_log(L->ctx, ADVGNN_LOG_INFO, "%s: epoch %d/%d train loss %.6f%s lr %.3g %.1f s (%.1f img/s)", c->label,
+                   epoch, c->epochs, train_loss, validation_text, lr, seconds,
                    seconds > 0 ? (double)L->train->count / seconds : 0.0);
         stop = early_stop(L, epoch, val_loss);
         if (stop) {
