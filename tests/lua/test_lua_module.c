@@ -110,8 +110,9 @@ static void test_plugin_list(void)
 
 /* The expected text is written out by hand: widths count code points
  * ("caf\xc3\xa9" is four wide), number columns are right-aligned, a column
- * format applies to integers too, missing cells leave no trailing blanks, and
- * rows given as sequences fill named columns in order. */
+ * format applies to integers too, missing cells leave no trailing blanks,
+ * rows given as sequences fill named columns in order, and NaN or infinite
+ * numbers print as "n/a" with or without a format. */
 static void test_format_table(void)
 {
     int rc = run_script("table.lua",
@@ -137,7 +138,12 @@ static void test_format_table(void)
                         "local ok, err = pcall(advgnn.format_table, {}, {})\n"
                         "assert(not ok and err:find('columns is empty'), err)\n"
                         "ok, err = pcall(advgnn.format_table, {7}, {'a'})\n"
-                        "assert(not ok and err:find('row 1 must be a table'), err)\n");
+                        "assert(not ok and err:find('row 1 must be a table'), err)\n"
+                        "local undefined = advgnn.format_table({{0/0, -(0/0)}, {1/0, -1/0}, {0.5, 0.25}},\n"
+                        "                                      {1, {2, format = '%.3f'}})\n"
+                        "local expected_undefined = '     1      2\\n------  -----\\n   n/a    n/a\\n'\n"
+                        "  .. '   n/a    n/a\\n0.5000  0.250\\n'\n"
+                        "if undefined ~= expected_undefined then error(string.format('got %q', undefined)) end\n");
 
     CHECK_INT_EQ(rc, ADVGNN_OK);
     if (rc != ADVGNN_OK)

@@ -8,11 +8,13 @@
  * ({"a", 0.9}): the cell of column c is row[key], or row[c] when row[key] is
  * nil, the key is a string and row[1] is set. A missing cell is blank, an integer
  * prints as is, a float with "%.4f" unless the column has a format (applied
- * with string.format to any non-nil value). Columns whose cells are all
+ * with string.format to any other non-nil value). A NaN or infinite number
+ * prints as "n/a", as in the results table of a run. Columns whose cells are all
  * numbers are right-aligned unless `align` sets otherwise. The text has a header
  * line, a line of dashes and one line per row, each ending with "\n". */
 #include <lauxlib.h>
 #include <lua.h>
+#include <math.h>
 #include <string.h>
 
 #include "lua/lua_internal.h"
@@ -109,6 +111,11 @@ static void format_cell(lua_State *L, column_info *info)
     if (type == LUA_TNIL) {
         lua_pop(L, 1);
         lua_pushliteral(L, "");
+    } else if (type == LUA_TNUMBER && !lua_isinteger(L, -1) && !isfinite((double)lua_tonumber(L, -1))) {
+        /* printf would print "nan", "-nan" or "inf". "n/a" matches how the
+         * results table of a run shows an undefined metric. */
+        lua_pop(L, 1);
+        lua_pushliteral(L, "n/a");
     } else if (info->format) {
         /* upvalue 1 is string.format, saved when the module was opened */
         lua_pushvalue(L, lua_upvalueindex(1));
