@@ -272,6 +272,11 @@ static void test_truncated_archive(advgnn_ctx *ctx, const char *full)
     advgnn_free(data);
     expect_open_error(path, ADVGNN_ERR_FORMAT, "truncated");
 
+    /* An empty file is named as such, not as an unrecognized format. */
+    snprintf(path, sizeof(path), "%s/empty.tar.xz", tmpdir);
+    CHECK_INT_EQ(advgnn_fs_write_atomic(ctx, path, "", 0), ADVGNN_OK);
+    expect_open_error(path, ADVGNN_ERR_FORMAT, "is an empty file (0 bytes)");
+
     expect_open_error("/nonexistent/mvtec.tar.xz", ADVGNN_ERR_NOT_FOUND, "not found");
 }
 

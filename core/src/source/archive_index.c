@@ -251,6 +251,15 @@ int source_index_build(advgnn_ctx *ctx, const char *path, uint64_t max_entry_byt
     memset(index, 0, sizeof(*index));
     if (!a)
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory opening archive '%s'", path);
+
+    /* libarchive reports an empty file as "Unrecognized archive format",
+     * which hides the likely cause: an interrupted download or copy. */
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+        rc = advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
+                          "archive '%s' is an empty file (0 bytes); download or copy it again", path);
+        goto done;
+    }
     if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
         rc = advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
                           "cannot open archive '%s': %s; advgnn reads tar, zip and 7z archives (tar compressed with "
