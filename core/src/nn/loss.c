@@ -110,27 +110,77 @@ static inline double window_sum(const double *g, const double *p, ptrdiff_t stri
     return s;
 }
 
-/* Valid 2-D filtering of an (h, w) plane with the separable window `g`:
- * out is (h - 10, w - 10). `tmp` has room for (h, w - 10) values. */
-NN_VECTOR static void filter_valid(const double *g, const double *in, int h, int w, double *tmp, double *out)
+/* The same sum over element x of 11 rows, written out so that the x loop
+ * around it vectorizes. */
+static inline double rows_sum(const double *g, const double *const *rows, int x)
 {
-    int oh = h - SSIM_WINDOW + 1, ow = w - SSIM_WINDOW + 1;
+    double s = 0;
 
-    for (int y = 0; y < h; y++) {
-        const double *row = in + (size_t)y * w;
-        double *t = tmp + (size_t)y * ow;
+    s += g[0] * rows[0][x];
+    s += g[1] * rows[1][x];
+    s += g[2] * rows[2][x];
+    s += g[3] * rows[3][x];
+    s += g[4] * rows[4][x];
+    s += g[5] * rows[5][x];
+    s += g[6] * rows[6][x];
+    s += g[7] * rows[7][x];
+    s += g[8] * rows[8][x];
+    s += g[9] * rows[9][x];
+    s += g[10] * rows[10][x];
+    return s;
+}
+
+/* The inputs of the five local statistics of SSIM: x, y, x^2, y^2 and x y. */
+#define SSIM_STATS 5
+
+/* Valid horizontal filtering of one image row: `stats` receives the
+ * SSIM_STATS input rows (w values each), `out` their filtered rows (w - 10
+ * values each). */
+NN_VECTOR static void filter_row(const double *g, const float *pred, const float *target, int w, double *stats,
+                                 double *out)
+{
+    int ow = w - SSIM_WINDOW + 1;
+    double *x = stats, *y = x + w, *xx = y + w, *yy = xx + w, *xy = yy + w;
 
 #pragma omp simd
-        for (int x = 0; x < ow; x++)
-            t[x] = window_sum(g, row + x, 1);
+    for (int j = 0; j < w; j++) {
+        x[j] = pred[j];
+        y[j] = target[j];
+        xx[j] = x[j] * x[j];
+        yy[j] = y[j] * y[j];
+        xy[j] = x[j] * y[j];
     }
-    for (int y = 0; y < oh; y++) {
-        const double *t = tmp + (size_t)y * ow;
-        double *o = out + (size_t)y * ow;
+    for (int q = 0; q < SSIM_STATS; q++) {
+        const double *row = stats + (size_t)q * w;
+        double *o = out + (size_t)q * ow;
 
 #pragma omp simd
-        for (int x = 0; x < ow; x++)
-            o[x] = window_sum(g, t + x, ow);
+        for (int j = 0; j < ow; j++)
+            o[j] = window_sum(g, row + j, 1);
+    }
+}
+
+/* One row of the SSIM map from the 11 horizontally filtered rows of each
+ * statistic (Wang et al. 2004, eq. 13, Gaussian-weighted statistics):
+ * s = A1 A2 / (B1 B2) with A1 = 2 mx my + C1, A2 = 2 (mxy - mx my) + C2,
+ * B1 = mx^2 + my^2 + C1, B2 = (mxx - mx^2) + (myy - my^2) + C2. Writes s
+ * and d s / d mx, d s / d mxx and d s / d mxy. myy depends only on the
+ * target, so the gradient needs no d s / d myy. */
+NN_VECTOR static void ssim_row(const double *g, const double *const rows[SSIM_STATS][SSIM_WINDOW], int ow, double c1,
+                               double c2, double *s_row, double *d_mx, double *d_mxx, double *d_mxy)
+{
+#pragma omp simd
+    for (int j = 0; j < ow; j++) {
+        double ux = rows_sum(g, rows[0], j), uy = rows_sum(g, rows[1], j);
+        double uxx = rows_sum(g, rows[2], j), uyy = rows_sum(g, rows[3], j), uxy = rows_sum(g, rows[4], j);
+        double a1 = 2 * ux * uy + c1, a2 = 2 * (uxy - ux * uy) + c2;
+        double b1 = ux * ux + uy * uy + c1, b2 = (uxx - ux * ux) + (uyy - uy * uy) + c2;
+        double s = a1 * a2 / (b1 * b2);
+
+        s_row[j] = s;
+        d_mx[j] = s * (2 * uy / a1 - 2 * uy / a2 - 2 * ux / b1 + 2 * ux / b2);
+        d_mxx[j] = -s / b2;
+        d_mxy[j] = 2 * s / a2;
     }
 }
 
@@ -176,94 +226,95 @@ static double transpose_edge(const double *g, const double *t, int j, int ow)
     return s;
 }
 
-/* The transpose of filter_valid: scatters an (h - 10, w - 10) map back onto
- * (h, w). Each output element gathers its terms in the order in which a
- * scatter over the input would add them. That is increasing input row in
- * the vertical pass and decreasing tap in the horizontal pass. */
-NN_VECTOR static void filter_transpose(const double *g, const double *in, int h, int w, double *tmp, double *out)
+/* The horizontal transpose of one row: scatters ow values of `t` onto w. */
+NN_VECTOR static void transpose_cols(const double *g, const double *rev, const double *t, int ow, int w, double *out)
 {
-    int oh = h - SSIM_WINDOW + 1, ow = w - SSIM_WINDOW + 1;
     int inner_end = ow > SSIM_WINDOW - 1 ? ow : SSIM_WINDOW - 1;
-    double rev[SSIM_WINDOW];
-
-    for (int k = 0; k < SSIM_WINDOW; k++)
-        rev[k] = g[SSIM_WINDOW - 1 - k];
-    for (int r = 0; r < h; r++)
-        transpose_row(g, rev, in, r, oh, ow, tmp + (size_t)r * ow);
 
     /* Outputs j < 10 and j >= ow lack some taps, and j in [10, ow) uses all 11. */
-    for (int y = 0; y < h; y++) {
-        const double *t = tmp + (size_t)y * ow;
-        double *o = out + (size_t)y * w;
-
-        for (int j = 0; j < SSIM_WINDOW - 1 && j < w; j++)
-            o[j] = transpose_edge(g, t, j, ow);
+    for (int j = 0; j < SSIM_WINDOW - 1 && j < w; j++)
+        out[j] = transpose_edge(g, t, j, ow);
 #pragma omp simd
-        for (int j = SSIM_WINDOW - 1; j < ow; j++)
-            o[j] = window_sum(rev, t + j - (SSIM_WINDOW - 1), 1);
-        for (int j = inner_end; j < w; j++)
-            o[j] = transpose_edge(g, t, j, ow);
+    for (int j = SSIM_WINDOW - 1; j < ow; j++)
+        out[j] = window_sum(rev, t + j - (SSIM_WINDOW - 1), 1);
+    for (int j = inner_end; j < w; j++)
+        out[j] = transpose_edge(g, t, j, ow);
+}
+
+/* Writes d s / d pred_q = sum_p G(p - q) [d/dmx + 2 x_q d/dmxx + y_q d/dmxy]
+ * for one image row. `back` contains the three transposed maps of the row. */
+NN_VECTOR static void gradient_row(const float *pred, const float *target, const double *back, int w,
+                                   double dx_scale, float *dx)
+{
+    const double *b_mx = back, *b_mxx = b_mx + w, *b_mxy = b_mxx + w;
+
+#pragma omp simd
+    for (int j = 0; j < w; j++) {
+        double x = pred[j], y = target[j], d = b_mx[j];
+
+        d += 2 * x * b_mxx[j];
+        dx[j] = (float)((d + y * b_mxy[j]) * dx_scale);
     }
 }
 
-/* SSIM of one plane (Wang et al. 2004, eq. 13, Gaussian-weighted statistics):
- * returns the sum of the SSIM map and, when dx is non-NULL, writes
- * d(sum)/d(pred) into it. `work` has room for 12 * h * w doubles. */
-NN_VECTOR static double ssim_plane(const double *g, const float *pred, const float *target, int h, int w, double c1,
-                                   double c2, double *work, float *dx, double dx_scale)
+/* Doubles of work that ssim_plane needs for an (h, w) plane. */
+static size_t ssim_work_size(int64_t h, int64_t w)
 {
-    size_t hw = (size_t)h * w;
-    int m = (h - SSIM_WINDOW + 1) * (w - SSIM_WINDOW + 1);
-    double *x = work, *y = x + hw, *xx = y + hw, *yy = xx + hw, *xy = yy + hw, *tmp = xy + hw;
-    double *mx = tmp + hw, *my = mx + hw, *mxx = my + hw, *myy = mxx + hw, *mxy = myy + hw, *back = mxy + hw;
-    double sum = 0;
+    int64_t oh = h - SSIM_WINDOW + 1, ow = w - SSIM_WINDOW + 1;
 
-#pragma omp simd
-    for (size_t i = 0; i < hw; i++) {
-        x[i] = pred[i];
-        y[i] = target[i];
-        xx[i] = x[i] * x[i];
-        yy[i] = y[i] * y[i];
-        xy[i] = x[i] * y[i];
+    /* Three gradient maps, a ring of 11 filtered rows per statistic, the
+     * statistics of one image row, one row of the map, and three rows of
+     * each transpose pass. */
+    return (size_t)(3 * oh * ow + SSIM_STATS * SSIM_WINDOW * ow + SSIM_STATS * w + ow + 3 * ow + 3 * w);
+}
+
+/* SSIM of one plane: returns the sum of the SSIM map and, when dx is
+ * non-NULL, writes d(sum)/d(pred) into it. `work` has room for
+ * ssim_work_size(h, w) doubles. The plane is processed row by row. The
+ * forward pass keeps only the last 11 horizontally filtered rows and the
+ * backward pass one row per stage, so the work is 3 instead of 12 doubles
+ * per pixel. */
+static double ssim_plane(const double *g, const float *pred, const float *target, int h, int w, double c1, double c2,
+                         double *work, float *dx, double dx_scale)
+{
+    int oh = h - SSIM_WINDOW + 1, ow = w - SSIM_WINDOW + 1;
+    size_t m = (size_t)oh * ow;
+    double *d_mx = work, *d_mxx = d_mx + m, *d_mxy = d_mxx + m, *ring = d_mxy + m;
+    double *stats = ring + (size_t)SSIM_STATS * SSIM_WINDOW * ow, *s_row = stats + (size_t)SSIM_STATS * w;
+    double *tmp = s_row + ow, *back = tmp + 3 * (size_t)ow;
+    double rev[SSIM_WINDOW], sum = 0;
+
+    /* Image row y goes to ring slot y % 11, and output row r needs rows r .. r + 10. */
+    for (int y = 0; y < h; y++) {
+        const double *rows[SSIM_STATS][SSIM_WINDOW];
+        int r = y - (SSIM_WINDOW - 1);
+
+        filter_row(g, pred + (size_t)y * w, target + (size_t)y * w, w, stats,
+                   ring + (size_t)(y % SSIM_WINDOW) * SSIM_STATS * ow);
+        if (r < 0)
+            continue;
+        for (int q = 0; q < SSIM_STATS; q++)
+            for (int k = 0; k < SSIM_WINDOW; k++)
+                rows[q][k] = ring + ((size_t)((r + k) % SSIM_WINDOW) * SSIM_STATS + q) * ow;
+        ssim_row(g, rows, ow, c1, c2, s_row, d_mx + (size_t)r * ow, d_mxx + (size_t)r * ow, d_mxy + (size_t)r * ow);
+
+        /* The map sums in index order, outside the vector loop. */
+        for (int j = 0; j < ow; j++)
+            sum += s_row[j];
     }
-    filter_valid(g, x, h, w, tmp, mx);
-    filter_valid(g, y, h, w, tmp, my);
-    filter_valid(g, xx, h, w, tmp, mxx);
-    filter_valid(g, yy, h, w, tmp, myy);
-    filter_valid(g, xy, h, w, tmp, mxy);
-
-    /* s = A1 A2 / (B1 B2) with A1 = 2 mx my + C1, A2 = 2 (mxy - mx my) + C2,
-     * B1 = mx^2 + my^2 + C1, B2 = (mxx - mx^2) + (myy - my^2) + C2. The
-     * gradient maps overwrite mx (d/d mx), mxx (d/d mxx) and mxy (d/d mxy).
-     * The map goes to `back` and is summed afterwards in index order, which
-     * keeps the sum serial while the rest vectorizes. */
-#pragma omp simd
-    for (int i = 0; i < m; i++) {
-        double ux = mx[i], uy = my[i];
-        double a1 = 2 * ux * uy + c1, a2 = 2 * (mxy[i] - ux * uy) + c2;
-        double b1 = ux * ux + uy * uy + c1, b2 = (mxx[i] - ux * ux) + (myy[i] - uy * uy) + c2;
-        double s = a1 * a2 / (b1 * b2);
-
-        back[i] = s;
-        mx[i] = s * (2 * uy / a1 - 2 * uy / a2 - 2 * ux / b1 + 2 * ux / b2);
-        mxx[i] = -s / b2;
-        mxy[i] = 2 * s / a2;
-    }
-    for (int i = 0; i < m; i++)
-        sum += back[i];
     if (!dx)
         return sum;
 
-    /* d s / d pred_q = sum_p G(p - q) [d/dmx + 2 x_q d/dmxx + y_q d/dmxy]. */
-    filter_transpose(g, mx, h, w, tmp, xx);
-    filter_transpose(g, mxx, h, w, tmp, back);
-#pragma omp simd
-    for (size_t i = 0; i < hw; i++)
-        xx[i] += 2 * x[i] * back[i];
-    filter_transpose(g, mxy, h, w, tmp, back);
-#pragma omp simd
-    for (size_t i = 0; i < hw; i++)
-        dx[i] = (float)((xx[i] + y[i] * back[i]) * dx_scale);
+    for (int k = 0; k < SSIM_WINDOW; k++)
+        rev[k] = g[SSIM_WINDOW - 1 - k];
+    for (int y = 0; y < h; y++) {
+        transpose_row(g, rev, d_mx, y, oh, ow, tmp);
+        transpose_row(g, rev, d_mxx, y, oh, ow, tmp + ow);
+        transpose_row(g, rev, d_mxy, y, oh, ow, tmp + 2 * (size_t)ow);
+        for (int q = 0; q < 3; q++)
+            transpose_cols(g, rev, tmp + (size_t)q * ow, ow, w, back + (size_t)q * w);
+        gradient_row(pred + (size_t)y * w, target + (size_t)y * w, back, w, dx_scale, dx + (size_t)y * w);
+    }
     return sum;
 }
 
@@ -298,9 +349,9 @@ int advgnn_loss_ssim(advgnn_ctx *ctx, const advgnn_tensor *pred, const advgnn_te
     threads = omp_get_max_threads();
 #endif
     /* NOTE: the work buffers are allocated per call, unlike the arenas of the
-     * layers; 12 doubles per pixel and thread. */
+     * layers. A thread needs about 3 doubles per pixel. */
     sums = advgnn_malloc(sizeof(double) * (size_t)planes);
-    work = advgnn_malloc(sizeof(double) * 12 * (size_t)(h * w) * (size_t)threads);
+    work = advgnn_malloc(sizeof(double) * ssim_work_size(h, w) * (size_t)threads);
     if (!sums || !work) {
         advgnn_free(sums);
         advgnn_free(work);
@@ -318,7 +369,7 @@ int advgnn_loss_ssim(advgnn_ctx *ctx, const advgnn_tensor *pred, const advgnn_te
         t = omp_get_thread_num();
 #endif
         sums[i] = ssim_plane(g, (const float *)pred->data + i * h * w, (const float *)target->data + i * h * w, (int)h,
-                             (int)w, c1, c2, work + (size_t)t * 12 * (size_t)(h * w),
+                             (int)w, c1, c2, work + (size_t)t * ssim_work_size(h, w),
                              grad ? (float *)grad->data + i * h * w : NULL, -1.0 / (double)(planes * positions));
     }
     for (int64_t i = 0; i < planes; i++)
