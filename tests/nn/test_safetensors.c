@@ -110,7 +110,7 @@ static void test_round_trip_and_errors(advgnn_ctx *ctx)
     advgnn_ctx_clear_error(ctx);
     advgnn_nn_free(other);
 
-    /* A truncated file and a header length beyond the file. */
+    /* A truncated copy of a saved file. */
     NN_CHECK_OK(ctx, advgnn_nn_save(nn, ctx, path));
     path_in_dir(bad, sizeof(bad), "truncated.safetensors");
     {
@@ -125,17 +125,34 @@ static void test_round_trip_and_errors(advgnn_ctx *ctx)
     CHECK(advgnn_nn_load(nn, ctx, bad) != ADVGNN_OK);
     CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "truncated.safetensors");
     advgnn_ctx_clear_error(ctx);
-    {
-        FILE *out = fopen(bad, "wb");
-        unsigned char len[8] = {0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0};
 
-        fwrite(len, 1, 8, out);
-        fputs("{}", out);
+    /* Files that are no safetensors files or are cut off: a header length
+     * over the format's limit, text, a file cut inside its header, and one
+     * shorter than the length field. */
+#define BYTES(literal) literal, sizeof(literal) - 1
+    static const struct {
+        const char *bytes;
+        size_t size;
+        const char *expected;
+    } broken[] = {
+        {BYTES("\xff\xff\xff\x7f\0\0\0\0{}"),
+         "is not a safetensors file: its first 8 bytes give a header length of 2147483647"},
+        {BYTES("this is a text file and no tensors at all"), "is not a safetensors file: "},
+        {BYTES("\x64\0\0\0\0\0\0\0{\"__metadata__\":{"),
+         "is truncated or not a safetensors file: its header length 100 is more than the 17 bytes that follow it"},
+        {BYTES("abc"), "is not a safetensors file or is truncated: it has 3 bytes"},
+    };
+#undef BYTES
+    for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+        FILE *out = fopen(bad, "wb");
+
+        fwrite(broken[i].bytes, 1, broken[i].size, out);
         fclose(out);
+        CHECK_INT_EQ(advgnn_nn_load(nn, ctx, bad), ADVGNN_ERR_FORMAT);
+        CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), broken[i].expected);
+        CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), bad);
+        advgnn_ctx_clear_error(ctx);
     }
-    CHECK_INT_EQ(advgnn_nn_load(nn, ctx, bad), ADVGNN_ERR_FORMAT);
-    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "header length");
-    advgnn_ctx_clear_error(ctx);
     free(before);
     advgnn_nn_free(nn);
 }

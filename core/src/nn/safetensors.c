@@ -164,12 +164,25 @@ int nn_st_open(advgnn_ctx *ctx, const char *file_kind, const char *target_owner,
     if (fseek(sf->f, 0, SEEK_END) != 0 || (file_size = ftell(sf->f)) < 0 || fseek(sf->f, 0, SEEK_SET) != 0)
         return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot read %s %s: %s", file_kind, path, strerror(errno));
     if (fread(length, 1, 8, sf->f) != 8)
-        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "%s %s is shorter than the 8-byte header length", file_kind, path);
+        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
+                            "%s %s is not a safetensors file or is truncated: it has %ld bytes, fewer than the "
+                            "8-byte header length",
+                            file_kind, path, file_size);
     for (int i = 0; i < 8; i++)
         header_len |= (uint64_t)length[i] << (8 * i);
-    if (header_len < 2 || header_len > SAFETENSORS_MAX_HEADER || header_len > (uint64_t)file_size - 8)
-        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "%s %s: header length %llu is invalid for a file of %ld bytes",
-                            file_kind, path, (unsigned long long)header_len, file_size);
+
+    /* A length the format cannot have means some other kind of file; a
+     * plausible one that runs past the end means a cut-off copy. */
+    if (header_len < 2 || header_len > SAFETENSORS_MAX_HEADER)
+        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
+                            "%s %s is not a safetensors file: its first 8 bytes give a header length of %llu, "
+                            "outside 2 to %u bytes",
+                            file_kind, path, (unsigned long long)header_len, SAFETENSORS_MAX_HEADER);
+    if (header_len > (uint64_t)file_size - 8)
+        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
+                            "%s %s is truncated or not a safetensors file: its header length %llu is more than "
+                            "the %ld bytes that follow it",
+                            file_kind, path, (unsigned long long)header_len, file_size - 8);
 
     json = advgnn_malloc((size_t)header_len + 1);
     if (!json)
