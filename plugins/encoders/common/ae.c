@@ -133,12 +133,20 @@ int ae_resize(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int heig
     return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
 }
 
+/* d(a + b)/da = d(a + b)/db = 1, so ae_backward hands the sum's output
+ * gradient to both inputs, and the add layer needs no input gradients. */
 int ae_sum(ae_net *net, advgnn_ctx *ctx, const char *name, int a, int b, int *node)
 {
     advgnn_layer *layer;
     int rc = advgnn_nn_add(net->nn, ctx, name, net->dtype, ae_shape(net, a), &layer);
 
-    return rc == ADVGNN_OK ? add_node(net, ctx, layer, a, b, 2, node) : rc;
+    if (rc == ADVGNN_OK)
+        rc = add_node(net, ctx, layer, a, b, 2, node);
+    if (rc == ADVGNN_OK) {
+        advgnn_layer_set_input_grad(layer, 0);
+        net->nodes[*node].route = AE_ROUTE_PASS;
+    }
+    return rc;
 }
 
 int ae_conv_bn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out_channels, int kernel, int stride,
@@ -168,6 +176,9 @@ int ae_pos_embed(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *
     if (rc == ADVGNN_OK)
         rc = add_node(net, ctx, layer, from, 0, 1, node);
     if (rc == ADVGNN_OK) {
+        /* dx = dy: ae_backward hands dy on, and the layer computes only dP. */
+        advgnn_layer_set_input_grad(layer, 0);
+        net->nodes[*node].route = AE_ROUTE_PASS_PARAMS;
         net->pos_grid[0] = (int)s[2];
         net->pos_grid[1] = (int)s[3];
     }
@@ -208,6 +219,25 @@ int ae_max_relative(ae_net *net, advgnn_ctx *ctx, const char *name, int from, in
     return ADVGNN_OK;
 }
 
+/* Counts the gradients that reach each node's output in ae_backward: one per
+ * node input that it feeds and that gets a gradient, plus the loss gradient
+ * of the network output. */
+static void count_grad_sources(ae_net *net)
+{
+    for (int i = 0; i < net->count; i++) {
+        ae_node *n = &net->nodes[i];
+
+        for (int j = 0; j < n->input_count; j++) {
+            int reaches = n->route != AE_ROUTE_LAYER || advgnn_layer_input_grad(n->layer, j) != NULL;
+
+            if (n->inputs[j] >= 0 && reaches)
+                net->nodes[n->inputs[j]].grad_sources++;
+        }
+    }
+    if (net->output >= 0)
+        net->nodes[net->output].grad_sources++;
+}
+
 int ae_net_finish(ae_net *net, advgnn_ctx *ctx, uint64_t seed)
 {
     size_t largest = 0;
@@ -223,6 +253,8 @@ int ae_net_finish(ae_net *net, advgnn_ctx *ctx, uint64_t seed)
         rc = advgnn_tensor_alloc(ctx, &net->input16, ADVGNN_DTYPE_BF16, 4, net->input_shape);
     if (rc == ADVGNN_OK && net->dtype == ADVGNN_DTYPE_BF16)
         rc = advgnn_tensor_alloc(ctx, &net->pred32, ADVGNN_DTYPE_F32, 4, net->input_shape);
+    if (rc == ADVGNN_OK)
+        count_grad_sources(net);
     for (int i = 0; i < net->count && rc == ADVGNN_OK; i++) {
         ae_node *n = &net->nodes[i];
         size_t numel = (size_t)(n->shape[0] * n->shape[1] * n->shape[2] * n->shape[3]);
@@ -239,7 +271,12 @@ int ae_net_finish(ae_net *net, advgnn_ctx *ctx, uint64_t seed)
             net->grad16 = grown;
             largest = numel;
         }
-        n->grad = advgnn_malloc(numel * sizeof(float));
+        if (n->grad_sources == 1)
+            continue;
+
+        /* Zeroed, because a node that no gradient reaches (none in the
+         * bundled networks) runs its backward on zeros. */
+        n->grad = advgnn_calloc(numel, sizeof(float));
         if (!n->grad)
             rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory for the gradient of %s",
                               advgnn_layer_name(n->layer));
@@ -314,37 +351,97 @@ void ae_output_f32(const ae_net *net, int node, size_t first, size_t count, floa
         memcpy(out, (const float *)y->data + first, count * sizeof(float));
 }
 
+/* Copies (first) or adds `count` gradient values of one source, f32 or
+ * bf16, into an f32 sum. */
+static void accumulate(float *sum, const void *source, int bf16, size_t count, int first)
+{
+    const float *f = source;
+    const uint16_t *h = source;
+
+    if (first && bf16) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t e = 0; e < count; e++)
+            sum[e] = bf16_value(h[e]);
+    } else if (first) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t e = 0; e < count; e++)
+            sum[e] = f[e];
+    } else if (bf16) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t e = 0; e < count; e++)
+            sum[e] += bf16_value(h[e]);
+    } else {
+#pragma omp parallel for simd schedule(static)
+        for (size_t e = 0; e < count; e++)
+            sum[e] += f[e];
+    }
+}
+
+/* Hands one gradient source of node `to` over. A node with one source reads
+ * its buffer directly. Several sources are summed in f32 in the order they
+ * arrive. */
+static void receive_grad(ae_node *to, const void *source, int bf16)
+{
+    if (to->grad_sources == 1) {
+        to->dy = source;
+        to->dy_bf16 = bf16;
+        return;
+    }
+    accumulate(to->grad, source, bf16, node_numel(to), to->dy_received == 0);
+    to->dy_received++;
+}
+
+/* Runs the layer's backward on the node's complete output gradient. */
+static int backward_node(ae_net *net, advgnn_ctx *ctx, ae_node *n)
+{
+    advgnn_tensor dy;
+
+    /* f32 gradients (sums, the loss) reach a bf16 layer rounded once, here. */
+    if (net->dtype == ADVGNN_DTYPE_BF16 && !n->dy_bf16) {
+        advgnn_f32_to_bf16(n->dy, net->grad16, node_numel(n));
+        dy = advgnn_tensor_view(net->grad16, ADVGNN_DTYPE_BF16, 4, n->shape);
+    } else {
+        dy = advgnn_tensor_view((void *)n->dy, n->dy_bf16 ? ADVGNN_DTYPE_BF16 : ADVGNN_DTYPE_F32, 4, n->shape);
+    }
+    return advgnn_layer_backward(n->layer, ctx, &dy);
+}
+
 int ae_backward(ae_net *net, advgnn_ctx *ctx, const advgnn_tensor *grad)
 {
     int rc = ADVGNN_OK;
 
-    for (int i = 0; i < net->count; i++)
-        memset(net->nodes[i].grad, 0, node_numel(&net->nodes[i]) * sizeof(float));
-    memcpy(net->nodes[net->output].grad, grad->data, node_numel(&net->nodes[net->output]) * sizeof(float));
+    for (int i = 0; i < net->count; i++) {
+        net->nodes[i].dy = net->nodes[i].grad;
+        net->nodes[i].dy_bf16 = 0;
+        net->nodes[i].dy_received = 0;
+    }
+    receive_grad(&net->nodes[net->output], grad->data, 0);
 
-    /* Reverse creation order is a topological order; a node's gradient is
-     * complete once every later node has added its share. */
+    /* Reverse creation order is a topological order, so a node's gradient is
+     * complete once every later node has handed its share over. A source
+     * stays valid until its node runs: it is the loss gradient, a sum, or an
+     * input gradient of a layer whose backward has run and runs no more. */
     for (int i = net->count - 1; i >= 0 && rc == ADVGNN_OK; i--) {
         ae_node *n = &net->nodes[i];
-        advgnn_tensor dy = advgnn_tensor_view(n->grad, ADVGNN_DTYPE_F32, 4, n->shape);
 
-        /* Sums stay f32; a bf16 layer gets them rounded once, here. */
-        if (net->dtype == ADVGNN_DTYPE_BF16) {
-            advgnn_f32_to_bf16(n->grad, net->grad16, node_numel(n));
-            dy = advgnn_tensor_view(net->grad16, ADVGNN_DTYPE_BF16, 4, n->shape);
-        }
-        rc = advgnn_layer_backward(n->layer, ctx, &dy);
+        /* Only a bug in count_grad_sources leaves a one-source node without its source. */
+        if (!n->dy)
+            return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "autoencoder: no gradient reached layer %s",
+                                advgnn_layer_name(n->layer));
+        if (n->route != AE_ROUTE_PASS)
+            rc = backward_node(net, ctx, n);
         for (int j = 0; j < n->input_count && rc == ADVGNN_OK; j++) {
-            const advgnn_tensor *dx = n->inputs[j] >= 0 ? advgnn_layer_input_grad(n->layer, j) : NULL;
-            ae_node *to = n->inputs[j] >= 0 ? &net->nodes[n->inputs[j]] : NULL;
-            size_t count = to && dx ? node_numel(to) : 0;
+            const advgnn_tensor *dx;
 
-            if (dx && dx->dtype == ADVGNN_DTYPE_BF16)
-                for (size_t e = 0; e < count; e++)
-                    to->grad[e] += bf16_value(((const uint16_t *)dx->data)[e]);
-            else
-                for (size_t e = 0; e < count; e++)
-                    to->grad[e] += ((const float *)dx->data)[e];
+            if (n->inputs[j] < 0)
+                continue;
+            if (n->route != AE_ROUTE_LAYER) {
+                receive_grad(&net->nodes[n->inputs[j]], n->dy, n->dy_bf16);
+                continue;
+            }
+            dx = advgnn_layer_input_grad(n->layer, j);
+            if (dx)
+                receive_grad(&net->nodes[n->inputs[j]], dx->data, dx->dtype == ADVGNN_DTYPE_BF16);
         }
     }
     return rc;

@@ -19,13 +19,31 @@
 #define AE_INPUT (-1)    /* a node input that is the network's image batch */
 #define AE_MAX_FEATURES 4
 
+/* How ae_backward obtains the gradients of a node's inputs. The PASS
+ * routes hand the output gradient on as it is, so in bf16 an f32 one (a sum
+ * or the loss gradient) reaches the next layer unrounded, and that layer
+ * rounds it once. */
+typedef enum ae_grad_route {
+    AE_ROUTE_LAYER = 0,      /* the layer's backward writes them */
+    AE_ROUTE_PASS = 1,       /* they equal the output gradient and the layer has no parameters (ae_sum): no backward */
+    AE_ROUTE_PASS_PARAMS = 2 /* they equal the output gradient, and the backward computes only parameter gradients */
+} ae_grad_route;
+
 /* One layer of the graph. */
 typedef struct ae_node {
     advgnn_layer *layer;
     int inputs[2];       /* node indices or AE_INPUT */
     int input_count;
     int64_t shape[4];    /* output (N, C, H, W) */
-    float *grad;         /* (shape) f32 sum of the output's gradients, even in bf16; allocated at ae_net_finish */
+    ae_grad_route route;
+    int grad_sources;    /* gradients that reach the output: node inputs fed by it, plus 1 for the network output */
+
+    /* The output gradient of the running ae_backward. With one source it is
+     * that source's buffer (no copy), else `grad`. */
+    const void *dy;      /* (shape) f32, or bf16 when dy_bf16 */
+    int dy_bf16;
+    int dy_received;     /* sources summed into `grad` so far */
+    float *grad;         /* (shape) f32 sum of the sources, even in bf16; only when grad_sources != 1, else NULL */
 
     /* Max-relative layers: the graph is rebuilt from node `graph_from` before each forward. */
     advgnn_knn_graph *knn;
