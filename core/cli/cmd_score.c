@@ -1,8 +1,9 @@
 /* `advgnn score MODEL_DIR IMAGE...`: scores image files with the pipeline of
  * a finished run. The run's results.json names the plugins with every
- * resolved option, so the dataset, encoder and scorers are created again. The
- * encoder loads its saved weights, and the scorers are fitted again on the
- * dataset's training images (core/src/experiment/experiment.h). */
+ * resolved option and the options the user set, so the dataset, encoder and
+ * scorers are created again. The encoder loads its saved weights, and the
+ * scorers are fitted again on the dataset's training images
+ * (core/src/experiment/experiment.h). */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -105,6 +106,53 @@ static int set_option(advgnn_ctx *ctx, advgnn_options *opts, const cJSON *item)
     return advgnn_options_set(opts, ctx, item->string, &value);
 }
 
+/* Returns nonzero when `name` is listed in the JSON array `names`. */
+static int listed(const cJSON *names, const char *name)
+{
+    const cJSON *item;
+
+    cJSON_ArrayForEach(item, names)
+    {
+        if (cJSON_IsString(item) && strcmp(item->valuestring, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Returns nonzero when the option `item` of results.json is to be set again.
+ * A results.json with "set_options" lists the options the user set, and only
+ * those are restored: a plugin may reject an explicitly set option even when
+ * its value is the default (vig's 'decoder_blocks' without the graph
+ * decoder). Older files lack the list, so there an option is restored when
+ * it is required or its value differs from the default (`defaults`).
+ * NOTE: that fallback misses an option the user set to its default value.
+ * For vig, 'widths' or 'blocks' set to their defaults next to a preset come
+ * back as the preset's values. */
+static int restore_option(const cJSON *set_options, const advgnn_options *defaults, advgnn_options *scratch,
+                          advgnn_ctx *ctx, const cJSON *item)
+{
+    const advgnn_option_spec *spec = advgnn_options_find_spec(defaults, item->string);
+    char stored[1024];
+    char fallback[1024];
+
+    if (cJSON_IsArray(set_options))
+        return listed(set_options, item->string);
+    if (!spec || (spec->flags & ADVGNN_OPT_REQUIRED))
+        return 1;
+    if (set_option(ctx, scratch, item) != ADVGNN_OK) {
+        advgnn_ctx_clear_error(ctx); /* the real set reports it */
+        return 1;
+    }
+    for (size_t i = 0; i < advgnn_options_count(defaults); i++) {
+        if (advgnn_options_spec_at(defaults, i) != spec)
+            continue;
+        advgnn_options_format_value(scratch, i, stored, sizeof(stored));
+        advgnn_options_format_value(defaults, i, fallback, sizeof(fallback));
+        return strcmp(stored, fallback) != 0;
+    }
+    return 1;
+}
+
 /* Finds the plugin that results.json names in `entry` and rebuilds its
  * options into choice. */
 static int rebuild_choice(advgnn_ctx *ctx, advgnn_registry *reg, score_setup *setup, const cJSON *entry,
@@ -112,9 +160,12 @@ static int rebuild_choice(advgnn_ctx *ctx, advgnn_registry *reg, score_setup *se
 {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(entry, "name");
     const cJSON *options = cJSON_GetObjectItemCaseSensitive(entry, "options");
+    const cJSON *set_options = cJSON_GetObjectItemCaseSensitive(entry, "set_options");
     const cJSON *label = cJSON_GetObjectItemCaseSensitive(entry, "label");
     const cJSON *weight = cJSON_GetObjectItemCaseSensitive(entry, "weight");
     advgnn_options *opts = NULL;
+    advgnn_options *defaults = NULL;
+    advgnn_options *scratch = NULL;
     const cJSON *item;
     int rc;
 
@@ -130,12 +181,17 @@ static int rebuild_choice(advgnn_ctx *ctx, advgnn_registry *reg, score_setup *se
     if (rc != ADVGNN_OK)
         return rc;
     setup->options[setup->option_count++] = opts;
-    cJSON_ArrayForEach(item, options)
-    {
-        rc = set_option(ctx, opts, item);
-        if (rc != ADVGNN_OK)
-            return rc;
+    rc = advgnn_options_new(ctx, choice->plugin->name, choice->plugin->options, &defaults);
+    if (rc == ADVGNN_OK)
+        rc = advgnn_options_new(ctx, choice->plugin->name, choice->plugin->options, &scratch);
+    for (item = options->child; rc == ADVGNN_OK && item; item = item->next) {
+        if (restore_option(set_options, defaults, scratch, ctx, item))
+            rc = set_option(ctx, opts, item);
     }
+    advgnn_options_free(defaults);
+    advgnn_options_free(scratch);
+    if (rc != ADVGNN_OK)
+        return rc;
     rc = advgnn_options_finish(opts, ctx);
     choice->options = opts;
     choice->label = cJSON_IsString(label) ? label->valuestring : NULL;

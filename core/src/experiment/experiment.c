@@ -106,12 +106,37 @@ static int check_spec(advgnn_run *run)
 
 /* ---- results.json -------------------------------------------------------- */
 
+/* Returns the names of the options the user set, in declaration order.
+ * `advgnn score` restores only these, because a plugin may reject an option
+ * that was set explicitly even when its value equals the default. */
+static cJSON *set_options_json(const advgnn_options *opts)
+{
+    cJSON *names = cJSON_CreateArray();
+    size_t count = opts ? advgnn_options_count(opts) : 0;
+
+    for (size_t i = 0; names && i < count; i++) {
+        const char *name = advgnn_options_spec_at(opts, i)->name;
+        cJSON *item;
+
+        if (!advgnn_options_is_set(opts, name))
+            continue;
+        item = cJSON_CreateString(name);
+        if (!item || !cJSON_AddItemToArray(names, item)) {
+            cJSON_Delete(item);
+            cJSON_Delete(names);
+            return NULL;
+        }
+    }
+    return names;
+}
+
 static cJSON *plugin_json(const advgnn_plugin_choice *choice, const char *label)
 {
     cJSON *object = cJSON_CreateObject();
     cJSON *options = advgnn_report_options_json(choice->options);
+    cJSON *set = set_options_json(choice->options);
 
-    if (!object || !options || !cJSON_AddStringToObject(object, "name", choice->plugin->name) ||
+    if (!object || !options || !set || !cJSON_AddStringToObject(object, "name", choice->plugin->name) ||
         (label && !cJSON_AddStringToObject(object, "label", label)) ||
         (label && !cJSON_AddNumberToObject(object, "weight", choice->weight)) ||
         !cJSON_AddStringToObject(object, "version", choice->plugin->version ? choice->plugin->version : "") ||
@@ -119,6 +144,12 @@ static cJSON *plugin_json(const advgnn_plugin_choice *choice, const char *label)
         /* Options are attached last, so they are still ours unless attached. */
         if (!object || !cJSON_GetObjectItemCaseSensitive(object, "options"))
             cJSON_Delete(options);
+        cJSON_Delete(set);
+        cJSON_Delete(object);
+        return NULL;
+    }
+    if (!cJSON_AddItemToObject(object, "set_options", set)) {
+        cJSON_Delete(set);
         cJSON_Delete(object);
         return NULL;
     }
