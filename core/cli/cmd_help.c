@@ -68,10 +68,14 @@ static const char score_details[] =
     "from the options in MODEL_DIR/results.json. The encoder loads its weights\n"
     "from MODEL_DIR/encoder/CATEGORY/weights.safetensors. The scorers are\n"
     "fitted again on the dataset's training images with the run's seed, so the\n"
-    "dataset must still be where the run found it. Images are preprocessed as\n"
-    "in the run. The overlays (heatmaps/CATEGORY/<file name>.png) and\n"
-    "scores.csv go to --output DIR, by default MODEL_DIR/score-<UTC time>.\n"
-    "  --category NAME   the category to use when the run has several\n";
+    "dataset must still be at the root recorded in results.json, or be named\n"
+    "with root=PATH. Images are preprocessed as in the run. The overlays\n"
+    "(heatmaps/CATEGORY/<file name>.png) and scores.csv go to --output DIR, by\n"
+    "default MODEL_DIR/score-<UTC time>.\n"
+    "  --category NAME   the category to use when the run has several\n"
+    "  root=PATH         the dataset's folder or archive, in place of the run's\n"
+    "                    root; for data that moved after the run. Write an image\n"
+    "                    whose name starts with root= as ./root=...\n";
 
 static const char version_details[] = "Prints the versions of advgnn, its plugin ABI and the embedded Lua.\n";
 
@@ -80,7 +84,7 @@ static const char help_details[] = "Prints the general help, or the help of COMM
 const cli_command cli_commands[] = {
     {"run", "SCRIPT [key=value ...]", "run a Lua experiment script", run_details, cli_cmd_run},
     {"plugins", "[NAME]", "list the plugins, or show the options of one", plugins_details, cli_cmd_plugins},
-    {"score", "MODEL_DIR IMAGE...", "score images with a finished run", score_details, cli_cmd_score},
+    {"score", "MODEL_DIR IMAGE... [root=PATH]", "score images with a finished run", score_details, cli_cmd_score},
     {"sync", "RUN_DIR...", "send run journals to an MLflow server", sync_details, cli_cmd_sync},
     {"version", "", "print version information", version_details, cli_cmd_version},
     {"help", "[COMMAND]", "show help for a command", help_details, cli_cmd_help},

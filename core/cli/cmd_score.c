@@ -1,9 +1,9 @@
-/* `advgnn score MODEL_DIR IMAGE...`: scores image files with the pipeline of
- * a finished run. The run's results.json names the plugins with every
- * resolved option and the options the user set, so the dataset, encoder and
- * scorers are created again. The encoder loads its saved weights, and the
+/* `advgnn score MODEL_DIR IMAGE... [root=PATH]`: scores image files with the
+ * pipeline of a finished run. The run's results.json names the plugins with
+ * every resolved option and the options the user set, so the dataset, encoder
+ * and scorers are created again. The encoder loads its saved weights, and the
  * scorers are fitted again on the dataset's training images
- * (core/src/experiment/experiment.h). */
+ * (core/src/experiment/experiment.h). root=PATH replaces the dataset's root. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +18,7 @@
 #include "util/fsutil.h"
 
 #define RESULTS_MAX_BYTES (64u << 20) /* a results.json larger than this is not read */
+#define ROOT_PREFIX "root=" /* an argument that replaces the dataset's root */
 
 /* The plugins of a run, rebuilt from results.json. */
 typedef struct score_setup {
@@ -154,9 +155,10 @@ static int restore_option(const cJSON *set_options, const advgnn_options *defaul
 }
 
 /* Finds the plugin that results.json names in `entry` and rebuilds its
- * options into choice. */
+ * options into choice. A dataset's 'root' is replaced by `root` unless that
+ * is NULL. */
 static int rebuild_choice(advgnn_ctx *ctx, advgnn_registry *reg, score_setup *setup, const cJSON *entry,
-                          advgnn_plugin_kind kind, advgnn_plugin_choice *choice)
+                          advgnn_plugin_kind kind, const char *root, advgnn_plugin_choice *choice)
 {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(entry, "name");
     const cJSON *options = cJSON_GetObjectItemCaseSensitive(entry, "options");
@@ -185,8 +187,14 @@ static int rebuild_choice(advgnn_ctx *ctx, advgnn_registry *reg, score_setup *se
     if (rc == ADVGNN_OK)
         rc = advgnn_options_new(ctx, choice->plugin->name, choice->plugin->options, &scratch);
     for (item = options->child; rc == ADVGNN_OK && item; item = item->next) {
+        if (root && kind == ADVGNN_PLUGIN_DATASET && strcmp(item->string, "root") == 0)
+            continue;
         if (restore_option(set_options, defaults, scratch, ctx, item))
             rc = set_option(ctx, opts, item);
+    }
+    if (rc == ADVGNN_OK && root && kind == ADVGNN_PLUGIN_DATASET) {
+        advgnn_value value = {.kind = ADVGNN_VALUE_STRING, .string = root};
+        rc = advgnn_options_set(opts, ctx, "root", &value);
     }
     advgnn_options_free(defaults);
     advgnn_options_free(scratch);
@@ -233,7 +241,7 @@ static int choose_category(advgnn_ctx *ctx, const cli_options *options, score_se
 
 /* Rebuilds the run's spec from results.json. */
 static int rebuild_spec(advgnn_ctx *ctx, advgnn_registry *reg, const cli_options *options, const char *model_dir,
-                        score_setup *setup)
+                        const char *root, score_setup *setup)
 {
     const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(setup->results, "plugins");
     const cJSON *scorers = cJSON_GetObjectItemCaseSensitive(plugins, "scorers");
@@ -245,12 +253,12 @@ static int rebuild_spec(advgnn_ctx *ctx, advgnn_registry *reg, const cli_options
         return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "results.json of '%s' lists %d scorers; expected 1 to 16",
                             model_dir, count);
     rc = rebuild_choice(ctx, reg, setup, cJSON_GetObjectItemCaseSensitive(plugins, "dataset"), ADVGNN_PLUGIN_DATASET,
-                        &spec->dataset);
+                        root, &spec->dataset);
     if (rc == ADVGNN_OK)
         rc = rebuild_choice(ctx, reg, setup, cJSON_GetObjectItemCaseSensitive(plugins, "encoder"),
-                            ADVGNN_PLUGIN_ENCODER, &spec->encoder);
+                            ADVGNN_PLUGIN_ENCODER, NULL, &spec->encoder);
     for (int s = 0; rc == ADVGNN_OK && s < count; s++)
-        rc = rebuild_choice(ctx, reg, setup, cJSON_GetArrayItem(scorers, s), ADVGNN_PLUGIN_SCORER,
+        rc = rebuild_choice(ctx, reg, setup, cJSON_GetArrayItem(scorers, s), ADVGNN_PLUGIN_SCORER, NULL,
                             &setup->scorers_storage[s]);
     if (rc != ADVGNN_OK)
         return rc;
@@ -362,6 +370,34 @@ static size_t keep_readable(advgnn_ctx *ctx, char **images, size_t count, size_t
     return readable;
 }
 
+/* Moves the words "root=PATH" out of the image list argv[1..argc-1], so the
+ * images stay in order at argv[1..]. Returns the number of images and stores
+ * the last root given, or NULL, in *root. */
+static int take_root(int argc, char **argv, const char **root)
+{
+    int images = 1;
+
+    *root = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], ROOT_PREFIX, strlen(ROOT_PREFIX)) == 0)
+            *root = argv[i] + strlen(ROOT_PREFIX);
+        else
+            argv[images++] = argv[i];
+    }
+    return images - 1;
+}
+
+/* Returns the hint for a failure while the run's pipeline is rebuilt or
+ * scores, or NULL to take the hint of the status. */
+static const char *score_hint(int status, const char *message)
+{
+    if ((status == ADVGNN_ERR_NOT_FOUND || status == ADVGNN_ERR_IO || status == ADVGNN_ERR_OPTION) &&
+        strstr(message, "'root'"))
+        return "the dataset is not where the run found it; pass root=PATH after MODEL_DIR with the dataset's "
+               "current folder or archive (see 'advgnn help score')";
+    return NULL;
+}
+
 int cli_cmd_score(const cli_options *options, int argc, char **argv)
 {
     score_setup setup;
@@ -369,13 +405,17 @@ int cli_cmd_score(const cli_options *options, int argc, char **argv)
     advgnn_registry *reg = NULL;
     float *scores = NULL;
     const char *hint = NULL;
-    size_t count;
+    const char *root = NULL;
+    size_t count = 0;
     size_t unreadable = 0;
     int rc;
 
-    if (argc < 2)
+    if (argc >= 1)
+        count = (size_t)take_root(argc, argv, &root);
+    if (argc < 1 || count == 0)
         return cli_usage_error(cli_find_command("score"), "score needs a run folder and at least one image");
-    count = (size_t)(argc - 1);
+    if (root && root[0] == '\0')
+        return cli_usage_error(cli_find_command("score"), "root= is empty; write root=PATH with the dataset's folder or archive");
     memset(&setup, 0, sizeof(setup));
     rc = cli_new_context(options, &ctx);
     if (rc != CLI_EXIT_OK)
@@ -387,8 +427,11 @@ int cli_cmd_score(const cli_options *options, int argc, char **argv)
         if (rc != ADVGNN_OK)
             hint = "pass the folder of a finished run: one whose results.json has \"status\": \"finished\"";
     }
-    if (rc == ADVGNN_OK)
-        rc = rebuild_spec(ctx, reg, options, argv[0], &setup);
+    if (rc == ADVGNN_OK) {
+        rc = rebuild_spec(ctx, reg, options, argv[0], root, &setup);
+        if (rc != ADVGNN_OK)
+            hint = score_hint(rc, advgnn_ctx_error(ctx));
+    }
     if (rc == ADVGNN_OK)
         rc = choose_paths(ctx, options, argv[0], &setup);
 
@@ -403,9 +446,12 @@ int cli_cmd_score(const cli_options *options, int argc, char **argv)
     }
     if (rc == ADVGNN_OK && !(scores = advgnn_calloc(count, sizeof(float))))
         rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
-    if (rc == ADVGNN_OK)
+    if (rc == ADVGNN_OK) {
         rc = advgnn_experiment_score(ctx, &setup.spec, setup.category, setup.weights, (const char *const *)argv + 1,
                                      count, scores);
+        if (rc != ADVGNN_OK)
+            hint = score_hint(rc, advgnn_ctx_error(ctx));
+    }
     if (rc == ADVGNN_OK)
         rc = report_scores(ctx, &setup, argv + 1, count, scores);
     if (rc == ADVGNN_OK && !options->quiet)

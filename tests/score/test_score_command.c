@@ -2,12 +2,18 @@
  * memory_bank is written by the runner, then the advgnn program scores two of
  * its test images. Their scores must equal the run's scores.csv rows (the
  * same preprocessing and the same refitted memory bank), and their overlays
- * must exist. Also checks the messages for a folder without results.json, an
- * unfinished run and an image that cannot be decoded. */
+ * must exist. The run is given a relative dataset root and scored from
+ * another working folder, and again with root=PATH after the dataset moved.
+ * Also checks the messages for a folder without results.json, an unfinished
+ * run and an image that cannot be decoded. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "check.h"
 #include "experiment/experiment.h"
@@ -180,6 +186,75 @@ static void check_scores_match(const char *root, const char *data, const char *o
     CHECK_INT_EQ(listed, 3);
 }
 
+/* The run was given the relative root "tiles": results.json must record its
+ * absolute path, so that score works from any working folder. */
+static void check_recorded_root(advgnn_ctx *ctx, const char *data, const char *out)
+{
+    char *path = advgnn_fs_join(out, "results.json");
+    char *text = NULL;
+    char *expected = realpath(data, NULL);
+    size_t size = 0;
+    cJSON *results = NULL;
+
+    CHECK(path != NULL);
+    CHECK(expected != NULL);
+    if (path && advgnn_fs_read_file(ctx, path, 1u << 24, &text, &size) == ADVGNN_OK)
+        results = cJSON_ParseWithLength(text, size);
+    CHECK(results != NULL);
+
+    const cJSON *dataset = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(results, "plugins"),
+                                                            "dataset");
+    const cJSON *root = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(dataset, "options"),
+                                                         "root");
+    const cJSON *set = cJSON_GetObjectItemCaseSensitive(dataset, "set_options");
+    CHECK(cJSON_IsString(root));
+    if (cJSON_IsString(root) && expected) {
+        CHECK(strcmp(root->valuestring, expected) == 0);
+        if (strcmp(root->valuestring, expected) != 0)
+            fprintf(stderr, "recorded root '%s', expected '%s'\n", root->valuestring, expected);
+    }
+    CHECK(cJSON_IsArray(set));
+    CHECK_INT_EQ(cJSON_GetArraySize(set), 3); /* root, mask_suffix, test_normal_ratio */
+
+    cJSON_Delete(results);
+    free(expected); /* realpath allocates with malloc */
+    advgnn_free(text);
+    advgnn_free(path);
+}
+
+/* Moves the dataset away: score then fails with a hint that names root=PATH,
+ * and scores the image as before with root=PATH. Moves it back at the end. */
+static void check_moved_root(const char *root, const char *data, const char *out)
+{
+    char moved[4096], image[4200], arguments[16384], text[8192];
+    double expected = run_score(out, "defect/crack_1.png");
+
+    /* The folder dataset names the category after the root's folder name,
+     * so the moved root keeps the name "tiles". */
+    snprintf(moved, sizeof(moved), "%s/moved", root);
+    CHECK_INT_EQ(mkdir(moved, 0755), 0);
+    snprintf(moved, sizeof(moved), "%s/moved/tiles", root);
+    snprintf(image, sizeof(image), "%s/defect/crack_1.png", moved);
+    CHECK_INT_EQ(rename(data, moved), 0);
+
+    snprintf(arguments, sizeof(arguments), "score '%s' '%s' --output '%s/moved-out'", out, image, root);
+    CHECK_INT_EQ(run_cli(root, arguments), 1);
+    read_text(root, "stderr.txt", text, sizeof(text));
+    CHECK_STR_CONTAINS(text, "not found");
+    CHECK_STR_CONTAINS(text, "hint: the dataset is not where the run found it; pass root=PATH");
+
+    snprintf(arguments, sizeof(arguments), "score '%s' '%s' 'root=%s' --output '%s/moved-out'", out, image, moved,
+             root);
+    int status = run_cli(root, arguments);
+    CHECK_INT_EQ(status, 0);
+    if (status != 0)
+        fprintf(stderr, "%s\n", read_text(root, "stderr.txt", text, sizeof(text)));
+    read_text(root, "stdout.txt", text, sizeof(text));
+    CHECK_NEAR(printed_score(text, image), expected, 1e-5);
+
+    CHECK_INT_EQ(rename(moved, data), 0);
+}
+
 static void check_errors(advgnn_ctx *ctx, const char *root, const char *data, const char *out)
 {
     char arguments[8192], text[8192], path[4096];
@@ -224,10 +299,16 @@ int main(void)
     CHECK_INT_EQ(advgnn_registry_new(ctx, &reg), ADVGNN_OK);
     if (data && out && reg) {
         write_dataset(ctx, data);
-        int rc = run_experiment(ctx, reg, data, out);
+        /* The run starts in `root` with a relative dataset root, and the
+         * scoring runs from "/". */
+        CHECK_INT_EQ(chdir(root), 0);
+        int rc = run_experiment(ctx, reg, "tiles", out);
+        CHECK_INT_EQ(chdir("/"), 0);
         CHECK_INT_EQ(rc, ADVGNN_OK);
         if (rc == ADVGNN_OK) {
+            check_recorded_root(ctx, data, out);
             check_scores_match(root, data, out);
+            check_moved_root(root, data, out);
             check_errors(ctx, root, data, out);
         }
     }

@@ -1,6 +1,7 @@
 /* advgnn_experiment_run: checks the spec, prepares the output folder, lists
  * the dataset, runs each category and keeps results.json current. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "advgnn/source.h"
@@ -130,12 +131,34 @@ static cJSON *set_options_json(const advgnn_options *opts)
     return names;
 }
 
+/* Replaces a relative dataset 'root' in `options` with its absolute path, so
+ * that `advgnn score` finds the data from any working folder. A root that no
+ * longer resolves is kept as written. Returns 0 when out of memory. */
+static int absolute_root(cJSON *options)
+{
+    cJSON *root = cJSON_GetObjectItemCaseSensitive(options, "root");
+    char *resolved;
+    int ok = 1;
+
+    if (!cJSON_IsString(root) || root->valuestring[0] == '\0' || root->valuestring[0] == '/')
+        return 1;
+    resolved = realpath(root->valuestring, NULL);
+    if (resolved)
+        ok = cJSON_ReplaceItemInObjectCaseSensitive(options, "root", cJSON_CreateString(resolved));
+    free(resolved); /* realpath allocates with malloc */
+    return ok;
+}
+
 static cJSON *plugin_json(const advgnn_plugin_choice *choice, const char *label)
 {
     cJSON *object = cJSON_CreateObject();
     cJSON *options = advgnn_report_options_json(choice->options);
     cJSON *set = set_options_json(choice->options);
 
+    if (options && choice->plugin->kind == ADVGNN_PLUGIN_DATASET && !absolute_root(options)) {
+        cJSON_Delete(options);
+        options = NULL;
+    }
     if (!object || !options || !set || !cJSON_AddStringToObject(object, "name", choice->plugin->name) ||
         (label && !cJSON_AddStringToObject(object, "label", label)) ||
         (label && !cJSON_AddNumberToObject(object, "weight", choice->weight)) ||
