@@ -217,24 +217,48 @@ static double json_number(const cJSON *results, const char *section, const char 
     return cJSON_IsNumber(value) ? value->valuedouble : fallback;
 }
 
+/* Writes the run's category names, comma-separated, into `names`; a list
+ * too long for it ends with "...". */
+static void category_names(const cJSON *categories, char *names, size_t size)
+{
+    const cJSON *category;
+    size_t used = 0;
+
+    names[0] = '\0';
+    cJSON_ArrayForEach(category, categories)
+    {
+        int n = snprintf(names + used, size - used, "%s%s", used ? ", " : "", category->string);
+        if (n < 0 || (size_t)n >= size - used) {
+            snprintf(names + (size > 4 ? size - 4 : 0), size > 4 ? 4 : size, "...");
+            return;
+        }
+        used += (size_t)n;
+    }
+}
+
 /* Chooses the category: --category, or the run's only one. */
 static int choose_category(advgnn_ctx *ctx, const cli_options *options, score_setup *setup)
 {
     const cJSON *categories = cJSON_GetObjectItemCaseSensitive(setup->results, "categories");
     int count = cJSON_GetArraySize(categories);
+    char names[1024];
 
+    category_names(categories, names, sizeof(names));
     if (options->category) {
         if (!cJSON_GetObjectItemCaseSensitive(categories, options->category))
             return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
-                                "the run has no results for category '%s'; pass one of the categories in its "
-                                "results.json",
-                                options->category);
+                                "the run has no results for category '%s'; its categories are: %s",
+                                options->category, names);
         setup->category = options->category;
         return ADVGNN_OK;
     }
+    if (count == 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "the run's results.json lists no categories; rerun the "
+                            "experiment");
     if (count != 1)
         return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,
-                            "the run has %d categories; name the one to score with --category NAME", count);
+                            "the run has %d categories (%s); name the one to score with --category NAME", count,
+                            names);
     setup->category = cJSON_GetArrayItem(categories, 0)->string;
     return ADVGNN_OK;
 }
@@ -273,7 +297,7 @@ static int rebuild_spec(advgnn_ctx *ctx, advgnn_registry *reg, const cli_options
     spec->batch_size = (int)json_number(setup->results, NULL, "batch_size", 0);
     spec->seed = (uint64_t)json_number(setup->results, NULL, "seed", 0);
     spec->threads = options->threads;
-    return choose_category(ctx, options, setup);
+    return ADVGNN_OK;
 }
 
 /* Picks the output folder (--output, else MODEL_DIR/score-<UTC time>) and the
@@ -391,6 +415,8 @@ static int take_root(int argc, char **argv, const char **root)
  * scores, or NULL to take the hint of the status. */
 static const char *score_hint(int status, const char *message)
 {
+    if (status == ADVGNN_ERR_INTERRUPTED)
+        return "the scoring was stopped by a signal before scores.csv was written; run the same command again";
     if ((status == ADVGNN_ERR_NOT_FOUND || status == ADVGNN_ERR_IO || status == ADVGNN_ERR_OPTION) &&
         strstr(message, "'root'"))
         return "the dataset is not where the run found it; pass root=PATH after MODEL_DIR with the dataset's "
@@ -431,6 +457,11 @@ int cli_cmd_score(const cli_options *options, int argc, char **argv)
         rc = rebuild_spec(ctx, reg, options, argv[0], root, &setup);
         if (rc != ADVGNN_OK)
             hint = score_hint(rc, advgnn_ctx_error(ctx));
+    }
+    if (rc == ADVGNN_OK) {
+        rc = choose_category(ctx, options, &setup);
+        if (rc != ADVGNN_OK)
+            hint = "pass --category with one of the categories named above; 'advgnn help score' shows the usage";
     }
     if (rc == ADVGNN_OK)
         rc = choose_paths(ctx, options, argv[0], &setup);

@@ -57,13 +57,31 @@ static const char *format_hint(const char *message)
     return "the file named above is corrupt or in an unsupported format; replace or remove it";
 }
 
+/* Returns the hint for a run that failed on its output folder, or NULL.
+ * These failures come from experiment:run() too, but no plugin is at fault.
+ * NOTE: this matches texts of core/src/experiment/experiment.c, because the
+ * status does not tell these failures apart. */
+static const char *output_hint(const char *message)
+{
+    if (strstr(message, "already contains a run"))
+        return "give each run its own output folder (a sweep can put the point's values into 'output'), or remove "
+               "the folder named above";
+    if (strstr(message, "has no output folder"))
+        return "set 'output' of advgnn.experiment to a folder, or leave it out to write to <--output or "
+               "runs>/<name>-<UTC time>";
+    return NULL;
+}
+
 /* Returns what the user can do about a failure with this status and message. */
 static const char *hint_for(int status, const char *message)
 {
     static const char plugin_failed[] =
         "a plugin failed on the data, at the step named above; check that plugin's options ('advgnn plugins "
         "NAME') and the input files, and rerun with --verbose to see the steps before it";
+    const char *output = output_hint(message);
 
+    if (output)
+        return output;
     if (failed_during_run(message)) {
         switch (status) {
         case ADVGNN_ERR_INVALID_ARG:

@@ -2,6 +2,9 @@
 # Checks `advgnn score` on a vig run with the default decoder, whose
 # results.json lists every resolved option, 'decoder_blocks' included. The
 # script first makes a small two-category run (scripts/score_vig_run.lua).
+# Also checks the hints of a run without --category, of an output folder that
+# already contains a run, of an empty output and of a vig width that is not a
+# multiple of 4.
 #
 # usage: score_vig_check.sh ADVGNN SCRIPT
 set -u
@@ -35,5 +38,48 @@ show "score dots" $status
 grep -qE "^$work/image.png [0-9.e+-]+\$" "$work/out" || fail "no score line for image.png"
 reject "decoder_blocks" "$work/err"
 grep -q "image.png" "$work/s1/scores.csv" || fail "image.png not in scores.csv"
+
+# 3. Without --category the message lists the run's categories and the hint
+# names the help of score, not the fields of advgnn.experiment.
+"$advgnn" --no-progress score "$work/run" "$work/image.png" --output "$work/s2" >"$work/out" 2>"$work/err"
+status=$?
+show "no category" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "the run has 2 categories (checker, dots)" "$work/err"
+expect "'advgnn help score'" "$work/err"
+reject "advgnn help run" "$work/err"
+
+# 4. An unknown category is named together with the run's categories.
+"$advgnn" --no-progress score "$work/run" "$work/image.png" --category grid --output "$work/s3" \
+    >"$work/out" 2>"$work/err"
+status=$?
+show "unknown category" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "no results for category 'grid'; its categories are: checker, dots" "$work/err"
+
+# 5. A second run into the same folder: the hint is about the folder, not a
+# plugin failure.
+"$advgnn" --no-progress --quiet run "$script" "out=$work/run" >"$work/out" 2>"$work/err"
+status=$?
+show "same output" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "already contains a run" "$work/err"
+expect "hint: give each run its own output folder" "$work/err"
+reject "a plugin failed" "$work/err"
+
+# 6. An empty output.
+"$advgnn" --no-progress --quiet run "$script" "out=" >"$work/out" 2>"$work/err"
+status=$?
+show "empty output" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "hint: set 'output' of advgnn.experiment to a folder" "$work/err"
+reject "a plugin failed" "$work/err"
+
+# 7. A width that is not a multiple of 4 names the option 'widths'.
+"$advgnn" --no-progress --quiet run "$script" "out=$work/bad" bad_width=1 >"$work/out" 2>"$work/err"
+status=$?
+show "width 15" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "option 'widths': width 15 of stage 1 is not a multiple of 4" "$work/err"
 
 finish

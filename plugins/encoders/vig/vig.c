@@ -165,7 +165,9 @@ static int resolve_arch(advgnn_ctx *ctx, const advgnn_options *opts, vig_arch *a
     }
     for (int s = 0; s < a->stages; s++)
         if (a->widths[s] % 4)
-            return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: width %d of stage %d is not a multiple of 4",
+            return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                                "vig: option 'widths': width %d of stage %d is not a multiple of 4; set 'widths' to "
+                                "multiples of 4",
                                 a->widths[s], s + 1);
     if (ratios.count != VIG_STAGES)
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: option 'reduce_ratios' needs 4 entries, got %zu",
