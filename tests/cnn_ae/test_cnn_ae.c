@@ -67,7 +67,7 @@ int main(void)
 {
     advgnn_encoder_config config = {.struct_size = sizeof(config), .image_height = SIDE, .image_width = SIDE,
                                     .channels = 3, .seed = 1};
-    mt_images train_set, val_set;
+    mt_images train_set = {0}, val_set = {0};
     const advgnn_plugin_descriptor *desc;
     const advgnn_encoder_functions *fn;
     advgnn_options *opts;
