@@ -223,7 +223,7 @@ class Block(nn.Module):
 
 class PosEmbed(nn.Module):
     """Learnable (C, H, W) embedding stored as the plugin stores it: a (C, H*W,
-    1, 1) weight of a 1x1 convolution over a one-hot grid."""
+    1, 1) weight, which the plugin adds to every image of the batch."""
 
     def __init__(self, channels, height, width):
         super().__init__()
