@@ -19,6 +19,8 @@ static const char *sync_hint(int status)
     case ADVGNN_ERR_NETWORK:
         return "start the MLflow server (or check --tracking-uri), then run the same sync again: records already "
                "delivered are not sent twice";
+    case ADVGNN_ERR_INTERRUPTED:
+        return "";
     default:
         return NULL;
     }
@@ -51,6 +53,16 @@ int cli_cmd_sync(const cli_options *options, int argc, char **argv)
             worst = cli_report_failure_hint(ctx, rc, sync_hint(rc));
         else if (summary.failed > 0 && worst == CLI_EXIT_OK)
             worst = CLI_EXIT_FAILURE;
+
+        /* SIGINT or SIGTERM stops the folders that follow as well. */
+        if (advgnn_interrupted()) {
+            if (rc == ADVGNN_OK && i + 1 < argc)
+                fprintf(stderr, "advgnn: sync stopped by a signal before %s; run the same sync again to send "
+                                "the remaining folders\n",
+                        argv[i + 1]);
+            worst = CLI_EXIT_INTERRUPTED;
+            break;
+        }
     }
     fflush(stdout);
     advgnn_ctx_free(ctx);

@@ -220,6 +220,10 @@ static int deliver(trk_delivery *d, const request *req, trk_response *resp)
             return 0;
         }
 
+        /* A transfer aborted because the caller stops: no retry. */
+        if (resp->status == 0 && resp->curl_code == CURLE_ABORTED_BY_CALLBACK)
+            return 0;
+
         /* Transient: the server is down, slow, overloaded or asked us to wait.
          * A one-off sync gives up sooner on a refused connection, because no
          * server listens there. 5xx and timeouts keep the full schedule. */

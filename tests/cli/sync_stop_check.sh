@@ -1,0 +1,77 @@
+#!/bin/sh
+# Checks that `advgnn sync` stops at once on SIGINT between retries, with
+# exit status 130 and the command that resumes it. The server is
+# tests/cli/http_stub.py on 127.0.0.1, and the run folder is written by hand
+# in the journal format of core/src/tracking/journal.h.
+#
+# usage: sync_stop_check.sh ADVGNN
+set -u
+
+advgnn=$1
+here=$(dirname "$0")
+work=$(mktemp -d "${TMPDIR:-/tmp}/advgnn-syncstop-XXXXXX") || exit 2
+stubs=""
+trap 'for p in $stubs; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+. "$here/check_helpers.sh"
+
+# start_stub NAME STATUS KIND: starts a stub server and sets $port.
+start_stub() {
+    python3 "$here/http_stub.py" "$2" "$3" >"$work/$1.port" &
+    stubs="$stubs $!"
+    for _ in $(seq 1 50); do
+        port=$(head -n 1 "$work/$1.port")
+        [ -n "$port" ] && return 0
+        sleep 0.1
+    done
+    echo "the stub server did not start"
+    exit 2
+}
+
+# wait_for TEXT FILE SECONDS: waits until TEXT occurs in FILE.
+wait_for() {
+    for _ in $(seq 1 $(($3 * 10))); do
+        grep -qF -e "$1" "$2" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+run="$work/run"
+mkdir -p "$run/tracking"
+cat >"$run/tracking/journal.jsonl" <<JOURNAL
+{"seq":0,"type":"journal","id":"0123456789abcdef0123456789abcdef","experiment":"sync-stop","experiment_tags":{},"created":1796428835404}
+{"seq":1,"type":"run","run":"main","parent":null,"name":"hand","start":1796428835404,"tags":{}}
+{"seq":2,"type":"param","run":"main","key":"k","value":"1"}
+JOURNAL
+
+# 1. SIGINT while sync waits between retries of a 503: it stops within a
+# second or two, exits 130 and names the command that resumes it. A backoff
+# factor of 10 s makes the wait after the second retry 20 s, far above the
+# limit checked.
+start_stub unavailable 503 json
+MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=10 "$advgnn" sync "$run" --tracking-uri "http://127.0.0.1:$port" \
+    >"$work/out" 2>"$work/err" &
+pid=$!
+( sleep 60; kill -KILL "$pid" ) >/dev/null 2>&1 &
+watchdog=$!
+start=$(date +%s)
+if wait_for "retry 2 of 7" "$work/err" 30; then
+    start=$(date +%s)
+    kill -INT "$pid"
+else
+    fail "no 'retry 2 of 7' line within 30 s"
+    kill -KILL "$pid" 2>/dev/null
+fi
+wait "$pid"
+status=$?
+seconds=$(($(date +%s) - start))
+kill "$watchdog" 2>/dev/null
+show "SIGINT between retries (${seconds} s after the signal)" $status
+[ $status -eq 130 ] || fail "exit status $status, expected 130"
+[ "$seconds" -lt 5 ] || fail "sync took $seconds s to stop after SIGINT"
+expect "stopped by a signal" "$work/err"
+expect "the journal keeps the 2 records not sent" "$work/err"
+expect "advgnn sync $run" "$work/err"
+reject "did not respond" "$work/err"
+
+finish
