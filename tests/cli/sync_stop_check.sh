@@ -1,8 +1,9 @@
 #!/bin/sh
-# Checks that `advgnn sync` stops at once on SIGINT between retries, with
-# exit status 130 and the command that resumes it. The server is
-# tests/cli/http_stub.py on 127.0.0.1, and the run folder is written by hand
-# in the journal format of core/src/tracking/journal.h.
+# Checks that `advgnn sync` stops at once where waiting cannot help: on
+# SIGINT between retries (exit status 130), on an https:// URI for a
+# plain-HTTP server, and on a server that responds 501 with an HTML page. The
+# servers are tests/cli/http_stub.py on 127.0.0.1; the run folder is written
+# by hand in the journal format of core/src/tracking/journal.h.
 #
 # usage: sync_stop_check.sh ADVGNN
 set -u
@@ -73,5 +74,32 @@ expect "stopped by a signal" "$work/err"
 expect "the journal keeps the 2 records not sent" "$work/err"
 expect "advgnn sync $run" "$work/err"
 reject "did not respond" "$work/err"
+
+# 2. https:// for a plain-HTTP server fails at once, naming the fix.
+start=$(date +%s)
+"$advgnn" sync "$run" --tracking-uri "https://127.0.0.1:$port" >"$work/out" 2>"$work/err"
+status=$?
+seconds=$(($(date +%s) - start))
+show "https to a plain-HTTP server (${seconds} s)" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "127.0.0.1:$port does not speak TLS" "$work/err"
+expect "use http://127.0.0.1:$port" "$work/err"
+expect "hint: pass --tracking-uri" "$work/err"
+reject "retry 1 of" "$work/err"
+[ "$seconds" -lt 5 ] || fail "sync took $seconds s for a TLS error"
+
+# 3. A server that is not MLflow (501 with an HTML page) fails at once.
+start_stub not_mlflow 501 html
+start=$(date +%s)
+"$advgnn" sync "$run" --tracking-uri "http://127.0.0.1:$port" >"$work/out" 2>"$work/err"
+status=$?
+seconds=$(($(date +%s) - start))
+show "HTTP 501 with HTML (${seconds} s)" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "the server at http://127.0.0.1:$port is not an MLflow tracking server (HTTP 501, HTML answer)" "$work/err"
+expect "2 pending" "$work/out"
+reject "retry 1 of" "$work/err"
+reject "rejected" "$work/err"
+[ "$seconds" -lt 5 ] || fail "sync took $seconds s for HTTP 501"
 
 finish

@@ -154,6 +154,15 @@ static double backoff_s(trk_delivery *d, int retry, double retry_after_s)
     return delay;
 }
 
+/* Copies the "host:port" of a display URI ("https://host:port/path") into `out`. */
+static void host_port(const char *display, char *out, size_t size)
+{
+    const char *start = strstr(display, "://");
+
+    start = start ? start + 3 : display;
+    snprintf(out, size, "%.*s", (int)strcspn(start, "/"), start);
+}
+
 static trk_outcome attempt(trk_delivery *d, const request *req, trk_response *resp)
 {
     int rc;
@@ -205,6 +214,38 @@ static int deliver(trk_delivery *d, const request *req, trk_response *resp)
                        d->cfg.display, message, d->run_dir);
             advgnn_failf(d->ctx, ADVGNN_ERR_NETWORK, "MLflow server %s rejected the credentials: %s",
                          d->cfg.display, message);
+            d->halted = 1;
+            return 0;
+        }
+        if (outcome == TRK_OUTCOME_TLS && trk_response_not_tls(resp)) {
+            char host[256];
+
+            /* A live run logs the error. `advgnn sync` prints the failure once, so it does not. */
+            host_port(d->cfg.display, host, sizeof(host));
+            if (d->persistent)
+                advgnn_log(d->log_ctx, ADVGNN_LOG_ERROR,
+                           "tracking: %s does not speak TLS (%s); use http://%s, then send the journal with "
+                           "`advgnn sync %s`",
+                           host, message, host, d->run_dir);
+            advgnn_failf(d->ctx, ADVGNN_ERR_OPTION, "%s does not speak TLS (%s); use http://%s", host, message,
+                         host);
+            d->halted = 1;
+            return 0;
+        }
+        if (outcome == TRK_OUTCOME_NOT_MLFLOW) {
+            char answer[64];
+
+            if (trk_response_is_html(resp))
+                snprintf(answer, sizeof(answer), "HTTP %ld, HTML answer", resp->status);
+            else
+                snprintf(answer, sizeof(answer), "HTTP %ld without an MLflow error", resp->status);
+            if (d->persistent)
+                advgnn_log(d->log_ctx, ADVGNN_LOG_ERROR,
+                           "tracking: the server at %s is not an MLflow tracking server (%s); pass the URI of a "
+                           "running `mlflow server`, then send the journal with `advgnn sync %s`",
+                           d->cfg.display, answer, d->run_dir);
+            advgnn_failf(d->ctx, ADVGNN_ERR_OPTION, "the server at %s is not an MLflow tracking server (%s)",
+                         d->cfg.display, answer);
             d->halted = 1;
             return 0;
         }

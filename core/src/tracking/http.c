@@ -191,6 +191,41 @@ void trk_http_config_free(trk_http_config *cfg)
 
 /* ---- responses --------------------------------------------------------------- */
 
+/* A handshake that the network cut (a peer that closed or reset the
+ * connection, as a restarting server or proxy does) can succeed on a retry,
+ * unlike one that the two sides could not agree on. */
+static int handshake_cut(const trk_response *resp)
+{
+    return strstr(resp->curl_error, "SSL_ERROR_SYSCALL") || strstr(resp->curl_error, "reset by peer") ||
+           strstr(resp->curl_error, "unexpected eof") || strstr(resp->curl_error, "Connection reset");
+}
+
+static int is_mlflow_error(const trk_response *resp)
+{
+    cJSON *json = resp->body.data ? cJSON_Parse(resp->body.data) : NULL;
+    int found = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(json, "error_code"));
+
+    cJSON_Delete(json);
+    return found;
+}
+
+int trk_response_not_tls(const trk_response *resp)
+{
+    return resp->status == 0 && resp->curl_code == CURLE_SSL_CONNECT_ERROR &&
+           (strstr(resp->curl_error, "wrong version number") || strstr(resp->curl_error, "packet length too long"));
+}
+
+int trk_response_is_html(const trk_response *resp)
+{
+    const char *text = resp->body.data;
+
+    if (!text)
+        return 0;
+    while (*text == ' ' || *text == '\t' || *text == '\r' || *text == '\n')
+        text++;
+    return strncasecmp(text, "<!doctype html", 14) == 0 || strncasecmp(text, "<html", 5) == 0;
+}
+
 trk_outcome trk_response_outcome(const trk_response *resp)
 {
     long s = resp->status;
@@ -198,11 +233,19 @@ trk_outcome trk_response_outcome(const trk_response *resp)
     if (s >= 200 && s < 300)
         return TRK_OUTCOME_OK;
 
-    /* Certificate problems do not heal by retrying. */
+    /* Certificate problems and failed handshakes do not heal by retrying. */
     if (s == 0 && (resp->curl_code == CURLE_PEER_FAILED_VERIFICATION || resp->curl_code == CURLE_SSL_CERTPROBLEM ||
                    resp->curl_code == CURLE_SSL_CACERT_BADFILE || resp->curl_code == CURLE_SSL_ISSUER_ERROR ||
                    resp->curl_code == CURLE_SSL_PINNEDPUBKEYNOTMATCH))
         return TRK_OUTCOME_TLS;
+    if (s == 0 && resp->curl_code == CURLE_SSL_CONNECT_ERROR && !handshake_cut(resp))
+        return TRK_OUTCOME_TLS;
+
+    /* MLflow answers 501 with {"error_code": "NOT_IMPLEMENTED", ...} for an
+     * endpoint its store lacks, which concerns that request only. Other
+     * servers, such as `python3 -m http.server`, answer 501 to every POST. */
+    if (s == 501)
+        return is_mlflow_error(resp) ? TRK_OUTCOME_REJECTED : TRK_OUTCOME_NOT_MLFLOW;
     if (s == 0 || s == 408 || s == 429 || s >= 500)
         return TRK_OUTCOME_TRANSIENT;
     if (s == 401 || s == 403)

@@ -58,11 +58,21 @@ typedef enum trk_outcome {
     TRK_OUTCOME_OK = 1,        /* 2xx */
     TRK_OUTCOME_TRANSIENT = 2, /* no response, timeout, 408, 429 or 5xx: retry */
     TRK_OUTCOME_AUTH = 3,      /* 401 or 403: the credentials are wrong for every record */
-    TRK_OUTCOME_REJECTED = 4,  /* another 4xx: this request will never succeed */
-    TRK_OUTCOME_TLS = 5        /* certificate rejected or unreadable: a settings problem */
+    TRK_OUTCOME_REJECTED = 4,  /* another 4xx, or 501 with an MLflow error: this request will never succeed */
+    TRK_OUTCOME_TLS = 5,       /* certificate rejected or unreadable, or a failed handshake: a settings problem */
+    TRK_OUTCOME_NOT_MLFLOW = 6 /* 501 without an MLflow error body: the URI names another kind of server */
 } trk_outcome;
 
 ADVGNN_INTERNAL trk_outcome trk_response_outcome(const trk_response *resp);
+
+/* Returns nonzero when the TLS handshake failed because the server answered
+ * in plain text (OpenSSL's "wrong version number", "packet length too long"):
+ * an https:// URI for a plain-HTTP server. */
+ADVGNN_INTERNAL int trk_response_not_tls(const trk_response *resp);
+
+/* Returns nonzero when the body starts like an HTML page, the answer of a web
+ * server or proxy that is not MLflow. */
+ADVGNN_INTERNAL int trk_response_is_html(const trk_response *resp);
 
 /* Writes a one-line description of a failed response into `out`: the HTTP
  * status with MLflow's error_code and message, or the transfer error. Holds

@@ -28,10 +28,11 @@ typedef struct advgnn_sync_summary {
  * Retries follow MLFLOW_HTTP_REQUEST_MAX_RETRIES, and each is logged at warn
  * level. A refused connection is retried at most twice, at most 2 s apart. When the server stays
  * unreachable the call fails with ADVGNN_ERR_NETWORK and can be repeated.
- * After SIGINT or SIGTERM (advgnn_interrupted()) the call stops within about
- * a second and fails with ADVGNN_ERR_INTERRUPTED when records remain.
- * Returns ADVGNN_OK when nothing is pending. Rejected records do not count as
- * pending and are logged. `summary` may be NULL. */
+ * A TLS handshake error or a 501 from a server that is not MLflow fails at
+ * once with ADVGNN_ERR_OPTION. After SIGINT or SIGTERM (advgnn_interrupted())
+ * the call stops within about a second and fails with ADVGNN_ERR_INTERRUPTED
+ * when records remain. Returns ADVGNN_OK when nothing is pending. Rejected
+ * records do not count as pending and are logged. `summary` may be NULL. */
 int advgnn_tracking_sync(advgnn_ctx *ctx, const char *run_dir, const char *uri, advgnn_sync_summary *summary);
 
 #endif
