@@ -95,7 +95,11 @@ int cli_cmd_run(const cli_options *options, int argc, char **argv)
     if (rc == ADVGNN_OK)
         rc = advgnn_lua_run_file(ctx, reg, argv[0], argc - 1, argv + 1, &settings);
 
-    if (rc != ADVGNN_OK)
+    /* A signal after the script's last check, such as one that ends the wait
+     * for tracking delivery, still makes the exit status 130. */
+    if (rc == ADVGNN_OK && advgnn_interrupted())
+        rc = CLI_EXIT_INTERRUPTED;
+    else if (rc != ADVGNN_OK)
         rc = cli_report_failure(ctx, rc);
     advgnn_registry_free(reg);
     advgnn_ctx_free(ctx);

@@ -1027,18 +1027,37 @@ int advgnn_tracker_open(advgnn_ctx *ctx, const advgnn_tracker_config *config, ad
     return ADVGNN_OK;
 }
 
-/* Waits for the delivery thread to drain the queue, up to `wait_ms`. */
-static void stop_delivery(advgnn_tracker *t, int wait_ms)
+/* Waits for the delivery thread to drain the queue, up to `wait_ms`. A
+ * SIGINT or SIGTERM that arrives during the wait ends it within 0.1 s,
+ * because the journal already contains every record for `advgnn sync`. A signal
+ * that came before the wait does not shorten it, so the end of an
+ * interrupted run still reaches the server. Returns nonzero when a signal
+ * ended the wait. */
+static int stop_delivery(advgnn_tracker *t, int wait_ms)
 {
     struct timespec until;
+    struct timespec now;
+    struct timespec slice;
+    int signalled_before = advgnn_interrupted();
+    int interrupted = 0;
 
     deadline_after(&until, wait_ms > 0 ? wait_ms / 1000.0 : 0);
     pthread_mutex_lock(&t->lock);
     t->closing = 1;
     pthread_cond_signal(&t->work);
-    while (t->sender_alive)
-        if (pthread_cond_timedwait(&t->progress, &t->lock, &until) == ETIMEDOUT)
+    while (t->sender_alive) {
+        if (!signalled_before && advgnn_interrupted()) {
+            interrupted = 1;
             break;
+        }
+        deadline_after(&slice, 0.1);
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (now.tv_sec > until.tv_sec || (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec))
+            break;
+        if (slice.tv_sec > until.tv_sec || (slice.tv_sec == until.tv_sec && slice.tv_nsec > until.tv_nsec))
+            slice = until;
+        pthread_cond_timedwait(&t->progress, &t->lock, &slice);
+    }
 
     /* Past the deadline: stop waits and abort the transfer in progress. */
     atomic_store(&t->stop, 1);
@@ -1047,11 +1066,13 @@ static void stop_delivery(advgnn_tracker *t, int wait_ms)
     pthread_mutex_unlock(&t->lock);
     pthread_join(t->thread, NULL);
     t->thread_started = 0;
+    return interrupted;
 }
 
 int advgnn_tracker_close(advgnn_tracker *tracker, int wait_ms, advgnn_tracker_summary *summary)
 {
     advgnn_tracker_summary counts = {0};
+    int interrupted = 0;
     int rc = ADVGNN_OK;
 
     if (summary)
@@ -1075,14 +1096,19 @@ int advgnn_tracker_close(advgnn_tracker *tracker, int wait_ms, advgnn_tracker_su
     pthread_mutex_unlock(&tracker->lock);
 
     if (tracker->thread_started)
-        stop_delivery(tracker, wait_ms);
+        interrupted = stop_delivery(tracker, wait_ms);
 
     counts.journaled = tracker->journaled;
     if (tracker->delivering) {
         counts.sent = tracker->delivery.sent;
         counts.failed = tracker->delivery.failed;
         counts.pending = tracker->queue_count + tracker->unqueued;
-        if (counts.pending > 0)
+        if (counts.pending > 0 && interrupted)
+            advgnn_log(tracker->ctx, ADVGNN_LOG_WARN,
+                       "tracking: stopped waiting for delivery to %s on a signal; the journal in %s keeps the %zu "
+                       "records not delivered; send them with `advgnn sync %s`",
+                       tracker->delivery.cfg.display, tracker->tracking_dir, counts.pending, tracker->run_dir);
+        else if (counts.pending > 0)
             advgnn_log(tracker->ctx, ADVGNN_LOG_WARN,
                        "tracking: %zu records were not delivered to %s; they are kept in %s; send them with "
                        "`advgnn sync %s`",

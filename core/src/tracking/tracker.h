@@ -138,7 +138,9 @@ size_t advgnn_tracker_pending(advgnn_tracker *tracker);
 
 /* Ends runs still open (KILLED when advgnn_interrupted() is set, else FAILED),
  * fsyncs the journal, waits up to `wait_ms` for the delivery thread to send
- * what is left, stops it and frees the tracker. Records still waiting stay
+ * what is left, stops it and frees the tracker. A SIGINT or SIGTERM that
+ * arrives during the wait (advgnn_interrupted() turning nonzero) ends it
+ * early. Records still waiting stay
  * in the journal, and one log line gives their count and the sync command.
  * Fills `summary` when not NULL. advgnn_tracker_close(NULL, ...) does nothing. */
 int advgnn_tracker_close(advgnn_tracker *tracker, int wait_ms, advgnn_tracker_summary *summary);

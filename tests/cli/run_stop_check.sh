@@ -1,0 +1,63 @@
+#!/bin/sh
+# Checks that a SIGINT during the wait for tracking delivery at the end of
+# `advgnn run` ends that wait (exit status 130), which otherwise lasts up to
+# 30 s.
+#
+# usage: run_stop_check.sh ADVGNN SCRIPTS_DIR
+set -u
+
+advgnn=$1
+scripts=$2
+work=$(mktemp -d "${TMPDIR:-/tmp}/advgnn-runstop-XXXXXX") || exit 2
+trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/check_helpers.sh"
+
+# wait_for TEXT FILE SECONDS: waits until TEXT occurs in FILE.
+wait_for() {
+    for _ in $(seq 1 $(($3 * 10))); do
+        grep -qF -e "$1" "$2" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# interrupt FILE TEXT SECONDS [twice]: once TEXT is in FILE, sends
+# SIGINT to $pid (twice, 0.5 s apart, with "twice"), waits for the
+# process and sets $status and $seconds (from the last signal to the exit).
+interrupt() {
+    ( sleep 90; kill -KILL "$pid" ) >/dev/null 2>&1 &
+    watchdog=$!
+    start=$(date +%s)
+    if wait_for "$2" "$1" "$3"; then
+        kill -INT "$pid"
+        if [ $# -gt 3 ]; then
+            sleep 0.5
+            kill -INT "$pid"
+        fi
+        start=$(date +%s)
+    else
+        fail "'$2' did not appear within $3 s"
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid"
+    status=$?
+    seconds=$(($(date +%s) - start))
+    kill "$watchdog" 2>/dev/null
+}
+
+# A finished run whose server does not listen waits for delivery; SIGINT
+# ends the wait at once and names `advgnn sync`.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()') ||
+    { echo "cannot find a free port"; exit 2; }
+"$advgnn" --no-progress run "$scripts/tracked_run.lua" "out=$work/run" --tracking-uri "http://127.0.0.1:$port" \
+    >"$work/out" 2>"$work/err" &
+pid=$!
+interrupt "$work/err" "finished; results in" 60
+show "SIGINT during the wait for delivery (${seconds} s after the signal)" $status
+[ $status -eq 130 ] || fail "exit status $status, expected 130"
+[ "$seconds" -lt 5 ] || fail "the wait for delivery took $seconds s to stop after SIGINT"
+expect "stopped waiting for delivery to http://127.0.0.1:$port on a signal" "$work/err"
+expect "send them with \`advgnn sync $work/run\`" "$work/err"
+[ -f "$work/run/tracking/journal.jsonl" ] || fail "no journal in $work/run/tracking"
+
+finish
