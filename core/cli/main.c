@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "options/options_internal.h"
@@ -19,23 +20,44 @@
 
 /* ---- signals ----------------------------------------------------------- */
 
-/* The first SIGINT or SIGTERM sets the interrupted flag, which the runner
- * polls between steps, so results files stay complete. SA_RESETHAND restores the default action, so a
- * second signal ends the process at once. */
+/* Message of the first SIGINT or SIGTERM, chosen per command before the
+ * handlers are installed. */
+static const char *first_signal_message = "";
+
+/* The first SIGINT or SIGTERM sets the interrupted flag, which the commands
+ * poll between steps, so results files stay complete. The second exits at
+ * once with status 130. Only write() and _exit() are used, because they are
+ * async-signal-safe. */
 static void on_stop_signal(int signal_number)
 {
+    static volatile sig_atomic_t signals_seen;
+    static const char quit_message[] = "advgnn: second interrupt, quitting at once\n";
+
     (void)signal_number;
+    if (signals_seen++ > 0) {
+        (void)!write(STDERR_FILENO, quit_message, sizeof quit_message - 1);
+        _exit(CLI_EXIT_INTERRUPTED);
+    }
     advgnn_set_interrupted(1);
+    (void)!write(STDERR_FILENO, first_signal_message, strlen(first_signal_message));
 }
 
-static void install_signal_handlers(void)
+static void install_signal_handlers(const cli_command *command)
 {
     struct sigaction action;
 
+    if (strcmp(command->name, "run") == 0)
+        first_signal_message = "advgnn: stopping after the current step; press Ctrl-C again to quit at once "
+                               "(a results.json not yet finished then stays \"running\", and `advgnn sync` "
+                               "delivers the tracking journal)\n";
+    else
+        first_signal_message = "advgnn: stopping; press Ctrl-C again to quit at once\n";
+
     memset(&action, 0, sizeof action);
     action.sa_handler = on_stop_signal;
-    action.sa_flags = SA_RESETHAND;
     sigemptyset(&action.sa_mask);
+    sigaddset(&action.sa_mask, SIGINT);
+    sigaddset(&action.sa_mask, SIGTERM);
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
 }
@@ -224,6 +246,6 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
 
-    install_signal_handlers();
+    install_signal_handlers(command);
     return command->run(&options, word_count - 1, argv + 2);
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Checks that a SIGINT during the wait for tracking delivery at the end of
-# `advgnn run` ends that wait (exit status 130), which otherwise lasts up to
-# 30 s.
+# Checks what `advgnn run` does on SIGINT. The first one prints how to quit
+# at once, and the second quits with exit status 130. A SIGINT during the wait
+# for tracking delivery ends that wait (exit status 130), which otherwise
+# lasts up to 30 s.
 #
 # usage: run_stop_check.sh ADVGNN SCRIPTS_DIR
 set -u
@@ -45,7 +46,20 @@ interrupt() {
     kill "$watchdog" 2>/dev/null
 }
 
-# A finished run whose server does not listen waits for delivery; SIGINT
+# 1. A script that catches the first interruption: the first SIGINT prints
+# how to quit at once, the second quits with 130.
+"$advgnn" run "$scripts/catch_interrupt.lua" >"$work/out" 2>"$work/err" &
+pid=$!
+interrupt "$work/out" "looping" 10 twice
+show "two SIGINTs (${seconds} s after the second)" $status
+[ $status -eq 130 ] || fail "exit status $status, expected 130"
+[ "$seconds" -lt 5 ] || fail "the second SIGINT took $seconds s to quit"
+expect "stopping after the current step; press Ctrl-C again to quit at once" "$work/err"
+expect 'results.json not yet finished then stays "running"' "$work/err"
+expect "second interrupt, quitting at once" "$work/err"
+[ "$(grep -c 'press Ctrl-C again' "$work/err")" -eq 1 ] || fail "the first-signal message is not printed once"
+
+# 2. A finished run whose server does not listen waits for delivery; SIGINT
 # ends the wait at once and names `advgnn sync`.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()') ||
     { echo "cannot find a free port"; exit 2; }
