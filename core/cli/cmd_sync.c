@@ -1,21 +1,23 @@
 /* `advgnn sync RUN_DIR...`: sends the tracking journals of run folders to an
  * MLflow server (core/src/tracking/sync.h). */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 #include "tracking/sync.h"
 
 /* Returns the hint for a failed sync, or NULL for the generic one. The
  * generic hints are about scripts and plugins, but a sync fails on the
- * folder, the URI or the server. */
-static const char *sync_hint(int status)
+ * folder, the URI or the server. `message` is the error printed above. */
+static const char *sync_hint(int status, const char *message)
 {
     switch (status) {
     case ADVGNN_ERR_NOT_FOUND:
         return "pass the folder that 'advgnn run' wrote (it holds tracking/journal.jsonl)";
     case ADVGNN_ERR_OPTION:
-        return "pass --tracking-uri http://HOST:PORT or set MLFLOW_TRACKING_URI to a running MLflow server, and "
-               "check the MLFLOW_* variables named above";
+        if (strstr(message, "MLFLOW_") && !strstr(message, "MLFLOW_TRACKING_URI"))
+            return "fix the MLFLOW_* variable named above, then run the same sync again";
+        return "pass --tracking-uri http://HOST:PORT or set MLFLOW_TRACKING_URI to a running MLflow server";
     case ADVGNN_ERR_NETWORK:
         return "start the MLflow server (or check --tracking-uri), then run the same sync again: records already "
                "delivered are not sent twice";
@@ -50,7 +52,7 @@ int cli_cmd_sync(const cli_options *options, int argc, char **argv)
                    summary.sent, summary.failed, summary.pending);
         fflush(stdout);
         if (rc != ADVGNN_OK)
-            worst = cli_report_failure_hint(ctx, rc, sync_hint(rc));
+            worst = cli_report_failure_hint(ctx, rc, sync_hint(rc, advgnn_ctx_error(ctx)));
         else if (summary.failed > 0 && worst == CLI_EXIT_OK)
             worst = CLI_EXIT_FAILURE;
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Checks that `advgnn sync` stops at once where waiting cannot help: on
 # SIGINT between retries (exit status 130), on an https:// URI for a
-# plain-HTTP server, and on a server that responds 501 with an HTML page. The
+# plain-HTTP server, and on a server that responds 501 with an HTML page. Also
+# checks the messages after one retry and for a run sent to two servers. The
 # servers are tests/cli/http_stub.py on 127.0.0.1; the run folder is written
 # by hand in the journal format of core/src/tracking/journal.h.
 #
@@ -75,7 +76,15 @@ expect "the journal keeps the 2 records not sent" "$work/err"
 expect "advgnn sync $run" "$work/err"
 reject "did not respond" "$work/err"
 
-# 2. https:// for a plain-HTTP server fails at once, naming the fix.
+# 2. The same server with one retry: the message counts "1 retry".
+MLFLOW_HTTP_REQUEST_MAX_RETRIES=1 MLFLOW_HTTP_REQUEST_BACKOFF_JITTER=0 \
+    "$advgnn" sync "$run" --tracking-uri "http://127.0.0.1:$port" >"$work/out" 2>"$work/err"
+status=$?
+show "one retry" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "did not respond after 1 retry:" "$work/err"
+
+# 3. https:// for a plain-HTTP server fails at once, naming the fix.
 start=$(date +%s)
 "$advgnn" sync "$run" --tracking-uri "https://127.0.0.1:$port" >"$work/out" 2>"$work/err"
 status=$?
@@ -88,7 +97,7 @@ expect "hint: pass --tracking-uri" "$work/err"
 reject "retry 1 of" "$work/err"
 [ "$seconds" -lt 5 ] || fail "sync took $seconds s for a TLS error"
 
-# 3. A server that is not MLflow (501 with an HTML page) fails at once.
+# 4. A server that is not MLflow (501 with an HTML page) fails at once.
 start_stub not_mlflow 501 html
 start=$(date +%s)
 "$advgnn" sync "$run" --tracking-uri "http://127.0.0.1:$port" >"$work/out" 2>"$work/err"
@@ -101,5 +110,19 @@ expect "2 pending" "$work/out"
 reject "retry 1 of" "$work/err"
 reject "rejected" "$work/err"
 [ "$seconds" -lt 5 ] || fail "sync took $seconds s for HTTP 501"
+
+# 5. A run sent to two servers, and no URI: both are named, and the hint
+# names no MLFLOW_* variable, since the message names none either.
+printf '{"target":"http://127.0.0.1:1"}\n' >"$run/tracking/acks-0000000000000001.jsonl"
+printf '{"target":"http://127.0.0.1:2"}\n' >"$run/tracking/acks-0000000000000002.jsonl"
+env -u MLFLOW_TRACKING_URI "$advgnn" sync "$run" >"$work/out" 2>"$work/err"
+status=$?
+show "sent to two servers" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "the run was sent to several servers (" "$work/err"
+expect "http://127.0.0.1:1" "$work/err"
+expect "http://127.0.0.1:2" "$work/err"
+expect "hint: pass --tracking-uri" "$work/err"
+reject "variables named above" "$work/err"
 
 finish

@@ -312,6 +312,46 @@ static void check_offline_sync(advgnn_ctx *ctx, const char *uri, const char *exp
     free(experiment_id);
 }
 
+/* An artifact deleted before sync fails here, not on the server: the log
+ * says it cannot be sent instead of blaming the server, and the record is
+ * counted as failed. */
+static void check_missing_artifact_sync(const char *uri, const char *experiment, const char *dir)
+{
+    char run_dir[700];
+    char artifact[800];
+    advgnn_ctx *ctx = advgnn_ctx_new();
+    mt_log log = {0};
+    advgnn_tracker_config config = {0};
+    advgnn_tracker_summary summary;
+    advgnn_sync_summary synced;
+    advgnn_tracker *t = NULL;
+
+    advgnn_ctx_set_log_sink(ctx, mt_log_sink, &log);
+    snprintf(run_dir, sizeof(run_dir), "%s/missing-artifact", dir);
+    snprintf(artifact, sizeof(artifact), "%s/gone.svg", run_dir);
+    mkdir(run_dir, 0755);
+    CHECK(mt_write_file(artifact, "<svg/>", 6));
+    unsetenv("MLFLOW_TRACKING_URI");
+    config.experiment = experiment;
+    config.run_dir = run_dir;
+    CHECK_INT_EQ(advgnn_tracker_open(ctx, &config, &t), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_tracker_start_run(t, "main", NULL, "missing artifact", NULL), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_tracker_log_artifact(t, "main", artifact, "curves"), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_tracker_end_run(t, "main", ADVGNN_RUN_STATUS_FINISHED, NULL), ADVGNN_OK);
+    CHECK_INT_EQ(advgnn_tracker_close(t, 0, &summary), ADVGNN_OK);
+    CHECK_INT_EQ(remove(artifact), 0);
+
+    CHECK_INT_EQ(advgnn_tracking_sync(ctx, run_dir, uri, &synced), ADVGNN_OK);
+    CHECK_INT_EQ(synced.failed, 1);
+    CHECK_INT_EQ(synced.pending, 0);
+    CHECK_STR_CONTAINS(log.text, "tracking: cannot send artifact");
+    CHECK_STR_CONTAINS(log.text, "gone.svg is missing");
+    CHECK(log.text && !strstr(log.text, "MLflow server rejected"));
+
+    advgnn_ctx_free(ctx);
+    mt_log_free(&log);
+}
+
 int main(void)
 {
     const char *uri = mt_fixture_uri();
@@ -382,6 +422,7 @@ int main(void)
 
     check_killed(ctx, uri, experiment, f.dir);
     check_offline_sync(ctx, uri, experiment, f.dir);
+    check_missing_artifact_sync(uri, experiment, f.dir);
 
     free(experiment_id);
     free(f.weights_data);

@@ -275,8 +275,8 @@ static int deliver(trk_delivery *d, const request *req, trk_response *resp)
             max_retries = REFUSED_MAX_RETRIES;
         if (retry > max_retries) {
             if (!d->persistent) {
-                advgnn_failf(d->ctx, ADVGNN_ERR_NETWORK, "MLflow server %s did not respond after %d retries: %s",
-                             d->cfg.display, max_retries, message);
+                advgnn_failf(d->ctx, ADVGNN_ERR_NETWORK, "MLflow server %s did not respond after %d %s: %s",
+                             d->cfg.display, max_retries, max_retries == 1 ? "retry" : "retries", message);
                 return 0;
             }
             if (!d->offline_reported) {
@@ -344,7 +344,10 @@ static void reject(trk_delivery *d, const cJSON *record, long http_status, const
 
     d->failed++;
     if (d->rejections_logged < MAX_REJECTIONS_LOGGED) {
-        advgnn_log(d->log_ctx, ADVGNN_LOG_WARN, "tracking: MLflow server rejected %s%s%s of run %s: %s",
+        /* Without an HTTP status the record failed here, before the server saw it. */
+        advgnn_log(d->log_ctx, ADVGNN_LOG_WARN,
+                   http_status > 0 ? "tracking: MLflow server rejected %s%s%s of run %s: %s"
+                                   : "tracking: cannot send %s%s%s of run %s: %s",
                    type ? type : "record", key ? " " : "", key ? key : "", run ? run : "?", message);
         d->rejections_logged++;
         if (d->rejections_logged == MAX_REJECTIONS_LOGGED)

@@ -139,6 +139,17 @@ static char *log_target(const char *path)
     return uri;
 }
 
+/* Returns nonzero when `uri` is one of the entries of the ", "-separated `list`. */
+static int is_listed(const char *list, const char *uri)
+{
+    size_t len = strlen(uri);
+
+    for (const char *at = strstr(list, uri); at; at = strstr(at + 1, uri))
+        if ((at == list || at[-1] == ' ') && (at[len] == '\0' || at[len] == ','))
+            return 1;
+    return 0;
+}
+
 /* Finds the server that the run delivered to, named by the acknowledgement
  * logs (acks-<hash>.jsonl, see journal.h) in <run_dir>/tracking. The logs
  * store the URI without credentials, so these come from the environment.
@@ -149,6 +160,7 @@ static int recorded_uri(advgnn_ctx *ctx, const char *run_dir, char **out)
     DIR *dir;
     struct dirent *entry;
     char *found = NULL;
+    char servers[1024] = "";
     int logs = 0;
 
     *out = NULL;
@@ -167,11 +179,14 @@ static int recorded_uri(advgnn_ctx *ctx, const char *run_dir, char **out)
         advgnn_free(path);
         if (!uri)
             continue;
-        if (found && strcmp(found, uri) == 0) {
+        if ((found && strcmp(found, uri) == 0) || is_listed(servers, uri)) {
             advgnn_free(uri);
             continue;
         }
         logs++;
+        if (strlen(servers) + strlen(uri) + 3 < sizeof(servers))
+            snprintf(servers + strlen(servers), sizeof(servers) - strlen(servers), "%s%s", servers[0] ? ", " : "",
+                     uri);
         advgnn_free(found);
         found = uri;
     }
@@ -179,14 +194,17 @@ static int recorded_uri(advgnn_ctx *ctx, const char *run_dir, char **out)
         closedir(dir);
     advgnn_free(dir_path);
 
-    if (logs != 1) {
+    if (logs == 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "no tracking URI for %s: the run was never sent to a server; pass --tracking-uri URI or "
+                            "set MLFLOW_TRACKING_URI",
+                            run_dir);
+    if (logs > 1) {
         advgnn_free(found);
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
-                            logs == 0 ? "no tracking URI for %s: the run was never sent to a server; pass "
-                                        "--tracking-uri URI or set MLFLOW_TRACKING_URI"
-                                      : "no tracking URI for %s: the run was sent to several servers; choose one "
-                                        "with --tracking-uri URI or MLFLOW_TRACKING_URI",
-                            run_dir);
+                            "no tracking URI for %s: the run was sent to several servers (%s); choose one with "
+                            "--tracking-uri URI or MLFLOW_TRACKING_URI",
+                            run_dir, servers);
     }
     *out = found;
     return ADVGNN_OK;

@@ -1115,7 +1115,8 @@ int advgnn_tracker_close(advgnn_tracker *tracker, int wait_ms, advgnn_tracker_su
                        counts.pending, tracker->delivery.cfg.display, tracker->tracking_dir, tracker->run_dir);
         if (counts.failed > 0)
             advgnn_log(tracker->ctx, ADVGNN_LOG_WARN,
-                       "tracking: the MLflow server rejected %zu records; they are listed as failed in %s",
+                       "tracking: %zu records could not be delivered and are not retried; the reasons are "
+                       "listed in %s",
                        counts.failed, tracker->delivery.acks.path);
     }
     if (summary)
