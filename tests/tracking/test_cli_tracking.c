@@ -151,6 +151,13 @@ int main(void)
         free(bytes);
         CHECK(count_artifacts(uri, mt_run_id(child), "heatmaps") + count_artifacts(uri, mt_run_id(child), "heatmaps/good") >= 1);
 
+        /* The parent gets the run folder with the categories' heatmaps and
+         * curves, but not tracking/, whose journal grows during the upload. */
+        CHECK(count_artifacts(uri, mt_run_id(parent), "curves/checker") >= 3);
+        CHECK(count_artifacts(uri, mt_run_id(parent), "heatmaps") >= 1);
+        CHECK_INT_EQ(count_artifacts(uri, mt_run_id(parent), "tracking"), 0);
+        CHECK(count_artifacts(uri, mt_run_id(parent), "") >= 3);
+
         /* The category's ROC and PRO curves, as the runner wrote them. */
         for (int i = 0; i < 3; i++) {
             static const char *const curves[] = {"roc_image.svg", "roc_pixel.svg", "pro.svg"};

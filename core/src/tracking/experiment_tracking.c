@@ -54,9 +54,10 @@ static void category_key(const char *name, char *out, size_t size)
 }
 
 /* Uploads the regular files of `dir` (if it exists) whose names end with one
- * of `extensions` (NULL-terminated; NULL = all) into `artifact_dir`. */
+ * of `extensions` (NULL-terminated; NULL = all) into `artifact_dir`, and its
+ * subfolders except the one named `skip` (NULL: none) into subfolders. */
 static int log_folder(advgnn_tracker *t, advgnn_ctx *ctx, const char *run_key, const char *dir,
-                      const char *const *extensions, const char *artifact_dir)
+                      const char *const *extensions, const char *artifact_dir, const char *skip)
 {
     char **names = NULL;
     size_t count = 0;
@@ -82,13 +83,17 @@ static int log_folder(advgnn_tracker *t, advgnn_ctx *ctx, const char *run_key, c
      * subfolders become artifact subfolders. */
     rc = advgnn_fs_list_subdirs(ctx, dir, &names, &count);
     for (size_t i = 0; rc == ADVGNN_OK && i < count; i++) {
-        char *path = advgnn_fs_join(dir, names[i]);
-        char *sub = advgnn_fs_join(artifact_dir, names[i]);
+        char *path;
+        char *sub;
 
+        if (skip && strcmp(names[i], skip) == 0)
+            continue;
+        path = advgnn_fs_join(dir, names[i]);
+        sub = advgnn_fs_join(artifact_dir, names[i]);
         if (!path || !sub)
             rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory listing %s", dir);
         else
-            rc = log_folder(t, ctx, run_key, path, extensions, sub);
+            rc = log_folder(t, ctx, run_key, path, extensions, sub, NULL);
         advgnn_free(path);
         advgnn_free(sub);
     }
@@ -241,7 +246,7 @@ static int log_category_folder(advgnn_tracker *t, advgnn_ctx *ctx, const advgnn_
     if (!top || (sub && !path))
         rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory listing the outputs of %s", key);
     else
-        rc = log_folder(t, ctx, key, sub ? path : top, extensions, artifact_dir);
+        rc = log_folder(t, ctx, key, sub ? path : top, extensions, artifact_dir, NULL);
     advgnn_free(path);
     advgnn_free(top);
     return rc;
@@ -467,8 +472,11 @@ void advgnn_experiment_tracking_close(advgnn_tracker *tracker, advgnn_ctx *ctx, 
     rc = log_metric_table(tracker, PARENT_KEY, "mean/", cJSON_GetObjectItemCaseSensitive(results, "mean"));
     if (rc == ADVGNN_OK && cJSON_IsNumber(seconds))
         rc = advgnn_tracker_log_metric(tracker, PARENT_KEY, "seconds", seconds->valuedouble, 0, 0);
+    /* The journal and acknowledgement logs in tracking/ are still being
+     * written while this upload is delivered, so a copy would be cut short.
+     * They stay local, where `advgnn sync` reads them. */
     if (rc == ADVGNN_OK)
-        rc = log_folder(tracker, ctx, PARENT_KEY, spec->output_dir, NULL, "");
+        rc = log_folder(tracker, ctx, PARENT_KEY, spec->output_dir, NULL, "", TRK_FOLDER);
     if (rc == ADVGNN_OK)
         rc = advgnn_tracker_end_open_runs(tracker, run_status, error);
     warn_if_failed(ctx, had_error, rc);
