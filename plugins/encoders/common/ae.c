@@ -168,7 +168,9 @@ int ae_conv_bn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out
 
 int ae_pos_embed(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *node)
 {
-    const int64_t *s = ae_shape(net, from);
+    /* A copy: add_node may move net->nodes, and ae_shape points into it. */
+    const int64_t *at = ae_shape(net, from);
+    const int64_t s[4] = {at[0], at[1], at[2], at[3]};
     const int64_t weight_shape[4] = {s[1], s[2] * s[3], 1, 1};
     advgnn_layer *layer;
     int rc = advgnn_nn_broadcast_add(net->nn, ctx, name, net->dtype, s, weight_shape, &layer);
@@ -188,7 +190,9 @@ int ae_pos_embed(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *
 int ae_max_relative(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int k, int dilation, int ratio,
                     float *bias, int *node)
 {
-    const int64_t *s = ae_shape(net, from);
+    /* A copy: add_node (here and in ae_avg_pool) may move net->nodes, and ae_shape points into it. */
+    const int64_t *at = ae_shape(net, from);
+    const int64_t s[4] = {at[0], at[1], at[2], at[3]};
     advgnn_knn_config kc = {.k = k, .dilation = dilation, .reduce_ratio = ratio, .bias = bias};
     advgnn_knn_graph *knn = NULL;
     advgnn_layer *layer = NULL;
