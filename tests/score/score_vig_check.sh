@@ -2,9 +2,9 @@
 # Checks `advgnn score` on a vig run with the default decoder, whose
 # results.json lists every resolved option, 'decoder_blocks' included. The
 # script first makes a small two-category run (scripts/score_vig_run.lua).
-# Also checks the hints of a run without --category, of an output folder that
-# already contains a run, of an empty output and of a vig width that is not a
-# multiple of 4.
+# Also checks a uniform image whose heatmap is flat, and the hints of a run
+# without --category, of an output folder that already contains a run, of an
+# empty output and of a vig width that is not a multiple of 4.
 #
 # usage: score_vig_check.sh ADVGNN SCRIPT
 set -u
@@ -38,6 +38,30 @@ show "score dots" $status
 grep -qE "^$work/image.png [0-9.e+-]+\$" "$work/out" || fail "no score line for image.png"
 reject "decoder_blocks" "$work/err"
 grep -q "image.png" "$work/s1/scores.csv" || fail "image.png not in scores.csv"
+
+# 2b. A uniform image alone on a patch_stats run of dots: every heatmap
+# value is the same, and the overlay still gets a colour range instead of
+# failing on an empty one.
+"$advgnn" --no-progress --quiet run "$(dirname "$script")/score_run.lua" "out=$work/flat" kind=dots \
+    >"$work/out" 2>"$work/err"
+status=$?
+show "flat run" $status
+[ $status -eq 0 ] || fail "the patch_stats run of dots failed"
+python3 - "$work/black.png" <<'PY' || fail "cannot write black.png"
+import struct, sys, zlib
+w = h = 32
+raw = b"".join(b"\0" + b"\0" * (3 * w) for _ in range(h))
+chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+png += chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+open(sys.argv[1], "wb").write(png)
+PY
+"$advgnn" --no-progress score "$work/flat" "$work/black.png" --output "$work/s1b" >"$work/out" 2>"$work/err"
+status=$?
+show "score a uniform image" $status
+[ $status -eq 0 ] || fail "exit status $status, expected 0"
+grep -qE "^$work/black.png [0-9.e+-]+\$" "$work/out" || fail "no score line for black.png"
+reject "vmax must exceed vmin" "$work/err"
 
 # 3. Without --category the message lists the run's categories and the hint
 # names the help of score, not the fields of advgnn.experiment.

@@ -808,6 +808,18 @@ static int compare_floats(const void *a, const void *b)
  * of them). One outlier map then does not push every other map to the bottom
  * of the scale. The minimum and maximum serve when the sample cannot be
  * allocated or the two percentiles are equal. */
+/* Gives a range in which every map value equals vmin (one uniform image, or
+ * all maps the same value) a width, so that the overlay draws them at the
+ * low end of the colormap instead of refusing an empty range. */
+static void widen_flat_scale(float *vmin, float *vmax)
+{
+    if (*vmax > *vmin)
+        return;
+    if (!isfinite(*vmin))
+        *vmin = 0.0f;
+    *vmax = *vmin + fmaxf(fabsf(*vmin) * 1e-3f, 1e-6f);
+}
+
 static void heatmap_scale(category_run *cr, const float *maps, size_t total, float *vmin, float *vmax)
 {
     size_t step = total > ((size_t)1 << 20) ? total / ((size_t)1 << 20) + 1 : 1;
@@ -822,6 +834,7 @@ static void heatmap_scale(category_run *cr, const float *maps, size_t total, flo
     }
     if (!sample || n < 2) {
         advgnn_free(sample);
+        widen_flat_scale(vmin, vmax);
         return;
     }
     for (size_t i = 0; i < n; i++)
@@ -834,6 +847,7 @@ static void heatmap_scale(category_run *cr, const float *maps, size_t total, flo
         *vmin = low;
         *vmax = high;
     }
+    widen_flat_scale(vmin, vmax);
     advgnn_log(cr->ctx, ADVGNN_LOG_DEBUG, "category %s: heatmap scale %g to %g", cr->name, (double)*vmin,
                (double)*vmax);
     advgnn_free(sample);

@@ -1,5 +1,6 @@
 -- A small finished run for the `advgnn score` checks (score_check.sh).
-local dataset = advgnn.dataset("synthetic", {kinds = {"checker"}, image_size = 64, train_count = 6,
+-- kind=dots (score_vig_check.sh) gives maps that are flat on a uniform image.
+local dataset = advgnn.dataset("synthetic", {kinds = {advgnn.args.kind or "checker"}, image_size = 64, train_count = 6,
                                              test_normal_count = 4, test_anomalous_count = 4})
 advgnn.experiment{
   name = "scored",
