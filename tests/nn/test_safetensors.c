@@ -153,6 +153,11 @@ static void test_round_trip_and_errors(advgnn_ctx *ctx)
         CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), bad);
         advgnn_ctx_clear_error(ctx);
     }
+
+    /* A folder opens with fopen but is no weights file. */
+    CHECK_INT_EQ(advgnn_nn_load(nn, ctx, "/tmp"), ADVGNN_ERR_IO);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "weights file /tmp is a folder; name a .safetensors file");
+    advgnn_ctx_clear_error(ctx);
     free(before);
     advgnn_nn_free(nn);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -161,6 +162,14 @@ int nn_st_open(advgnn_ctx *ctx, const char *file_kind, const char *target_owner,
     sf->f = fopen(path, "rb");
     if (!sf->f)
         return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot open %s %s: %s", file_kind, path, strerror(errno));
+
+    /* fopen succeeds on a folder, whose "size" would read as nonsense below. */
+    struct stat st;
+    if (fstat(fileno(sf->f), &st) != 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot read %s %s: %s", file_kind, path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return advgnn_failf(ctx, ADVGNN_ERR_IO, "%s %s is %s; name a .safetensors file", file_kind, path,
+                            S_ISDIR(st.st_mode) ? "a folder" : "not a regular file");
     if (fseek(sf->f, 0, SEEK_END) != 0 || (file_size = ftell(sf->f)) < 0 || fseek(sf->f, 0, SEEK_SET) != 0)
         return advgnn_failf(ctx, ADVGNN_ERR_IO, "cannot read %s %s: %s", file_kind, path, strerror(errno));
     if (fread(length, 1, 8, sf->f) != 8)
