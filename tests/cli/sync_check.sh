@@ -55,7 +55,7 @@ reject "advgnn plugins" "$work/err"
 # `advgnn sync RUN`, as a run prints it, uses that server. Nothing listens
 # there, so each retry is logged and a refused connection fails within
 # seconds, not minutes.
-printf '{"target":"http://127.0.0.1:%s"}\n' "$port" >"$run/tracking/acks-0000000000000001.jsonl"
+printf '{"target":"http://127.0.0.1:%s"}\n{"experiment_id":"1"}\n' "$port" >"$run/tracking/acks-0000000000000001.jsonl"
 start=$(date +%s)
 env -u MLFLOW_TRACKING_URI "$advgnn" sync "$run" >"$work/out" 2>"$work/err"
 status=$?

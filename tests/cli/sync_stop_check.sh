@@ -111,10 +111,18 @@ reject "retry 1 of" "$work/err"
 reject "rejected" "$work/err"
 [ "$seconds" -lt 5 ] || fail "sync took $seconds s for HTTP 501"
 
+# 4b. None of the servers above answered, so without a URI sync names no
+# server to fall back on, although each attempt left an acknowledgement log.
+env -u MLFLOW_TRACKING_URI "$advgnn" sync "$run" >"$work/out" 2>"$work/err"
+status=$?
+show "no server answered, no URI" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "the run was never sent to a server" "$work/err"
+
 # 5. A run sent to two servers, and no URI: both are named, and the hint
 # names no MLFLOW_* variable, since the message names none either.
-printf '{"target":"http://127.0.0.1:1"}\n' >"$run/tracking/acks-0000000000000001.jsonl"
-printf '{"target":"http://127.0.0.1:2"}\n' >"$run/tracking/acks-0000000000000002.jsonl"
+printf '{"target":"http://127.0.0.1:1"}\n{"experiment_id":"1"}\n' >"$run/tracking/acks-0000000000000001.jsonl"
+printf '{"target":"http://127.0.0.1:2"}\n{"experiment_id":"1"}\n' >"$run/tracking/acks-0000000000000002.jsonl"
 env -u MLFLOW_TRACKING_URI "$advgnn" sync "$run" >"$work/out" 2>"$work/err"
 status=$?
 show "sent to two servers" $status

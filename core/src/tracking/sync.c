@@ -125,6 +125,7 @@ static char *log_target(const char *path)
     cJSON *json;
     const cJSON *target;
     char *uri = NULL;
+    int answered = 0;
 
     if (!file)
         return NULL;
@@ -135,7 +136,17 @@ static char *log_target(const char *path)
             uri = advgnn_strdup(target->valuestring);
         cJSON_Delete(json);
     }
+
+    /* Intent lines are written before a request; any other line (an
+     * experiment id, a run, an ack, a rejection) means the server answered.
+     * A log of intents only, from a sync to a wrong URI, names no server. */
+    while (uri && !answered && fgets(line, sizeof(line), file))
+        answered = strncmp(line, "{\"intent\"", 10) != 0 && line[0] == '{';
     fclose(file);
+    if (!answered) {
+        advgnn_free(uri);
+        return NULL;
+    }
     return uri;
 }
 
