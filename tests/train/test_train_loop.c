@@ -184,6 +184,18 @@ static void test_resume(void)
     CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "/tmp/advgnn-no-such-checkpoint");
     advgnn_ctx_clear_error(ctx);
 
+    /* A file in place of the folder is named as not a folder. */
+    {
+        char file[512];
+
+        advgnn_train_history_free(&first);
+        snprintf(file, sizeof(file), "%s/checkpoint.json", dir_part);
+        c.resume_from = file;
+        CHECK_INT_EQ(run(&b, &c, &first), ADVGNN_ERR_NOT_FOUND);
+        CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "checkpoint.json is not a folder; name the checkpoint folder");
+        advgnn_ctx_clear_error(ctx);
+    }
+
     advgnn_train_history_free(&full);
     advgnn_train_history_free(&first);
     advgnn_train_history_free(&second);

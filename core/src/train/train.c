@@ -281,6 +281,11 @@ static int load_checkpoint(loop *L)
 
     if (!weights || !state || !optimizer)
         rc = advgnn_failf(L->ctx, ADVGNN_ERR_NOMEM, "training: out of memory for checkpoint paths");
+    if (rc == ADVGNN_OK && !advgnn_fs_is_dir(dir))
+        rc = advgnn_failf(L->ctx, ADVGNN_ERR_NOT_FOUND,
+                          "cannot resume: %s is not a folder; name the checkpoint folder of a run, "
+                          "<run>/encoder/<category>/checkpoints",
+                          dir);
     if (rc == ADVGNN_OK && !advgnn_fs_is_file(state))
         rc = advgnn_failf(L->ctx, ADVGNN_ERR_NOT_FOUND,
                           "cannot resume: %s does not exist (no complete checkpoint in %s)", state, dir);
