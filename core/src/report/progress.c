@@ -55,7 +55,8 @@ void advgnn_progress_begin(advgnn_progress *p, const char *stage, const char *ca
     if (p->bar)
         draw(p, p->start);
     else
-        advgnn_log(p->ctx, ADVGNN_LOG_INFO, "category %s: %s (%zu images)", category, stage, total);
+        advgnn_log(p->ctx, ADVGNN_LOG_INFO, "category %s: %s (%zu image%s)", category, stage, total,
+                   total == 1 ? "" : "s");
 }
 
 void advgnn_progress_update(advgnn_progress *p, size_t done)
