@@ -132,12 +132,13 @@ static int listed(const cJSON *names, const char *name)
 static int restore_option(const cJSON *set_options, const advgnn_options *defaults, advgnn_options *scratch,
                           advgnn_ctx *ctx, const cJSON *item)
 {
-    const advgnn_option_spec *spec = advgnn_options_find_spec(defaults, item->string);
+    const advgnn_option_spec *spec;
     char stored[1024];
     char fallback[1024];
 
     if (cJSON_IsArray(set_options))
         return listed(set_options, item->string);
+    spec = advgnn_options_find_spec(defaults, item->string);
     if (!spec || (spec->flags & ADVGNN_OPT_REQUIRED))
         return 1;
     if (set_option(ctx, scratch, item) != ADVGNN_OK) {
@@ -183,9 +184,13 @@ static int rebuild_choice(advgnn_ctx *ctx, advgnn_registry *reg, score_setup *se
     if (rc != ADVGNN_OK)
         return rc;
     setup->options[setup->option_count++] = opts;
-    rc = advgnn_options_new(ctx, choice->plugin->name, choice->plugin->options, &defaults);
-    if (rc == ADVGNN_OK)
-        rc = advgnn_options_new(ctx, choice->plugin->name, choice->plugin->options, &scratch);
+
+    /* Only the fallback for files without "set_options" compares with defaults. */
+    if (!cJSON_IsArray(set_options)) {
+        rc = advgnn_options_new(ctx, choice->plugin->name, choice->plugin->options, &defaults);
+        if (rc == ADVGNN_OK)
+            rc = advgnn_options_new(ctx, choice->plugin->name, choice->plugin->options, &scratch);
+    }
     for (item = options->child; rc == ADVGNN_OK && item; item = item->next) {
         if (root && kind == ADVGNN_PLUGIN_DATASET && strcmp(item->string, "root") == 0)
             continue;

@@ -39,6 +39,26 @@ grep -qE "^$work/image.png [0-9.e+-]+\$" "$work/out" || fail "no score line for 
 reject "decoder_blocks" "$work/err"
 grep -q "image.png" "$work/s1/scores.csv" || fail "image.png not in scores.csv"
 
+# 2a. A results.json from before "set_options" existed: score restores the
+# options that differ from their defaults, and decoder_blocks is not one.
+cp -r "$work/run" "$work/old"
+python3 - "$work/old/results.json" <<'PY' || fail "cannot strip set_options"
+import json, sys
+path = sys.argv[1]
+results = json.load(open(path))
+for entry in [results["plugins"]["dataset"], results["plugins"]["encoder"]] + results["plugins"]["scorers"]:
+    entry.pop("set_options", None)
+json.dump(results, open(path, "w"))
+PY
+reject '"set_options"' "$work/old/results.json"
+"$advgnn" --no-progress score "$work/old" "$work/image.png" --category dots --output "$work/s1a" \
+    >"$work/out" 2>"$work/err"
+status=$?
+show "score a run without set_options" $status
+[ $status -eq 0 ] || fail "exit status $status, expected 0"
+grep -qE "^$work/image.png [0-9.e+-]+\$" "$work/out" || fail "no score line for image.png"
+reject "decoder_blocks" "$work/err"
+
 # 2b. A uniform image alone on a patch_stats run of dots: every heatmap
 # value is the same, and the overlay still gets a colour range instead of
 # failing on an empty one.
