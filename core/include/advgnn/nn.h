@@ -78,11 +78,11 @@ typedef struct advgnn_nn_param {
  * advgnn_nn_free. */
 int advgnn_nn_new(advgnn_ctx *ctx, advgnn_nn **out);
 
-/* 1 when oneDNN runs bf16 layers on this CPU, else 0. oneDNN 2.6 needs
- * AVX-512 for bf16 (fast with AVX512_BF16 or AMX); on AVX2-only CPUs, or
- * with ONEDNN_MAX_CPU_ISA below AVX512_CORE, creating a bf16 layer fails
- * with ADVGNN_ERR_BACKEND and a message that asks for f32. Probed once
- * per process; thread-safe. */
+/* Reports whether oneDNN runs bf16 layers on this CPU: 1 if so, else 0.
+ * oneDNN 2.6 needs AVX-512 for bf16, and is fast with AVX512_BF16 or AMX.
+ * On AVX2-only CPUs, or with ONEDNN_MAX_CPU_ISA below AVX512_CORE, creating
+ * a bf16 layer fails with ADVGNN_ERR_BACKEND and a message that requests
+ * f32. The probe runs once per process and is thread-safe. */
 int advgnn_nn_bf16_supported(void);
 
 /* Frees the network, its layers and arenas. advgnn_nn_free(NULL) does nothing. */
@@ -300,7 +300,7 @@ const char *advgnn_optim_kind_name(advgnn_optim_kind kind);
 /* Returns the number of updates done so far, from which Adam and AdamW
  * derive their bias corrections. */
 int64_t advgnn_optim_step_count(const advgnn_optim *opt);
-/* Sets the update count; a negative count is an ADVGNN_ERR_INVALID_ARG. */
+/* Sets the update count. A negative count is an ADVGNN_ERR_INVALID_ARG. */
 int advgnn_optim_set_step_count(advgnn_optim *opt, advgnn_ctx *ctx, int64_t steps);
 
 /* Writes every state tensor as an F32 tensor of a safetensors file, with the

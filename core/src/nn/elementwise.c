@@ -155,13 +155,8 @@ typedef struct broadcast_add_layer {
         }                                                                                                     \
     }
 
-#define LOAD_F32(p, i) ((p)[i])
-#define STORE_F32(p, i, v) ((p)[i] = (v))
-#define LOAD_BF16(p, i) nn_bf16_load((p)[i])
-#define STORE_BF16(p, i, v) ((p)[i] = nn_bf16_round(v))
-
-BROADCAST_ADD_KERNELS(f32, float, LOAD_F32, STORE_F32)
-BROADCAST_ADD_KERNELS(bf16, uint16_t, LOAD_BF16, STORE_BF16)
+BROADCAST_ADD_KERNELS(f32, float, NN_LOAD_F32, NN_STORE_F32)
+BROADCAST_ADD_KERNELS(bf16, uint16_t, NN_LOAD_BF16, NN_STORE_BF16)
 
 /* Threads split the (image, channel) planes, and plane r adds P's plane r % C. */
 static int broadcast_add_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode mode)

@@ -51,9 +51,9 @@ dnnl_data_type_t nn_dnnl_dtype(advgnn_dtype dtype)
 /* oneDNN 2.6 has bf16 kernels only for CPUs with AVX-512: native with
  * AVX512_BF16 or AMX, emulated with AVX512_CORE. Below that (AVX2, or
  * ONEDNN_MAX_CPU_ISA=AVX2) every bf16 primitive is "unimplemented". The
- * probe asks for the two primitive kinds every bf16 network needs, a 3x3
- * convolution and an eltwise GELU, once per process: oneDNN reads its ISA
- * limit once too. */
+ * probe requests the two primitive kinds every bf16 network needs, a 3x3
+ * convolution and an eltwise GELU. It runs once per process because oneDNN
+ * reads its ISA limit once too. */
 static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
 static int bf16_available;
 

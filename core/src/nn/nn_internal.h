@@ -45,6 +45,14 @@ static inline uint16_t nn_bf16_round(float f)
     return (uint16_t)((v.u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
 }
 
+/* Element accessors for kernels written once for both storage types:
+ * NN_LOAD_*(p, i) reads element i of p as f32, NN_STORE_*(p, i, v) writes the
+ * f32 value v there (bf16 rounds to nearest even). */
+#define NN_LOAD_F32(p, i) ((p)[i])
+#define NN_STORE_F32(p, i, v) ((p)[i] = (v))
+#define NN_LOAD_BF16(p, i) nn_bf16_load((p)[i])
+#define NN_STORE_BF16(p, i, v) ((p)[i] = nn_bf16_round(v))
+
 #define NN_MAX_ARGS 12   /* execution arguments of one primitive */
 #define NN_MAX_INPUTS 8  /* inputs of one layer (concat is the widest) */
 
@@ -142,9 +150,9 @@ struct advgnn_nn {
 /* Turns a oneDNN status into ADVGNN_ERR_BACKEND with `what` and the layer name. */
 ADVGNN_INTERNAL int nn_check(advgnn_ctx *ctx, dnnl_status_t st, const advgnn_layer *layer, const char *what);
 
-/* ADVGNN_OK when oneDNN runs bf16 on this CPU; otherwise ADVGNN_ERR_BACKEND
- * with a message naming `what` and `name` ("layer", "enc.conv1") and saying
- * to use f32. */
+/* Checks that oneDNN runs bf16 on this CPU and returns ADVGNN_OK if so.
+ * Otherwise returns ADVGNN_ERR_BACKEND with a message that names `what` and
+ * `name` ("layer", "enc.conv1") and requests f32. */
 ADVGNN_INTERNAL int nn_check_bf16(advgnn_ctx *ctx, const char *what, const char *name);
 
 /* Allocates a zeroed layer of `size` bytes (a struct that starts with
@@ -224,7 +232,7 @@ typedef struct nn_st_entry {
     advgnn_tensor *value; /* contiguous f32 */
 } nn_st_entry;
 
-/* An open safetensors file with its parsed header; nn_st_close frees it. */
+/* An open safetensors file with its parsed header, freed by nn_st_close. */
 typedef struct nn_st_file {
     FILE *f;
     const char *path;

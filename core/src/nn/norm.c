@@ -76,13 +76,8 @@ typedef struct norm_layer {
             STORE(dx, i, LOAD(dy, i) * a + (LOAD(x, i) - mean) * b + c);                                      \
     }
 
-#define LOAD_F32(p, i) ((p)[i])
-#define STORE_F32(p, i, v) ((p)[i] = (v))
-#define LOAD_BF16(p, i) nn_bf16_load((p)[i])
-#define STORE_BF16(p, i, v) ((p)[i] = nn_bf16_round(v))
-
-NORM_KERNELS(f32, float, LOAD_F32, STORE_F32)
-NORM_KERNELS(bf16, uint16_t, LOAD_BF16, STORE_BF16)
+NORM_KERNELS(f32, float, NN_LOAD_F32, NN_STORE_F32)
+NORM_KERNELS(bf16, uint16_t, NN_LOAD_BF16, NN_STORE_BF16)
 
 /* The geometry of one call: planes of `plane` values, channel c of image i
  * at offset (i * channels + c) * plane. */

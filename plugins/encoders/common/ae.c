@@ -305,7 +305,7 @@ int ae_forward(ae_net *net, advgnn_ctx *ctx, const advgnn_tensor *images, advgnn
 
     net->input = images;
 
-    /* A bf16 network reads a rounded copy; the f32 images stay the loss's target. */
+    /* A bf16 network reads a rounded copy, and the f32 images stay the loss's target. */
     if (net->dtype == ADVGNN_DTYPE_BF16) {
         if (images->dtype != ADVGNN_DTYPE_F32 || advgnn_tensor_numel(images) != advgnn_tensor_numel(&net->input16))
             return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG,

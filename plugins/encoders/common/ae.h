@@ -43,7 +43,7 @@ typedef struct ae_node {
     const void *dy;      /* (shape) f32, or bf16 when dy_bf16 */
     int dy_bf16;
     int dy_received;     /* sources summed into `grad` so far */
-    float *grad;         /* (shape) f32 sum of the sources, even in bf16; only when grad_sources != 1, else NULL */
+    float *grad;         /* (shape) f32 sum of the sources, even in bf16. NULL unless grad_sources != 1 */
 
     /* Max-relative layers: the graph is rebuilt from node `graph_from` before each forward. */
     advgnn_knn_graph *knn;
@@ -68,11 +68,11 @@ typedef struct ae_net {
     double ssim_range;      /* SSIM data range L */
     int pos_grid[2];        /* height and width of the position embedding's grid; 0 without one */
 
-    /* Activations of every layer: ADVGNN_DTYPE_F32 (set by ae_net_new) or
-     * ADVGNN_DTYPE_BF16; set it before the first builder. Parameters stay f32
+    /* Activation dtype of every layer: ADVGNN_DTYPE_F32 (set by ae_net_new) or
+     * ADVGNN_DTYPE_BF16. Set it before the first builder. Parameters stay f32
      * either way. In bf16 the images are rounded to bf16 before the first
      * layer, and the loss, the summed gradients and the memory-bank features
-     * stay f32; the buffers below exist only then (ae_net_finish). */
+     * stay f32. The buffers below exist only in bf16 (ae_net_finish). */
     advgnn_dtype dtype;
     advgnn_tensor input16;  /* (input_shape) bf16 copy of the images */
     advgnn_tensor pred32;   /* (input_shape) f32 copy of the reconstruction for the loss */
@@ -81,7 +81,7 @@ typedef struct ae_net {
 
 /* ---- building ------------------------------------------------------------- */
 
-/* Creates an empty f32 network; set net->dtype for bf16 before adding layers. */
+/* Creates an empty f32 network. Set net->dtype for bf16 before adding layers. */
 int ae_net_new(advgnn_ctx *ctx, const int64_t input_shape[4], ae_net *net);
 void ae_net_free(ae_net *net);
 
