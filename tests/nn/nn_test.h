@@ -21,23 +21,24 @@
         }                                                                                                 \
     } while (0)
 
-/* 1 when this CPU runs bf16 layers (advgnn_nn_bf16_supported), else 0.
- * oneDNN 2.6 needs AVX-512 for bf16, so on an AVX2-only machine the tests
- * skip their bf16 halves and check the f32 ones as everywhere. The first
- * call on such a machine says so once and checks the refusal itself: a bf16
- * layer fails to create with a message that says to use f32. */
+/* Reports whether this CPU runs bf16 layers (advgnn_nn_bf16_supported):
+ * 1 if so, else 0. oneDNN 2.6 needs AVX-512 for bf16, so on an AVX2-only
+ * machine the tests skip their bf16 halves and check the f32 ones as
+ * everywhere. The first call on such a machine prints the skip once and
+ * checks the rejection itself: creating a bf16 layer fails with a message
+ * that requests f32. */
 static inline int nn_test_bf16(advgnn_ctx *ctx)
 {
-    static int said;
+    static int reported;
     advgnn_nn *nn = NULL;
     advgnn_layer *layer = NULL;
     const int64_t shape[4] = {1, 2, 2, 2};
 
     if (advgnn_nn_bf16_supported())
         return 1;
-    if (said)
+    if (reported)
         return 0;
-    said = 1;
+    reported = 1;
     printf("SKIP bf16 checks: oneDNN has no bf16 kernels on this CPU (it needs AVX-512)\n");
     NN_CHECK_OK(ctx, advgnn_nn_new(ctx, &nn));
     CHECK(advgnn_nn_activation(nn, ctx, "refused_bf16", ADVGNN_DTYPE_BF16, shape, ADVGNN_ACTIVATION_RELU, &layer) ==

@@ -130,7 +130,9 @@ static void check_relative_bias(void)
     float *full = vig_relative_bias(16, 8, 8, 1);
     int own = 0, resampled = 0;
 
-    CHECK(bias != NULL && pooled != NULL && full != NULL);
+    CHECK(bias != NULL);
+    CHECK(pooled != NULL);
+    CHECK(full != NULL);
     if (!bias || !pooled || !full)
         return;
     for (int i = 0; i < 30; i++) {

@@ -890,7 +890,7 @@ int ae_encoder_load(void *state, advgnn_ctx *ctx, const char *path)
 }
 
 /* Fails with an option error when oneDNN has no bf16 kernels on this CPU
- * (see advgnn_nn_bf16_supported): without the check the user would read a
+ * (see advgnn_nn_bf16_supported). Without the check the user would read a
  * backend error about the first layer instead of the option to change. */
 static int check_bf16_support(advgnn_ctx *ctx, const char *label)
 {

@@ -86,8 +86,8 @@ int ae_net_new(advgnn_ctx *ctx, const int64_t input_shape[4], ae_net *net);
 void ae_net_free(ae_net *net);
 
 /* Returns the output shape of node `from` (or of the input for AE_INPUT).
- * The pointer is into the node list: adding a node may move it, so copy the
- * shape before adding nodes. */
+ * The pointer points into the node list, which adding a node may move, so
+ * copy the shape before adding nodes. */
 const int64_t *ae_shape(const ae_net *net, int from);
 
 /* Each builder adds one layer fed by node `from` and returns the new node's
