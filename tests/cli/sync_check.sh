@@ -12,8 +12,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/advgnn-sync-XXXXXX") || exit 2
 trap 'rm -rf "$work"' EXIT
 . "$(dirname "$0")/check_helpers.sh"
 
-# A port that was free a moment ago: bound by the kernel's choice, then closed.
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()') ||
+port=$(free_port) ||
     { echo "cannot find a free port"; exit 2; }
 
 run="$work/run"

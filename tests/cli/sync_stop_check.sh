@@ -3,7 +3,7 @@
 # SIGINT between retries (exit status 130), on an https:// URI for a
 # plain-HTTP server, and on a server that responds 501 with an HTML page. Also
 # checks the messages after one retry and for a run sent to two servers. The
-# servers are tests/cli/http_stub.py on 127.0.0.1; the run folder is written
+# servers are tests/cli/http_stub.py on 127.0.0.1. The run folder is written
 # by hand in the journal format of core/src/tracking/journal.h.
 #
 # usage: sync_stop_check.sh ADVGNN
@@ -27,15 +27,6 @@ start_stub() {
     done
     echo "the stub server did not start"
     exit 2
-}
-
-# wait_for TEXT FILE SECONDS: waits until TEXT occurs in FILE.
-wait_for() {
-    for _ in $(seq 1 $(($3 * 10))); do
-        grep -qF -e "$1" "$2" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
 }
 
 run="$work/run"
@@ -111,11 +102,11 @@ reject "retry 1 of" "$work/err"
 reject "rejected" "$work/err"
 [ "$seconds" -lt 5 ] || fail "sync took $seconds s for HTTP 501"
 
-# 4b. None of the servers above answered, so without a URI sync names no
+# 4b. None of the servers above responded, so without a URI sync names no
 # server to fall back on, although each attempt left an acknowledgement log.
 env -u MLFLOW_TRACKING_URI "$advgnn" sync "$run" >"$work/out" 2>"$work/err"
 status=$?
-show "no server answered, no URI" $status
+show "no server responded, no URI" $status
 [ $status -eq 1 ] || fail "exit status $status, expected 1"
 expect "the run was never sent to a server" "$work/err"
 

@@ -312,9 +312,9 @@ static void check_offline_sync(advgnn_ctx *ctx, const char *uri, const char *exp
     free(experiment_id);
 }
 
-/* An artifact deleted before sync fails here, not on the server: the log
- * says it cannot be sent instead of blaming the server, and the record is
- * counted as failed. */
+/* Checks that an artifact deleted before sync fails locally, not on the
+ * server. The log reports that it cannot be sent instead of blaming the
+ * server, and the record is counted as failed. */
 static void check_missing_artifact_sync(const char *uri, const char *experiment, const char *dir)
 {
     char run_dir[700];

@@ -26,9 +26,9 @@
 /* Cap on one wait between attempts, as in MLflow's client. */
 #define MAX_BACKOFF_S 120.0
 
-/* Retries and the cap on one wait (seconds) of a non-persistent delivery
- * (advgnn sync) after a refused connection. No server listens on that port,
- * and one that starts later is reached by running sync again. */
+/* Max retries and the cap on one wait (seconds) of a non-persistent delivery
+ * (`advgnn sync`) after a refused connection. No server listens on that port,
+ * and a server that starts later is reached by running sync again. */
 #define REFUSED_MAX_RETRIES 2
 #define REFUSED_MAX_DELAY_S 2.0
 
@@ -220,7 +220,7 @@ static int deliver(trk_delivery *d, const request *req, trk_response *resp)
         if (outcome == TRK_OUTCOME_TLS && trk_response_not_tls(resp)) {
             char host[256];
 
-            /* A live run logs the error. `advgnn sync` prints the failure once, so it does not. */
+            /* A live run logs the error here. Sync does not, because it prints the failure once. */
             host_port(d->cfg.display, host, sizeof(host));
             if (d->persistent)
                 advgnn_log(d->log_ctx, ADVGNN_LOG_ERROR,
@@ -233,19 +233,19 @@ static int deliver(trk_delivery *d, const request *req, trk_response *resp)
             return 0;
         }
         if (outcome == TRK_OUTCOME_NOT_MLFLOW) {
-            char answer[64];
+            char reason[64];
 
             if (trk_response_is_html(resp))
-                snprintf(answer, sizeof(answer), "HTTP %ld, HTML answer", resp->status);
+                snprintf(reason, sizeof(reason), "HTTP %ld, HTML answer", resp->status);
             else
-                snprintf(answer, sizeof(answer), "HTTP %ld without an MLflow error", resp->status);
+                snprintf(reason, sizeof(reason), "HTTP %ld without an MLflow error", resp->status);
             if (d->persistent)
                 advgnn_log(d->log_ctx, ADVGNN_LOG_ERROR,
                            "tracking: the server at %s is not an MLflow tracking server (%s); pass the URI of a "
                            "running `mlflow server`, then send the journal with `advgnn sync %s`",
-                           d->cfg.display, answer, d->run_dir);
+                           d->cfg.display, reason, d->run_dir);
             advgnn_failf(d->ctx, ADVGNN_ERR_OPTION, "the server at %s is not an MLflow tracking server (%s)",
-                         d->cfg.display, answer);
+                         d->cfg.display, reason);
             d->halted = 1;
             return 0;
         }
@@ -261,13 +261,13 @@ static int deliver(trk_delivery *d, const request *req, trk_response *resp)
             return 0;
         }
 
-        /* A transfer aborted because the caller stops: no retry. */
+        /* A transfer that the caller aborted (trk_http's should_abort) is not retried. */
         if (resp->status == 0 && resp->curl_code == CURLE_ABORTED_BY_CALLBACK)
             return 0;
 
-        /* Transient: the server is down, slow, overloaded or asked us to wait.
+        /* Transient: the server is down, slow, overloaded or requested a wait.
          * A one-off sync gives up sooner on a refused connection, because no
-         * server listens there. 5xx and timeouts keep the full schedule. */
+         * server listens there. 5xx responses and timeouts keep the full schedule. */
         retry++;
         max_retries = d->cfg.max_retries;
         if (!d->persistent && resp->status == 0 && resp->curl_code == CURLE_COULDNT_CONNECT &&
@@ -344,7 +344,7 @@ static void reject(trk_delivery *d, const cJSON *record, long http_status, const
 
     d->failed++;
     if (d->rejections_logged < MAX_REJECTIONS_LOGGED) {
-        /* Without an HTTP status the record failed here, before the server saw it. */
+        /* Without an HTTP status, the record failed locally before the server received it. */
         advgnn_log(d->log_ctx, ADVGNN_LOG_WARN,
                    http_status > 0 ? "tracking: MLflow server rejected %s%s%s of run %s: %s"
                                    : "tracking: cannot send %s%s%s of run %s: %s",
@@ -1115,9 +1115,9 @@ static void read_header(trk_delivery *d, const cJSON *record)
 
 /* ---- processing ------------------------------------------------------------------------------ */
 
-/* Delivers `records` as trk_delivery_process does. With `held_back` set, a
- * last log-batch that is not full and ends with `records` is left for the next
- * call (see trk_delivery_process_partial). */
+/* Delivers `records` as trk_delivery_process does. When `held_back` is not
+ * NULL, a last log-batch that is not full and ends with `records` is left for
+ * the next call, and its record count is stored in `*held_back`. */
 static size_t process(trk_delivery *d, cJSON *const *records, size_t count, size_t *held_back)
 {
     size_t i = 0;
@@ -1148,9 +1148,9 @@ static size_t process(trk_delivery *d, cJSON *const *records, size_t count, size
                 n = 1;
 
             /* Each request has a fixed cost on the server (with MLflow
-             * 3.17.2, 96 points took a quarter of the time of 1000), so a
+             * 3.17.2, 96 points took a quarter of the time of 1000). So a
              * batch cut short only by the end of `records` waits for the
-             * records queued after them. */
+             * records that the next call brings. */
             if (held_back && i > 0 && i + n == count && n < BATCH_MAX_ENTITIES) {
                 *held_back = n;
                 return i;

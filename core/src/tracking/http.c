@@ -191,9 +191,10 @@ void trk_http_config_free(trk_http_config *cfg)
 
 /* ---- responses --------------------------------------------------------------- */
 
-/* A handshake that the network cut (a peer that closed or reset the
- * connection, as a restarting server or proxy does) can succeed on a retry,
- * unlike one that the two sides could not agree on. */
+/* Returns nonzero when the network cut the TLS handshake, because the peer
+ * closed or reset the connection as a restarting server or proxy does. Such a
+ * handshake can succeed on a retry, unlike one that the two sides could not
+ * agree on. */
 static int handshake_cut(const trk_response *resp)
 {
     return strstr(resp->curl_error, "SSL_ERROR_SYSCALL") || strstr(resp->curl_error, "reset by peer") ||
@@ -241,9 +242,9 @@ trk_outcome trk_response_outcome(const trk_response *resp)
     if (s == 0 && resp->curl_code == CURLE_SSL_CONNECT_ERROR && !handshake_cut(resp))
         return TRK_OUTCOME_TLS;
 
-    /* MLflow answers 501 with {"error_code": "NOT_IMPLEMENTED", ...} for an
+    /* MLflow responds 501 with {"error_code": "NOT_IMPLEMENTED", ...} for an
      * endpoint its store lacks, which concerns that request only. Other
-     * servers, such as `python3 -m http.server`, answer 501 to every POST. */
+     * servers, such as `python3 -m http.server`, respond 501 to every POST. */
     if (s == 501)
         return is_mlflow_error(resp) ? TRK_OUTCOME_REJECTED : TRK_OUTCOME_NOT_MLFLOW;
     if (s == 0 || s == 408 || s == 429 || s >= 500)

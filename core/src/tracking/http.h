@@ -65,13 +65,14 @@ typedef enum trk_outcome {
 
 ADVGNN_INTERNAL trk_outcome trk_response_outcome(const trk_response *resp);
 
-/* Returns nonzero when the TLS handshake failed because the server answered
- * in plain text (OpenSSL's "wrong version number", "packet length too long"):
- * an https:// URI for a plain-HTTP server. */
+/* Returns nonzero when the TLS handshake failed because the server responded
+ * in plain text (OpenSSL reports "wrong version number" or "packet length too
+ * long"). This happens when an https:// URI names a plain-HTTP server. */
 ADVGNN_INTERNAL int trk_response_not_tls(const trk_response *resp);
 
-/* Returns nonzero when the body starts like an HTML page, the answer of a web
- * server or proxy that is not MLflow. */
+/* Returns nonzero when the body starts, after whitespace, with "<!doctype html"
+ * or "<html" in any case. Such a body comes from a web server or proxy that is
+ * not MLflow. */
 ADVGNN_INTERNAL int trk_response_is_html(const trk_response *resp);
 
 /* Writes a one-line description of a failed response into `out`: the HTTP

@@ -31,9 +31,9 @@ static void clear_chunk(replay_state *state)
     state->count = 0;
 }
 
-/* Delivers the chunk. With `more_follow`, a partial last log-batch stays at
- * the front of the chunk for the next lines to fill. Returns nonzero when the
- * delivery left records pending. */
+/* Delivers the chunk. When `more_follow` is nonzero, a partial last log-batch
+ * stays at the front of the chunk for the next lines to fill. Returns nonzero
+ * when the delivery left records pending. */
 static int flush_chunk(replay_state *state, int more_follow)
 {
     size_t held_back = 0;
@@ -108,8 +108,9 @@ static int wait_unless_interrupted(void *user, double seconds)
     return advgnn_interrupted();
 }
 
-/* Aborts the transfer in progress after SIGINT or SIGTERM (libcurl polls it
- * about once a second, and more often while data flows). */
+/* Returns nonzero after SIGINT or SIGTERM, so that libcurl aborts the
+ * transfer in progress. libcurl polls it about once a second, and more often
+ * while data flows. */
 static int abort_on_interrupt(void *user)
 {
     (void)user;
@@ -125,7 +126,7 @@ static char *log_target(const char *path)
     cJSON *json;
     const cJSON *target;
     char *uri = NULL;
-    int answered = 0;
+    int responded = 0;
 
     if (!file)
         return NULL;
@@ -137,13 +138,13 @@ static char *log_target(const char *path)
         cJSON_Delete(json);
     }
 
-    /* Intent lines are written before a request; any other line (an
-     * experiment id, a run, an ack, a rejection) means the server answered.
+    /* Intent lines are written before a request. Any other line (an
+     * experiment id, a run, an ack, a rejection) means the server responded.
      * A log of intents only, from a sync to a wrong URI, names no server. */
-    while (uri && !answered && fgets(line, sizeof(line), file))
-        answered = strncmp(line, "{\"intent\"", 10) != 0 && line[0] == '{';
+    while (uri && !responded && fgets(line, sizeof(line), file))
+        responded = strncmp(line, "{\"intent\"", 10) != 0 && line[0] == '{';
     fclose(file);
-    if (!answered) {
+    if (!responded) {
         advgnn_free(uri);
         return NULL;
     }
@@ -163,7 +164,7 @@ static int is_listed(const char *list, const char *uri)
 
 /* Finds the server that the run delivered to, named by the acknowledgement
  * logs (acks-<hash>.jsonl, see journal.h) in <run_dir>/tracking. The logs
- * store the URI without credentials, so these come from the environment.
+ * store the URI without credentials, so credentials come from the environment.
  * Fails with ADVGNN_ERR_OPTION when the logs name no server or several. */
 static int recorded_uri(advgnn_ctx *ctx, const char *run_dir, char **out)
 {
