@@ -30,9 +30,9 @@
 -- magnetic_tile_root to <data>/magnetic_tile; a folder of the same layout
 -- with fewer images makes a shorter run. NOTE: one epoch over the 686
 -- training images of the full magnetic_tile split takes two to four minutes
--- per encoder on two shared cores at 128 pixels (docs/results.md), so the
--- default epochs need over an hour there; docs/results.md records a run on
--- a subset.
+-- per encoder on two shared cores at 128 pixels (docs/results.md). The
+-- default epochs therefore need over an hour there, and docs/results.md
+-- records a run on a subset.
 
 local script_dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 local data = advgnn.args.data or (script_dir .. "/../../shared/data")
@@ -56,7 +56,7 @@ local function listed(list, name)
     return false
 end
 
--- Dataset constructors by name; each call makes a fresh plugin instance.
+-- Dataset constructors by name. Each call makes a fresh plugin instance.
 local datasets = {
     {
         name = "bottle",

@@ -54,9 +54,9 @@ start_server() {
   fi
   uri="http://127.0.0.1:$port"
 
-  # The job runner serves MLflow's GenAI jobs, which tracking never uses; when
+  # The job runner serves MLflow's GenAI jobs, which tracking never uses. When
   # on, it starts seven worker processes that each spend seconds of CPU
-  # importing MLflow, slowing the server's first minute on a small machine.
+  # importing MLflow, which slows the server's first minute on a small machine.
   MLFLOW_DISABLE_TELEMETRY=true \
   MLFLOW_SERVER_ENABLE_JOB_EXECUTION=${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false} \
   setsid "$venv/bin/mlflow" server \

@@ -2,7 +2,7 @@
 """PyTorch version of the `vig` encoder plugin, parity fixtures and weight conversion.
 
 The model is written from the Vision GNN paper (Han et al., NeurIPS 2022) and
-from the plugin (plugins/encoders/vig/vig.c); no reference code is used. Its
+from the plugin (plugins/encoders/vig/vig.c), without any reference code. Its
 parameter and buffer names are exactly the plugin's weight names, so a
 state dict saved here loads into the plugin (option `weights` or
 `init_weights`) and the other way round:
@@ -16,7 +16,7 @@ state dict saved here loads into the plugin (option `weights` or
     decoder.<u>.bn.*, decoder.out.{weight,bias}
 
 BatchNorm's `num_batches_tracked` is dropped on export (the plugin has no such
-buffer). The relative-position term is not a weight: the plugin computes it
+buffer). The relative-position term is not a weight, because the plugin computes it
 from the grid as ViG does (sine-cosine embedding P, 2 P P^T / C, bicubic
 resampling of each row to the key count, negated).
 
@@ -39,9 +39,9 @@ Commands:
         pyramid_vig.py: `stem.convs.*`, `pos_embed`, `backbone.*`) to the
         plugin's names. The reference position embedding is interpolated
         bicubically to the plugin's grid when the image size differs from
-        224. The reference has no decoder and a classifier head: `prediction.*`
-        and the frozen `backbone.*.0.relative_pos` are skipped, and the decoder
-        is initialized from --seed with PyTorch's default initialization.
+        224. The reference has no decoder and a classifier head, so `prediction.*`
+        and the frozen `backbone.*.0.relative_pos` are skipped. The decoder is
+        initialized from --seed with PyTorch's default initialization.
 
     selftest
         Converts the state dict of a reference-shaped model made here (random
@@ -136,9 +136,11 @@ class ConvBN(nn.Module):
 
 
 def sincos_embedding(channels, height, width):
-    """(H*W, C) float64 2-D sine-cosine embedding: the first half of the channels
-    encodes the column x, the second the row y, each as C/4 sines then C/4
-    cosines at frequencies 1 / 10000^(i / (C/4))."""
+    """Return the (H*W, C) float64 2-D sine-cosine embedding.
+
+    The first half of the channels encodes the column x, the second the row y,
+    each as C/4 sines then C/4 cosines at frequencies 1 / 10000^(i / (C/4)).
+    """
     quarter = channels // 4
     omega = 1.0 / torch.pow(10000.0, torch.arange(quarter, dtype=torch.float64) / quarter)
     ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
@@ -151,10 +153,13 @@ def sincos_embedding(channels, height, width):
 
 
 def relative_bias(channels, height, width, ratio):
-    """(H*W, keys) float32 term added to the squared kNN distances: minus the
-    node-by-node term 2 P P^T / C (rounded to float32), resampled bicubically
-    (align_corners=False) along the key axis from H*W to the key count, as
-    ViG's Grapher does. Rows keep their length, which bicubic leaves exact."""
+    """Return the (H*W, keys) float32 term added to the squared kNN distances.
+
+    The term is minus the node-by-node term 2 P P^T / C (rounded to float32),
+    resampled bicubically (align_corners=False) along the key axis from H*W to
+    the key count, as ViG's Grapher does. Rows keep their length, which bicubic
+    leaves exact.
+    """
     p = sincos_embedding(channels, height, width)
     rel = (2.0 * p @ p.T / channels).to(torch.float32)
     keys = (height // ratio) * (width // ratio)
@@ -242,7 +247,7 @@ class DecoderStage(nn.Module):
 
 
 class VigAutoencoder(nn.Module):
-    """The plugin's network; forward returns the reconstruction. With
+    """The plugin's network. Its forward returns the reconstruction. With
     `trace` a dict, forward stores the plugin layer outputs it names."""
 
     def __init__(self, cfg):
@@ -271,7 +276,7 @@ class VigAutoencoder(nn.Module):
             gh, gw = height // 16, width // 16
         self.pos_embed = PosEmbed(c, gh, gw) if cfg["pos_embed"] else None
 
-        # Blocks are numbered globally; pyramid stages after the first start
+        # Blocks are numbered globally. Pyramid stages after the first start
         # with a stride-2 downsampling convolution.
         self.downsample = nn.ModuleDict()
         self.blocks = nn.ModuleList()
@@ -352,7 +357,7 @@ class VigAutoencoder(nn.Module):
 def build_model(preset_or_config):
     """Returns the plugin's network for a preset name (vig_ti, vig_s, pvig_ti,
     pvig_s, small; 224 x 224) or a dict of the plugin's options plus
-    image_size. Parameters use PyTorch's default initialization, position
+    image_size. Parameters use PyTorch's default initialization, and position
     embeddings start at zero."""
     return VigAutoencoder(resolve_config(preset_or_config))
 
@@ -363,7 +368,7 @@ def build_model(preset_or_config):
 def ssim_loss(pred, target, data_range, dtype=torch.float64):
     """1 - mean SSIM over planes and valid positions of an 11 x 11 Gaussian
     window (sigma 1.5), C1 = (0.01 L)^2, C2 = (0.03 L)^2, computed in `dtype`
-    (float64 like the plugin; bench/vig can ask for float32)."""
+    (float64 like the plugin, and bench/vig can request float32)."""
     pred, target = pred.to(dtype), target.to(dtype)
     g = torch.exp(-((torch.arange(11, dtype=dtype) - 5) ** 2) / (2 * 1.5**2))
     g = g / g.sum()
@@ -444,11 +449,11 @@ def plugin_state(model):
 # ---- fixtures ---------------------------------------------------------------------
 
 FIXTURES = {
-    # widths 8/16/24/32: stage grids 16, 8, 4, 2 at 64 px; keys pooled 4x4 and 2x2
-    # in stages 1 and 2; the last stage has 4 keys, so k = 3.
+    # Widths 8/16/24/32 give stage grids 16, 8, 4, 2 at 64 px. Keys are pooled
+    # 4x4 and 2x2 in stages 1 and 2, and the last stage has 4 keys, so k = 3.
     "pyramid": {"preset": "custom", "variant": "pyramid", "widths": [8, 16, 24, 32], "blocks": [1, 1, 2, 1],
                 "k": 3, "image_size": 64},
-    # 4 x 4 nodes; k grows 2 -> 4 over 6 blocks; blocks 4 and 5 have dilation 2.
+    # 4 x 4 nodes. k grows 2 -> 4 over 6 blocks, and blocks 4 and 5 have dilation 2.
     "isotropic": {"preset": "custom", "variant": "isotropic", "widths": [16], "blocks": [6], "k": 2,
                   "image_size": 64},
 }
@@ -610,7 +615,7 @@ def reference_names(cfg):
 
 def convert_state_dict(reference, cfg, seed=0):
     """Returns the plugin state dict of `cfg` filled from a reference ViG or
-    PViG state dict; the decoder comes from PyTorch's default init with `seed`.
+    PViG state dict. The decoder comes from PyTorch's default init with `seed`.
     Raises ValueError naming a missing or mis-shaped reference tensor."""
     # NOTE: only the transposed-convolution decoder is built here, so the
     # result does not load into a plugin with decoder = "graph".
@@ -618,7 +623,7 @@ def convert_state_dict(reference, cfg, seed=0):
         if wrapper in reference and isinstance(reference[wrapper], dict):
             reference = reference[wrapper]
     reference = {k[7:] if k.startswith("module.") else k: v for k, v in reference.items()}
-    # The relative-position term is no weight; skipping it saves its
+    # The relative-position term is not a weight, and skipping it saves its
     # (H*W)^2 products at build time.
     torch.manual_seed(seed)
     model = VigAutoencoder(dict(cfg, relative_pos=False))

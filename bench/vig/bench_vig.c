@@ -3,7 +3,7 @@
  * plus the memory-bank features and the reconstruction copy) and training
  * (train: forward, the MSE + SSIM loss, backward, gradient clipping and one
  * Adam step per batch). The input is normally distributed noise, so the
- * work does not depend on a dataset; the kNN graph costs the same.
+ * work does not depend on a dataset. The kNN graph costs the same.
  *
  * usage: bench_vig [--threads N] [--preset NAME] [--size PIXELS] [--batch B]
  *                  [--steps S] [--repeats R] [--decoder deconv|graph]
@@ -13,7 +13,7 @@
  * repetition, 5 repetitions after one warm-up. A training repetition is one
  * train() call of one epoch of S batches, without validation images or
  * checkpoints. An inference repetition is one encode() call on one batch.
- * --precision sets the plugin's option 'precision' (default f32); with bf16
+ * --precision sets the plugin's option 'precision' (default f32). With bf16
  * the mode column reads "inference bf16" and "training bf16", so that
  * compare.py groups them apart from f32 rows and beside bench_vig_torch.py's
  * rows of the same --precision (bf16 autocast).
@@ -123,7 +123,7 @@ static const advgnn_plugin_descriptor *load_vig(void **handle)
         fprintf(stderr, "bench_vig: %s has no symbol %s\n", path, ADVGNN_PLUGIN_ENTRY_SYMBOL);
         return NULL;
     }
-    /* dlsym returns an object pointer; memcpy converts it without a pedantic warning. */
+    /* dlsym returns an object pointer, and memcpy converts it without a pedantic warning. */
     memcpy(&entry, &symbol, sizeof(entry));
     return entry();
 }
@@ -136,8 +136,8 @@ static int set_value(advgnn_options *opts, advgnn_ctx *ctx, const char *name, ad
     return 0;
 }
 
-/* The plugin's defaults with the preset, decoder, batch and one epoch per
- * train() call; NULL after printing the error. */
+/* Returns the plugin's defaults with the preset, decoder, batch and one epoch
+ * per train() call, or NULL after printing the error. */
 static advgnn_options *vig_options(advgnn_ctx *ctx, const advgnn_plugin_descriptor *desc, const settings *s)
 {
     advgnn_options *opts = NULL;

@@ -1,33 +1,36 @@
 """Time the PyTorch version of the vig encoder as bench_vig times the plugin.
 
-The model is `build_model` of scripts/vig_reference.py (the plugin's network
-written in PyTorch: encoder and transposed-convolution decoder) and the loss
-is its `reconstruction_loss` (MSE + 0.5 * (1 - SSIM), computed in float64
-there, as the plugin computes it; --loss-dtype float32 computes the same
-loss in float32, as a PyTorch user would usually write it, and names the
-side "torch-f32-loss"). Inference is the forward pass in eval mode under torch.no_grad().
+The model is `build_model` of scripts/vig_reference.py, the plugin's network
+written in PyTorch (encoder and transposed-convolution decoder). The loss is
+its `reconstruction_loss`, MSE + 0.5 * (1 - SSIM), computed in float64 there
+as the plugin computes it. --loss-dtype float32 computes the same loss in
+float32, as a PyTorch user would usually write it, and names the side
+"torch-f32-loss". Inference is the forward pass in eval mode under
+torch.no_grad().
 Training is one epoch of --steps batches. Each batch runs a forward pass in
 train mode, the loss, backward, gradient clipping to norm 5 and one Adam step
 (lr 1e-3), as the plugin does by default. The input is normally distributed
 noise.
 
 --precision bf16 runs the forward pass and the loss under
-torch.autocast("cpu", dtype=torch.bfloat16) (weights and Adam stay float32),
-PyTorch's counterpart of the plugin's option precision = bf16; its rows have
-the modes "inference bf16" and "training bf16", as bench_vig --precision bf16.
+torch.autocast("cpu", dtype=torch.bfloat16) (weights and Adam stay float32).
+This is PyTorch's counterpart of the plugin's option precision = bf16. Its
+rows have the modes "inference bf16" and "training bf16", as those of
+bench_vig --precision bf16 do.
 
---gather picks how the max-relative aggregation gathers neighbours.
+--gather selects how the max-relative aggregation gathers neighbours.
 "reference" keeps vig_reference.py's torch.gather over an expanded
 (N, C, H*W, keys) view, whose backward materializes a gradient of that full
 size (944 MB per block at stage 1 of pvig_ti at batch 8). "indexed" (the
 default) indexes a (N*keys, C) table with the flattened edge list, as
-batched_index_select in the Vision GNN authors' code does, so the gathered
-tensor and its gradient are (N, H*W, k, C). Before timing, the script checks
+batched_index_select in the Vision GNN authors' code does. The gathered
+tensor and its gradient are then (N, H*W, k, C). Before timing, the script checks
 that both give the same reconstruction and gradients on a small input.
 
-Prints the CSV rows of bench_vig (side "torch"): wall and CPU milliseconds per
-image of every repetition after one warm-up, CPU being the process CPU time
-divided by the thread count. Run with OMP_WAIT_POLICY=passive, as bench_vig.
+Prints the CSV rows of bench_vig (side "torch") with the wall and CPU
+milliseconds per image of every repetition after one warm-up. The CPU time is
+the process CPU time divided by the thread count. Run with
+OMP_WAIT_POLICY=passive, as bench_vig.
 """
 
 import argparse
@@ -67,8 +70,10 @@ def indexed_forward(self, x, trace=None, prefix=""):
 
 
 def check_gather_equal():
-    """Checks that both gathers give the same reconstruction and parameter
-    gradients for the small preset at 128 x 128; raises AssertionError if not."""
+    """Check that both gathers give the same reconstruction and parameter
+    gradients for the small preset at 128 x 128.
+
+    Raises AssertionError if they differ."""
     torch.manual_seed(3)
     model = build_model({"preset": "small", "image_size": 128})
     images = torch.randn(2, 3, 128, 128)

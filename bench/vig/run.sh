@@ -4,13 +4,14 @@
 #
 # usage: bench/vig/run.sh [rounds]   (default 3)
 #
-# Each round runs bench_vig, then bench_vig_torch.py with the indexed gather,
-# then the same with a float32 loss (unless ADVGNN_BENCH_F32_LOSS=0; the
-# plugin and the default PyTorch side compute the loss in float64), then
-# (unless ADVGNN_BENCH_REFERENCE_GATHER=0) bench_vig_torch.py with the
-# reference script's own gather, so every side sees the same machine load
-# over time. compare.py writes the medians over all rounds and repetitions,
-# and the PyTorch / advgnn ratios (above 1: advgnn is faster), to
+# Each round runs bench_vig, then bench_vig_torch.py with the indexed gather.
+# Then, unless ADVGNN_BENCH_F32_LOSS=0, it runs the same with a float32 loss
+# (the plugin and the default PyTorch side compute the loss in float64).
+# Last, unless ADVGNN_BENCH_REFERENCE_GATHER=0, it runs bench_vig_torch.py
+# with the reference script's own gather. Interleaving the sides this way
+# makes every side run under the same machine load over time. compare.py
+# writes the medians over all rounds and repetitions, and the PyTorch /
+# advgnn ratios (above 1 means advgnn is faster), to
 # $ADVGNN_BENCH_OUT/comparison.md.
 #
 # Needs bench/.venv with torch (bench/torch/run.sh creates it) and a build

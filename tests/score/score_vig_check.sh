@@ -2,9 +2,9 @@
 # Checks `advgnn score` on a vig run with the default decoder, whose
 # results.json lists every resolved option, 'decoder_blocks' included. The
 # script first makes a small two-category run (scripts/score_vig_run.lua).
-# Also checks a uniform image whose heatmap is flat, and the hints of a run
-# without --category, of an output folder that already contains a run, of an
-# empty output and of a vig width that is not a multiple of 4.
+# Also checks a uniform image whose heatmap is flat. Then it checks the hints
+# for a run without --category, an output folder that already contains a run,
+# an empty output and a vig width that is not a multiple of 4.
 #
 # usage: score_vig_check.sh ADVGNN SCRIPT
 set -u
@@ -39,7 +39,7 @@ grep -qE "^$work/image.png [0-9.e+-]+\$" "$work/out" || fail "no score line for 
 reject "decoder_blocks" "$work/err"
 grep -q "image.png" "$work/s1/scores.csv" || fail "image.png not in scores.csv"
 
-# 2a. A results.json from before "set_options" existed: score restores the
+# 2a. A results.json from before "set_options" existed. Score restores the
 # options that differ from their defaults, and decoder_blocks is not one.
 cp -r "$work/run" "$work/old"
 python3 - "$work/old/results.json" <<'PY' || fail "cannot strip set_options"
@@ -59,7 +59,7 @@ show "score a run without set_options" $status
 grep -qE "^$work/image.png [0-9.e+-]+\$" "$work/out" || fail "no score line for image.png"
 reject "decoder_blocks" "$work/err"
 
-# 2b. A uniform image alone on a patch_stats run of dots: every heatmap
+# 2b. A uniform image alone on a patch_stats run of dots. Every heatmap
 # value is the same, and the overlay still gets a colour range instead of
 # failing on an empty one.
 "$advgnn" --no-progress --quiet run "$(dirname "$script")/score_run.lua" "out=$work/flat" kind=dots \
@@ -101,7 +101,7 @@ show "unknown category" $status
 [ $status -eq 1 ] || fail "exit status $status, expected 1"
 expect "no results for category 'grid'; its categories are: checker, dots" "$work/err"
 
-# 5. A second run into the same folder: the hint is about the folder, not a
+# 5. A second run into the same folder. The hint is about the folder, not a
 # plugin failure.
 "$advgnn" --no-progress --quiet run "$script" "out=$work/run" >"$work/out" 2>"$work/err"
 status=$?

@@ -1,10 +1,10 @@
 /* The "training" object of results.json. advgnn_report_add_training on
  * history files written here: absent, invalid, left over from an earlier run,
  * and one with a null validation loss and keys of the wrong type. Then a real
- * short cnn_ae run on the shared MVTec AD bottle images, started from Lua:
- * every per-epoch value in results.json and in the table the script receives
- * equals the run's train_history.json, and a second run in the same folder
- * that loads weights instead of training reports no stale history. */
+ * short cnn_ae run on the shared MVTec AD bottle images, started from Lua.
+ * Every per-epoch value in results.json and in the table the script receives
+ * must equal the run's train_history.json. A second run in the same folder
+ * that loads weights instead of training must report no stale history. */
 #include "lua_test_util.h"
 
 #include <float.h>
@@ -89,7 +89,7 @@ static void test_history_files(void)
     CHECK(cJSON_GetObjectItemCaseSensitive(category, "training") == NULL);
     cJSON_Delete(category);
 
-    /* Two epochs, the first without a validation loss; "lr" of the second is
+    /* Two epochs, the first without a validation loss. "lr" of the second is
      * a string and "extra" is unknown, so neither is copied. */
     write_text(path, "{\"epochs\": [{\"epoch\": 1, \"train_loss\": 0.75, \"val_loss\": null, \"seconds\": 2.5,"
                      " \"lr\": 0.001, \"extra\": 7},"
@@ -127,7 +127,7 @@ static void test_history_files(void)
     cJSON_Delete(category);
 }
 
-/* Writes the script of the real run to `script`: it trains (or, with
+/* Writes the script of the real run to `script`. The script trains (or, with
  * `weights` non-empty, loads) cnn_ae into `out` and writes the per-epoch
  * values it received to `values`. */
 static void format_run_script(char *script, size_t size, const char *out, const char *values, const char *weights)
@@ -156,9 +156,9 @@ static void format_run_script(char *script, size_t size, const char *out, const 
 }
 
 /* Compares one per-epoch number of results.json with train_history.json.
- * They may differ in the last bit: cJSON prints a number with 15 digits when
- * that reads back within DBL_EPSILON of it, so a relative 4 * DBL_EPSILON is
- * allowed. */
+ * They may differ in the last bit, because cJSON prints a number with 15
+ * digits when that reads back within DBL_EPSILON of it. A relative difference
+ * of 4 * DBL_EPSILON is therefore allowed. */
 static void check_same_number(const cJSON *result_epoch, const cJSON *history_epoch, const char *key)
 {
     const cJSON *got = cJSON_GetObjectItemCaseSensitive(result_epoch, key);

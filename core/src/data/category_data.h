@@ -76,18 +76,18 @@ void advgnn_split_data_release(advgnn_split_data *data);
 
 /* Starts decoding `count` samples on a background thread, so that decoding
  * overlaps what the caller computes meanwhile. The thread decodes with one
- * OpenMP thread; advgnn_split_prefetch_finish then decodes what is left on
- * every thread. `loader` is copied without its progress callback; its
+ * OpenMP thread, and advgnn_split_prefetch_finish then decodes what is left on
+ * every thread. `loader` is copied without its progress callback, and its
  * strings and `samples` must outlive the prefetch. A plugin's load() is never
- * called from the thread: with one, the samples are loaded at finish. */
+ * called from the thread. With one, the samples are loaded at finish. */
 int advgnn_split_prefetch_start(advgnn_ctx *ctx, const advgnn_sample_loader *loader, advgnn_split split,
                                 const advgnn_sample *samples, size_t count, advgnn_split_prefetch **out);
 
 /* Waits for the prefetch, helping with the samples not started yet, joins
- * its thread and frees it. *out then holds the same bytes as
- * advgnn_split_data_load gives, or fails with the same message, naming the
- * first failing sample in sample order. Log lines of the thread are written
- * to `ctx` here. */
+ * its thread and frees it. *out then contains the same bytes that
+ * advgnn_split_data_load produces, or the call fails with the same message,
+ * naming the first failing sample in sample order. Log lines of the thread
+ * are written to `ctx` here. */
 int advgnn_split_prefetch_finish(advgnn_split_prefetch *prefetch, advgnn_ctx *ctx, advgnn_split_data *out);
 
 /* Stops the prefetch after its current sample, joins its thread and frees
@@ -97,13 +97,13 @@ void advgnn_split_prefetch_cancel(advgnn_split_prefetch *prefetch);
 /* Loads every split of category `category_index` of the store. An empty train
  * or test split fails naming the dataset, category and split; an empty
  * validation split is allowed. With loader->prefetch, the test split is only
- * started in the background: call advgnn_category_data_wait_test before
+ * started in the background, so call advgnn_category_data_wait_test before
  * using out->test. */
 int advgnn_category_data_load(advgnn_ctx *ctx, const advgnn_sample_loader *loader,
                               const advgnn_sample_store *store, size_t category_index, advgnn_category_data *out);
 
-/* Completes the test split when it decodes in the background; does nothing
- * otherwise. Defective test images without masks are counted in a warning.
+/* Completes the test split when it decodes in the background, and does
+ * nothing otherwise. Defective test images without masks are counted in a warning.
  * On failure the message names the dataset, category, split and file. */
 int advgnn_category_data_wait_test(advgnn_ctx *ctx, advgnn_category_data *data);
 

@@ -320,7 +320,7 @@ static int decode_bmp(advgnn_ctx *ctx, const void *data, size_t size, const char
         return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "'%s': corrupt or unsupported BMP (stb_image: %s)", name,
                             stbi_failure_reason());
     /* stb_image's info call passes on the header's signed height, which is
-     * negative for a top-down BMP (rows stored from the top); its loader
+     * negative for a top-down BMP (rows stored from the top). Its loader
      * flips such files itself, so only the magnitude matters here. */
     if (height < 0 && height != INT_MIN)
         height = -height;

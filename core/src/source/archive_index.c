@@ -178,8 +178,8 @@ struct archive *source_reader_new(void)
     if (!a)
         return NULL;
 
-    /* A filter or format libarchive was built without reports a warning or
-     * failure here; the archive then fails to open with libarchive's own
+    /* A filter or format that libarchive was built without reports a warning
+     * or failure here. The archive then fails to open with libarchive's own
      * message, which names the missing support. */
     (void)archive_read_support_filter_gzip(a);
     (void)archive_read_support_filter_bzip2(a);

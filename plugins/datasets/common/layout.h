@@ -90,12 +90,12 @@ int layout_find_categories(advgnn_ctx *ctx, const char *plugin, advgnn_source *s
 void layout_categories_free(layout_categories *categories);
 
 /* Opens the `root` option's folder or archive into *src and selects the
- * categories that the `category` option asks for, as layout_find_categories
+ * categories that the `category` option selects, as layout_find_categories
  * does. On failure *src is closed and NULL. */
 int layout_open_categories(advgnn_ctx *ctx, const char *plugin, const advgnn_options *opts, const char *marker,
                            const char *expected, advgnn_source **src, layout_categories *categories);
 
-/* Closes what layout_open_categories opened; safe on a partly opened state. */
+/* Closes what layout_open_categories opened. It is safe on a partly opened state. */
 void layout_close_categories(advgnn_source *src, layout_categories *categories);
 
 /* Returns the folder of `category` inside the source (new string). */
