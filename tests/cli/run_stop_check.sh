@@ -13,15 +13,6 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/advgnn-runstop-XXXXXX") || exit 2
 trap 'rm -rf "$work"' EXIT
 . "$(dirname "$0")/check_helpers.sh"
 
-# wait_for TEXT FILE SECONDS: waits until TEXT occurs in FILE.
-wait_for() {
-    for _ in $(seq 1 $(($3 * 10))); do
-        grep -qF -e "$1" "$2" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 # interrupt FILE TEXT SECONDS [twice]: once TEXT is in FILE, sends
 # SIGINT to $pid (twice, 0.5 s apart, with "twice"), waits for the
 # process and sets $status and $seconds (from the last signal to the exit).
@@ -61,7 +52,7 @@ expect "second interrupt, quitting at once" "$work/err"
 
 # 2. A finished run whose server does not listen waits for delivery; SIGINT
 # ends the wait at once and names `advgnn sync`.
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()') ||
+port=$(free_port) ||
     { echo "cannot find a free port"; exit 2; }
 "$advgnn" --no-progress run "$scripts/tracked_run.lua" "out=$work/run" --tracking-uri "http://127.0.0.1:$port" \
     >"$work/out" 2>"$work/err" &
