@@ -449,11 +449,8 @@ static int build_backward_weights(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, d
         return sum;                                                                                            \
     }
 
-#define LOAD_F32(p, i) ((p)[i])
-#define LOAD_BF16(p, i) nn_bf16_load((p)[i])
-
-BIAS_GRAD_KERNEL(f32, float, LOAD_F32)
-BIAS_GRAD_KERNEL(bf16, uint16_t, LOAD_BF16)
+BIAS_GRAD_KERNEL(f32, float, NN_LOAD_F32)
+BIAS_GRAD_KERNEL(bf16, uint16_t, NN_LOAD_BF16)
 
 /* Runs the backward-data matmul when input gradients are enabled, the
  * per-image weight-gradient matmul, then the sums over the images. */
