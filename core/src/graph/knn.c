@@ -12,11 +12,16 @@
 #include "advgnn/nn.h"
 #include "util/internal.h"
 
-/* Rows of the distance matrix per matmul. A block of 256 x keys scores
- * (3.2 MB for 3136 keys) is reused by the top-k right after the matmul.
- * NOTE: blocks of 64 and 128 rows measured no faster for 3136 x 96 on a
- * shared 2-vCPU Zen 4 (differences within the noise of that machine). */
-#define KNN_BLOCK_ROWS 256
+/* Bytes of the score block of one matmul: block_rows = this / (4 * keys),
+ * at least KNN_MIN_BLOCK_ROWS and at most the node count. One block holds a
+ * whole pyramid ViG stage at 224 x 224 (3136 x 196 scores, 2.4 MB), so an
+ * image costs one matmul and one parallel top-k region. Each parallel region
+ * wakes the threads, through futexes with passive OpenMP waits. On a 2-vCPU
+ * Zen 3, blocks of 256 rows made a stage-1 layer 0.6 ms slower per image
+ * than one block. A fixed large block would waste most of the matmul on
+ * padding rows for a 196-node map. */
+#define KNN_BLOCK_BYTES (4u << 20)
+#define KNN_MIN_BLOCK_ROWS 64
 #define KNN_MAX_KD 1024 /* k * dilation; bounds the per-row candidate list */
 
 struct advgnn_knn_graph {
@@ -31,9 +36,12 @@ struct advgnn_knn_graph {
     dnnl_primitive_t matmul;
     dnnl_memory_t src_mem, weights_mem, bias_mem, dst_mem, scratch_mem;
 
+    int block_rows;           /* rows of the distance matrix per matmul */
     int padded_nodes;         /* nodes rounded up to a whole number of blocks */
     int bf16;                 /* the matmul reads bf16 copies of the rows */
-    int avx512;               /* the CPU has AVX-512F (checked at creation) */
+    /* Top-k kernels, chosen at creation for this CPU (see select_row). */
+    void (*rank_pass)(float *scores, const float *bias_row, int keys, int blocks, float *maxima);
+    unsigned (*at_least)(const float *scores, int first, float t);
     int keys_are_nodes;       /* reduce ratio 1: key rows alias the node rows */
     float *node_rows;         /* (padded_nodes, C) normalized nodes; padding rows stay 0 */
     float *key_rows;          /* (keys, C) normalized keys; the node rows when keys_are_nodes */
@@ -43,6 +51,11 @@ struct advgnn_knn_graph {
     float *scores;            /* (block, keys): x_i . y_j - |y_j|^2 / 2 */
     void *scratchpad;
 };
+
+static void rank_pass_portable(float *scores, const float *bias_row, int keys, int blocks, float *maxima);
+static void rank_pass_avx2(float *scores, const float *bias_row, int keys, int blocks, float *maxima);
+static unsigned at_least_portable(const float *scores, int first, float t);
+static unsigned at_least_avx2(const float *scores, int first, float t);
 
 static int dnnl_fail(advgnn_ctx *ctx, dnnl_status_t st, const char *what)
 {
@@ -90,8 +103,8 @@ int advgnn_knn_graph_key_count(const advgnn_knn_graph *g)
  * reading the key rows transposed through strides, without a copy. */
 static int create_matmul(advgnn_knn_graph *g, advgnn_ctx *ctx)
 {
-    dnnl_dims_t src_dims = {KNN_BLOCK_ROWS, g->channels}, wei_dims = {g->channels, g->keys};
-    dnnl_dims_t wei_strides = {1, g->channels}, bias_dims = {1, g->keys}, dst_dims = {KNN_BLOCK_ROWS, g->keys};
+    dnnl_dims_t src_dims = {g->block_rows, g->channels}, wei_dims = {g->channels, g->keys};
+    dnnl_dims_t wei_strides = {1, g->channels}, bias_dims = {1, g->keys}, dst_dims = {g->block_rows, g->keys};
     dnnl_data_type_t type = g->bf16 ? dnnl_bf16 : dnnl_f32;
     void *nodes = g->bf16 ? (void *)g->node_rows16 : (void *)g->node_rows;
     void *keys = g->bf16 ? (void *)g->key_rows16 : (void *)g->key_rows;
@@ -203,15 +216,21 @@ int advgnn_knn_graph_new(advgnn_ctx *ctx, int channels, int height, int width, c
     g->key_h = height / g->ratio;
     g->key_w = width / g->ratio;
     g->keys = g->key_h * g->key_w;
-    g->padded_nodes = (g->nodes + KNN_BLOCK_ROWS - 1) / KNN_BLOCK_ROWS * KNN_BLOCK_ROWS;
+    g->block_rows = (int)(KNN_BLOCK_BYTES / (sizeof(float) * (size_t)g->keys));
+    if (g->block_rows < KNN_MIN_BLOCK_ROWS)
+        g->block_rows = KNN_MIN_BLOCK_ROWS;
+    if (g->block_rows > g->nodes)
+        g->block_rows = g->nodes;
+    g->padded_nodes = (g->nodes + g->block_rows - 1) / g->block_rows * g->block_rows;
 
     g->node_rows = advgnn_aligned_alloc((size_t)g->padded_nodes * channels * sizeof(float));
     g->keys_are_nodes = g->ratio == 1;
     g->key_rows = g->keys_are_nodes ? g->node_rows : advgnn_aligned_alloc((size_t)g->keys * channels * sizeof(float));
     g->key_term = advgnn_aligned_alloc((size_t)g->keys * sizeof(float));
-    g->scores = advgnn_aligned_alloc((size_t)KNN_BLOCK_ROWS * g->keys * sizeof(float));
+    g->scores = advgnn_aligned_alloc((size_t)g->block_rows * g->keys * sizeof(float));
     g->bf16 = config->bf16_matmul != 0;
-    g->avx512 = __builtin_cpu_supports("avx512f");
+    g->rank_pass = __builtin_cpu_supports("avx2") ? rank_pass_avx2 : rank_pass_portable;
+    g->at_least = __builtin_cpu_supports("avx2") ? at_least_avx2 : at_least_portable;
     if (g->bf16) {
         g->node_rows16 = advgnn_aligned_alloc((size_t)g->padded_nodes * channels * sizeof(uint16_t));
         g->key_rows16 = g->keys_are_nodes ? g->node_rows16
@@ -333,25 +352,84 @@ static void prepare_image(advgnn_knn_graph *g, const void *image, advgnn_dtype d
 
 /* ---- top-k ------------------------------------------------------------- */
 
-/* Keeps the kd best (largest) scores of one row, sorted best first. A later
- * key with an equal score never displaces an earlier one, so ties go to the
- * lower key index. */
-/* Returns a bit mask of the 16 scores that exceed `threshold`. */
-static unsigned above_portable(const float *scores, float threshold)
+/* The top-k works on ranking scores: dist = |x|^2 - 2 * score + bias, so
+ * ranking by score - bias / 2 orders keys as the distance does. 0.5f * bias
+ * is exact, so the vector code rounds exactly as the scalar code.
+ *
+ * A row runs in two passes. The first turns the matmul's scores into ranking
+ * scores in place and takes, for each block of 64 keys (up to KNN_MAX_SETS / 8
+ * blocks), the maximum of each
+ * of the 8 interleaved sets of 8 keys (one vertical vector max per block).
+ * These maxima are keys of disjoint sets, so at least kd keys score at least
+ * the kd-th largest maximum, T, and no key below T can be among the kd best.
+ * The second pass inserts only the keys >= T into the sorted list, in
+ * increasing key order, so the result and its ties equal those of one
+ * insertion scan over every key. The bound rejects most of a row's keys with
+ * one compare per 8; the insertions that a single scan made whenever a
+ * better key came along were most of the time before this. */
+#define KNN_SET_BLOCK 64
+#define KNN_MAX_SETS 1024
+
+static void rank_pass_portable(float *scores, const float *bias_row, int keys, int blocks, float *maxima)
+{
+    for (int j = 0; bias_row && j < keys; j++)
+        scores[j] -= 0.5f * bias_row[j];
+    for (int b = 0; b < blocks; b++) {
+        const float *block = scores + (size_t)b * KNN_SET_BLOCK;
+
+        for (int lane = 0; lane < 8; lane++) {
+            float m = block[lane];
+
+            for (int v = 1; v < KNN_SET_BLOCK / 8; v++)
+                m = block[8 * v + lane] > m ? block[8 * v + lane] : m;
+            maxima[8 * b + lane] = m;
+        }
+    }
+}
+
+__attribute__((target("avx2"))) static void rank_pass_avx2(float *scores, const float *bias_row, int keys,
+                                                           int blocks, float *maxima)
+{
+    __m256 half = _mm256_set1_ps(0.5f);
+
+    if (bias_row) {
+        int j = 0;
+
+        for (; j + 8 <= keys; j += 8)
+            _mm256_storeu_ps(scores + j, _mm256_sub_ps(_mm256_loadu_ps(scores + j),
+                                                       _mm256_mul_ps(half, _mm256_loadu_ps(bias_row + j))));
+        for (; j < keys; j++)
+            scores[j] -= 0.5f * bias_row[j];
+    }
+    for (int b = 0; b < blocks; b++) {
+        const float *block = scores + (size_t)b * KNN_SET_BLOCK;
+        __m256 m = _mm256_loadu_ps(block);
+
+        /* A NaN loses to the maximum so far; a row of NaNs falls back below. */
+        for (int v = 1; v < KNN_SET_BLOCK / 8; v++)
+            m = _mm256_max_ps(_mm256_loadu_ps(block + 8 * v), m);
+        _mm256_storeu_ps(maxima + 8 * b, m);
+    }
+}
+
+/* Returns a bit mask of the 8 keys from `first` whose score is >= t. */
+static unsigned at_least_portable(const float *scores, int first, float t)
 {
     unsigned mask = 0;
 
-    for (int t = 0; t < 16; t++)
-        mask |= (unsigned)(scores[t] > threshold) << t;
+    for (int lane = 0; lane < 8; lane++)
+        mask |= (unsigned)(scores[first + lane] >= t) << lane;
     return mask;
 }
 
-__attribute__((target("avx512f"))) static unsigned above_avx512(const float *scores, float threshold)
+__attribute__((target("avx2"))) static unsigned at_least_avx2(const float *scores, int first, float t)
 {
-    return _mm512_cmp_ps_mask(_mm512_loadu_ps(scores), _mm512_set1_ps(threshold), _CMP_GT_OQ);
+    return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(scores + first), _mm256_set1_ps(t), _CMP_GE_OQ));
 }
 
-/* Inserts key j with score s into the list sorted best first. */
+/* Inserts key j with score s into the list sorted best first. A later key
+ * with an equal score never displaces an earlier one, so ties go to the
+ * lower key index. */
 static void insert(float *best, int32_t *index, int *filled, int kd, float s, int32_t j)
 {
     int pos = *filled < kd ? (*filled)++ : kd - 1;
@@ -365,35 +443,52 @@ static void insert(float *best, int32_t *index, int *filled, int kd, float s, in
     index[pos] = j;
 }
 
-static void select_row(const advgnn_knn_graph *g, const float *scores, const float *bias_row, int32_t *edges)
+static void consider(float *best, int32_t *index, int *filled, int kd, float s, int32_t j)
 {
-    unsigned (*above)(const float *, float) = g->avx512 ? above_avx512 : above_portable;
-    float best[KNN_MAX_KD];
+
+    if (*filled < kd || s > best[kd - 1])
+        insert(best, index, filled, kd, s, j);
+}
+
+/* Keeps the kd best (largest) ranking scores of one row, sorted best first,
+ * and writes every dilation-th of them to `edges`. `scores` is the row of the
+ * matmul and is overwritten with the ranking scores. */
+static void select_row(const advgnn_knn_graph *g, float *scores, const float *bias_row, int32_t *edges)
+{
+    float best[KNN_MAX_KD], maxima[KNN_MAX_SETS];
     int32_t index[KNN_MAX_KD];
-    int filled = 0, kd = g->kd;
+    int blocks = g->keys / KNN_SET_BLOCK < KNN_MAX_SETS / 8 ? g->keys / KNN_SET_BLOCK : KNN_MAX_SETS / 8;
+    int filled = 0, kd = g->kd, sets = 8 * blocks, groups = g->keys / 8;
+    float t = -INFINITY;
 
-    for (int group = 0; group < g->keys; group += 16) {
-        int end = group + 16 < g->keys ? group + 16 : g->keys;
+    g->rank_pass(scores, bias_row, g->keys, blocks, maxima);
 
-        /* Once the list is full, one vector compare finds the few keys of a
-         * group of 16 that beat the current k-th score. Keys are visited in
-         * increasing order either way, so ties still go to the lower index. */
-        if (!bias_row && filled == kd && end - group == 16) {
-            for (unsigned mask = above(scores + group, best[kd - 1]); mask; mask &= mask - 1) {
-                int j = group + __builtin_ctz(mask);
+    /* T is the kd-th largest set maximum (the list below reuses `best`). */
+    if (sets >= kd) {
+        for (int q = 0; q < sets; q++)
+            consider(best, index, &filled, kd, maxima[q], q);
+        t = best[kd - 1];
+        filled = 0;
+    }
 
-                if (scores[j] > best[kd - 1])
-                    insert(best, index, &filled, kd, scores[j], j);
+    if (t > -INFINITY) {
+        for (int q = 0; q < groups; q++)
+            for (unsigned mask = g->at_least(scores, 8 * q, t); mask; mask &= mask - 1) {
+                int j = 8 * q + __builtin_ctz(mask);
+
+                consider(best, index, &filled, kd, scores[j], j);
             }
-            continue;
-        }
-        for (int j = group; j < end; j++) {
-            /* dist = |x|^2 - 2 * score + bias, so ranking by score - bias / 2 gives the same order. */
-            float s = bias_row ? scores[j] - 0.5f * bias_row[j] : scores[j];
+        for (int j = 8 * groups; j < g->keys; j++)
+            if (scores[j] >= t)
+                consider(best, index, &filled, kd, scores[j], j);
+    }
 
-            if (filled < kd || s > best[kd - 1])
-                insert(best, index, &filled, kd, s, j);
-        }
+    /* Without a bound (fewer sets than kd) or when NaNs left the list short,
+     * one plain scan over every key. */
+    if (filled < kd) {
+        filled = 0;
+        for (int j = 0; j < g->keys; j++)
+            consider(best, index, &filled, kd, scores[j], j);
     }
     for (int i = 0; i < g->k; i++)
         edges[i] = index[i * g->dilation];
@@ -434,8 +529,8 @@ int advgnn_knn_graph_build(advgnn_knn_graph *g, advgnn_ctx *ctx, const advgnn_te
         int32_t *image_edges = edges + (size_t)n * g->nodes * g->k;
 
         prepare_image(g, image, x->dtype);
-        for (int first = 0; first < g->nodes; first += KNN_BLOCK_ROWS) {
-            int rows = g->nodes - first < KNN_BLOCK_ROWS ? g->nodes - first : KNN_BLOCK_ROWS;
+        for (int first = 0; first < g->nodes; first += g->block_rows) {
+            int rows = g->nodes - first < g->block_rows ? g->nodes - first : g->block_rows;
             int rc = run_block(g, ctx, first);
 
             if (rc != ADVGNN_OK)
