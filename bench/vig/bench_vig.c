@@ -7,13 +7,14 @@
  *
  * usage: bench_vig [--threads N] [--preset NAME] [--size PIXELS] [--batch B]
  *                  [--steps S] [--repeats R] [--decoder deconv|graph]
- *                  [--precision f32|bf16]
+ *                  [--precision f32|bf16] [--mode both|inference|training]
  *
  * Defaults: 2 threads, pvig_ti, 224 pixels, batch 8, 2 training steps per
  * repetition, 5 repetitions after one warm-up. A training repetition is one
  * train() call of one epoch of S batches, without validation images or
  * checkpoints. An inference repetition is one encode() call on one batch.
- * --precision sets the plugin's option 'precision' (default f32). With bf16
+ * --mode times only one of the two (default both), for profiling one of them
+ * under perf. --precision sets the plugin's option 'precision' (default f32). With bf16
  * the mode column reads "inference bf16" and "training bf16", so that
  * compare.py groups them apart from f32 rows and beside bench_vig_torch.py's
  * rows of the same --precision (bf16 autocast).
@@ -38,7 +39,7 @@
 
 typedef struct settings {
     int threads, size, batch, steps, repeats;
-    const char *preset, *decoder, *precision;
+    const char *preset, *decoder, *precision, *mode;
 } settings;
 
 static double clock_seconds(clockid_t id)
@@ -67,7 +68,7 @@ static int parse_int(const char *name, const char *text, int min, int *out)
 static int parse_args(int argc, char **argv, settings *s)
 {
     *s = (settings){.threads = 2, .size = 224, .batch = 8, .steps = 2, .repeats = 5, .preset = "pvig_ti",
-                    .decoder = "deconv", .precision = "f32"};
+                    .decoder = "deconv", .precision = "f32", .mode = "both"};
     for (int i = 1; i < argc; i++) {
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         int ok;
@@ -92,7 +93,13 @@ static int parse_args(int argc, char **argv, settings *s)
             ok = (s->decoder = value) != NULL;
         else if (strcmp(argv[i], "--precision") == 0)
             ok = (s->precision = value) != NULL;
-        else {
+        else if (strcmp(argv[i], "--mode") == 0) {
+            ok = strcmp(value, "both") == 0 || strcmp(value, "inference") == 0 || strcmp(value, "training") == 0;
+            if (ok)
+                s->mode = value;
+            else
+                fprintf(stderr, "bench_vig: --mode must be both, inference or training, got '%s'\n", value);
+        } else {
             fprintf(stderr, "bench_vig: unknown argument '%s'; see the usage in bench/vig/bench_vig.c\n", argv[i]);
             return 0;
         }
@@ -261,9 +268,9 @@ static int run(advgnn_ctx *ctx, const advgnn_plugin_descriptor *desc, const sett
         images.data[i] = (float)advgnn_rng_normal(&rng);
 
     rc = fn->create(ctx, opts, &config, &state);
-    if (rc == ADVGNN_OK)
+    if (rc == ADVGNN_OK && strcmp(s->mode, "training") != 0)
         rc = time_inference(fn, state, ctx, s, &images);
-    if (rc == ADVGNN_OK)
+    if (rc == ADVGNN_OK && strcmp(s->mode, "inference") != 0)
         rc = time_training(fn, state, ctx, s, &images);
 
     if (state)
