@@ -1,5 +1,6 @@
 /* The vig encoder plugin: one Grapher block's gradients against central
- * finite differences, the relative-position term, block and feature shapes of
+ * finite differences, inference fusion against the unfused network, the
+ * relative-position term, block and feature shapes of
  * pyramid and isotropic models, and training on real Magnetic Tile images
  * (loss falls, a seed fixes every weight). */
 #include <stdlib.h>
@@ -123,6 +124,88 @@ static void check_grapher_gradients(int ratio, int dilation)
  * With ratio 2 on 8 x 8, each row is the ratio-1 row resampled bicubically
  * from 64 to 16 entries: key j samples position 4j + 1.5, so its taps are
  * 4j .. 4j + 3 with weights -3/32, 19/32, 19/32, -3/32 (A = -0.75). */
+/* ---- inference fusion ----------------------------------------------------- */
+
+/* Builds a 3x3 stem conv + BN + GELU, a Grapher and an FFN block on a
+ * (2, 8, 8, 8) input, fused for inference unless `unfused`. */
+static void build_block_net(ae_net *net, int unfused)
+{
+    int64_t shape[4] = {2, 8, 8, 8};
+    int node;
+
+    OK(ae_net_new(ctx, shape, net));
+    net->unfused = unfused;
+    OK(ae_conv_bn(net, ctx, "stem", AE_INPUT, 16, 3, 1, 1, ADVGNN_ACTIVATION_GELU, &node));
+    OK(vig_grapher(net, ctx, "g", node, 3, 1, 2, NULL, &node));
+    OK(vig_ffn(net, ctx, "f", node, &node));
+    net->output = node;
+    OK(ae_net_finish(net, ctx, 19));
+}
+
+/* Checks that the fused network skips the batch norms (and activations)
+ * that its convolutions absorbed. Its inference output matches the unfused
+ * one within f32 rounding, and its training forwards match bit for bit. */
+static void check_fusion(void)
+{
+    ae_net plain, fused;
+    advgnn_tensor x;
+    advgnn_rng rng;
+    const advgnn_tensor *a, *b;
+    int skipped_plain = 0, skipped_fused = 0;
+    double worst = 0.0;
+
+    build_block_net(&plain, 1);
+    build_block_net(&fused, 0);
+    for (int i = 0; i < plain.count; i++) {
+        skipped_plain += plain.nodes[i].fused;
+        skipped_fused += fused.nodes[i].fused;
+    }
+    CHECK_INT_EQ(skipped_plain, 0);
+    CHECK(skipped_fused >= 5);
+
+    /* Non-trivial batch-norm statistics, the same in both networks. */
+    advgnn_rng_seed(&rng, 4);
+    for (size_t p = 0; p < advgnn_nn_param_count(plain.nn); p++) {
+        const advgnn_nn_param *pp = advgnn_nn_param_at(plain.nn, p);
+        const advgnn_nn_param *pf = advgnn_nn_param_find(fused.nn, pp->name);
+        int is_var = strstr(pp->name, "running_var") != NULL;
+
+        CHECK(pf != NULL);
+        if (!pf)
+            continue;
+        if (strstr(pp->name, ".bn.")) {
+            for (int64_t i = 0; i < advgnn_tensor_numel(pp->value); i++)
+                ((float *)pp->value->data)[i] = (float)(is_var ? 0.5 + advgnn_rng_uniform(&rng)
+                                                                : 0.5 * advgnn_rng_normal(&rng));
+        }
+        memcpy(pf->value->data, pp->value->data, (size_t)advgnn_tensor_numel(pp->value) * sizeof(float));
+    }
+
+    OK(advgnn_tensor_alloc(ctx, &x, ADVGNN_DTYPE_F32, 4, plain.input_shape));
+    for (int64_t i = 0; i < advgnn_tensor_numel(&x); i++)
+        ((float *)x.data)[i] = (float)advgnn_rng_normal(&rng);
+    OK(ae_forward(&plain, ctx, &x, ADVGNN_NN_MODE_INFERENCE));
+    OK(ae_forward(&fused, ctx, &x, ADVGNN_NN_MODE_INFERENCE));
+    a = advgnn_layer_output(plain.nodes[plain.output].layer);
+    b = advgnn_layer_output(fused.nodes[fused.output].layer);
+    for (int64_t i = 0; i < advgnn_tensor_numel(a); i++) {
+        double d = fabs((double)((float *)a->data)[i] - ((float *)b->data)[i]);
+
+        worst = fmax(worst, d / fmax(1.0, fabs((double)((float *)a->data)[i])));
+    }
+    printf("fusion: %d of %d layers skipped in inference, max relative diff %.3g\n", skipped_fused, fused.count,
+           worst);
+    CHECK(worst <= 1e-5);
+
+    OK(ae_forward(&plain, ctx, &x, ADVGNN_NN_MODE_TRAINING));
+    OK(ae_forward(&fused, ctx, &x, ADVGNN_NN_MODE_TRAINING));
+    CHECK(memcmp(a->data, b->data, (size_t)advgnn_tensor_numel(a) * sizeof(float)) == 0);
+
+    advgnn_tensor_release(&x);
+    ae_net_free(&plain);
+    ae_net_free(&fused);
+}
+
 static void check_relative_bias(void)
 {
     static const double taps[4] = {-3.0 / 32, 19.0 / 32, 19.0 / 32, -3.0 / 32};
@@ -293,6 +376,7 @@ int main(void)
     advgnn_ctx_set_log_level(ctx, ADVGNN_LOG_WARN);
     check_grapher_gradients(1, 2);
     check_grapher_gradients(2, 1);
+    check_fusion();
     check_relative_bias();
 
     desc = harness_load("vig", &handle);

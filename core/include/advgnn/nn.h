@@ -177,6 +177,30 @@ typedef enum advgnn_activation {
 int advgnn_nn_activation(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
                          const int64_t input_shape[4], advgnn_activation kind, advgnn_layer **out);
 
+/* Fuses a convolution -> batch norm (-> activation) chain into one oneDNN
+ * convolution for inference-mode forwards. `norm` reads the output of
+ * `conv`, and `act` (NULL for none) reads the output of `norm`. The batch
+ * norm, with its running statistics, is folded into the weights and bias,
+ * and the activation runs as a post-op. Call it before advgnn_nn_commit.
+ *
+ * *fused receives how many of the layers after `conv` were fused: 2 (`norm`
+ * and `act`), 1 (`norm` only: no activation given, or oneDNN would run the
+ * post-op slowly for this convolution) or 0 (nothing changed: a transposed
+ * or bf16 convolution, one fused already, or no oneDNN kernel).
+ *
+ * After a fusion, an inference forward of `conv` writes the result of the
+ * last fused layer into that layer's output and leaves the outputs of
+ * `conv` and of the other fused layer unwritten, so the caller must not run
+ * the fused layers' inference forwards. The fold reads the current
+ * parameters at each inference forward. Training forwards and backwards are
+ * unchanged.
+ *
+ * Fails with ADVGNN_ERR_INVALID_ARG when the layers are not a convolution, a
+ * batch norm and an activation of one uncommitted network whose shapes
+ * chain, and with ADVGNN_ERR_NOMEM or ADVGNN_ERR_BACKEND while building. */
+int advgnn_nn_fuse_inference(advgnn_layer *conv, advgnn_ctx *ctx, advgnn_layer *norm, advgnn_layer *act,
+                             int *fused);
+
 typedef enum advgnn_pool_kind {
     ADVGNN_POOL_INVALID = 0,
     ADVGNN_POOL_MAX = 1,

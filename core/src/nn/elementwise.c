@@ -5,7 +5,13 @@
 
 #include "nn/nn_internal.h"
 
-static const nn_layer_ops plain_ops = {NULL, NULL, NULL};
+/* An activation layer; its own ops object identifies it (nn_activation_algorithm). */
+typedef struct activation_layer {
+    advgnn_layer base;
+    dnnl_alg_kind_t algorithm;
+} activation_layer;
+
+static const nn_layer_ops activation_ops = {NULL, NULL, NULL};
 
 static int activation_algorithm(advgnn_activation kind, dnnl_alg_kind_t *alg)
 {
@@ -44,10 +50,11 @@ int advgnn_nn_activation(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgn
     if (!activation_algorithm(kind, &alg))
         return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s: invalid activation %d", name ? name : "(null)",
                             (int)kind);
-    rc = nn_layer_new(nn, ctx, sizeof(advgnn_layer), &plain_ops, name, dtype, 1, (const int64_t(*)[4])input_shape,
-                      &l);
+    rc = nn_layer_new(nn, ctx, sizeof(activation_layer), &activation_ops, name, dtype, 1,
+                      (const int64_t(*)[4])input_shape, &l);
     if (rc != ADVGNN_OK)
         return rc;
+    ((activation_layer *)l)->algorithm = alg;
 
     rc = nn_reserve_tensor(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS, &l->output, dtype, 4, input_shape);
     if (rc == ADVGNN_OK)
@@ -76,6 +83,14 @@ int advgnn_nn_activation(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgn
     if (rc == ADVGNN_OK)
         *out = l;
     return rc;
+}
+
+int nn_activation_algorithm(const advgnn_layer *layer, dnnl_alg_kind_t *algorithm)
+{
+    if (layer->ops != &activation_ops)
+        return 0;
+    *algorithm = ((const activation_layer *)layer)->algorithm;
+    return 1;
 }
 
 /* ---- add --------------------------------------------------------------- */

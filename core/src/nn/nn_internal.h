@@ -221,6 +221,19 @@ ADVGNN_INTERNAL int nn_check_inputs(advgnn_layer *layer, advgnn_ctx *ctx, const 
 ADVGNN_INTERNAL int nn_check_tensor(advgnn_layer *layer, advgnn_ctx *ctx, const advgnn_tensor *t, advgnn_dtype dtype,
                                     const int64_t shape[4], const char *what);
 
+/* ---- inference fusion (conv.c, norm.c, elementwise.c) ------------------ */
+
+/* Returns 1 and the oneDNN eltwise algorithm when `layer` is an activation
+ * layer, else 0. */
+ADVGNN_INTERNAL int nn_activation_algorithm(const advgnn_layer *layer, dnnl_alg_kind_t *algorithm);
+
+ADVGNN_INTERNAL int nn_is_batch_norm(const advgnn_layer *layer);
+
+/* Returns 1 when `layer` is a batch norm, after writing its inference form
+ * y = x * scale[c] + shift[c] (running statistics) to the two arrays of C
+ * values and marking the layer as not trained. Returns 0 for another layer. */
+ADVGNN_INTERNAL int nn_norm_inference_affine(advgnn_layer *layer, float *scale, float *shift);
+
 /* ---- safetensors files (safetensors.c) --------------------------------- */
 
 struct cJSON;

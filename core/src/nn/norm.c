@@ -230,6 +230,34 @@ static int norm_backward(advgnn_layer *l, advgnn_ctx *ctx)
 
 static const nn_layer_ops norm_ops = {norm_forward, norm_backward, NULL};
 
+int nn_is_batch_norm(const advgnn_layer *layer)
+{
+    return layer->ops == &norm_ops;
+}
+
+int nn_norm_inference_affine(advgnn_layer *layer, float *scale, float *shift)
+{
+    norm_layer *b = (norm_layer *)layer;
+    const float *weight, *bias, *rm, *rv;
+
+    if (layer->ops != &norm_ops)
+        return 0;
+    weight = b->weight->value.data;
+    bias = b->bias->value.data;
+    rm = b->running_mean->value.data;
+    rv = b->running_var->value.data;
+    for (int64_t c = 0; c < layer->input_shape[0][1]; c++) {
+        /* The same scale as channel_normalize, so only the order of the
+         * subtraction differs from the unfused layer. */
+        scale[c] = (float)(weight[c] / sqrt((double)rv[c] + b->epsilon));
+        shift[c] = bias[c] - rm[c] * scale[c];
+    }
+
+    /* The layer did not run: a backward must see an inference forward. */
+    layer->trained = 0;
+    return 1;
+}
+
 int advgnn_nn_batch_norm(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dtype dtype,
                          const int64_t input_shape[4], double epsilon, double momentum, advgnn_layer **out)
 {

@@ -85,7 +85,11 @@ int ae_conv(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out_ch
     advgnn_layer *layer;
     int rc = advgnn_nn_conv2d(net->nn, ctx, name, net->dtype, ae_shape(net, from), &d, &layer);
 
-    return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
+    if (rc == ADVGNN_OK)
+        rc = add_node(net, ctx, layer, from, 0, 1, node);
+    if (rc == ADVGNN_OK)
+        net->nodes[*node].kind = AE_KIND_CONV;
+    return rc;
 }
 
 /* A 4x4 transposed convolution of stride 2 and padding 1: exactly twice the size. */
@@ -104,7 +108,11 @@ int ae_bn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *node)
     advgnn_layer *layer;
     int rc = advgnn_nn_batch_norm(net->nn, ctx, name, net->dtype, ae_shape(net, from), 1e-5, 0.1, &layer);
 
-    return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
+    if (rc == ADVGNN_OK)
+        rc = add_node(net, ctx, layer, from, 0, 1, node);
+    if (rc == ADVGNN_OK)
+        net->nodes[*node].kind = AE_KIND_BN;
+    return rc;
 }
 
 int ae_act(ae_net *net, advgnn_ctx *ctx, const char *name, int from, advgnn_activation kind, int *node)
@@ -112,7 +120,11 @@ int ae_act(ae_net *net, advgnn_ctx *ctx, const char *name, int from, advgnn_acti
     advgnn_layer *layer;
     int rc = advgnn_nn_activation(net->nn, ctx, name, net->dtype, ae_shape(net, from), kind, &layer);
 
-    return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
+    if (rc == ADVGNN_OK)
+        rc = add_node(net, ctx, layer, from, 0, 1, node);
+    if (rc == ADVGNN_OK)
+        net->nodes[*node].kind = AE_KIND_ACT;
+    return rc;
 }
 
 int ae_avg_pool(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int ratio, int *node)
@@ -242,10 +254,53 @@ static void count_grad_sources(ae_net *net)
         net->nodes[net->output].grad_sources++;
 }
 
+/* Fuses each convolution -> batch norm (-> activation) chain whose inner
+ * outputs nothing else reads (no other node, kNN graph, feature or network
+ * output) into one engine forward for inference. */
+static int fuse_chains(ae_net *net, advgnn_ctx *ctx)
+{
+    int *readers = advgnn_calloc((size_t)net->count, sizeof(int));
+    int rc = ADVGNN_OK;
+
+    if (!readers)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory for %d layers", net->count);
+    for (int i = 0; i < net->count; i++) {
+        for (int j = 0; j < net->nodes[i].input_count; j++)
+            if (net->nodes[i].inputs[j] >= 0)
+                readers[net->nodes[i].inputs[j]]++;
+        if (net->nodes[i].graph_from >= 0)
+            readers[net->nodes[i].graph_from]++;
+    }
+    for (int f = 0; f < net->feature_count; f++)
+        readers[net->features[f]]++;
+    if (net->output >= 0)
+        readers[net->output]++;
+
+    for (int i = 0; i + 1 < net->count && rc == ADVGNN_OK; i++) {
+        ae_node *conv = &net->nodes[i], *bn = &net->nodes[i + 1], *act = i + 2 < net->count ? bn + 1 : NULL;
+        int fused;
+
+        if (conv->kind != AE_KIND_CONV || bn->kind != AE_KIND_BN || bn->inputs[0] != i || readers[i] != 1)
+            continue;
+        if (act && (act->kind != AE_KIND_ACT || act->inputs[0] != i + 1 || readers[i + 1] != 1))
+            act = NULL;
+        rc = advgnn_nn_fuse_inference(conv->layer, ctx, bn->layer, act ? act->layer : NULL, &fused);
+        if (rc == ADVGNN_OK && fused >= 1)
+            bn->fused = 1;
+        if (rc == ADVGNN_OK && fused == 2)
+            act->fused = 1;
+    }
+    advgnn_free(readers);
+    return rc;
+}
+
 int ae_net_finish(ae_net *net, advgnn_ctx *ctx, uint64_t seed)
 {
     size_t largest = 0;
-    int rc = advgnn_nn_commit(net->nn, ctx);
+    int rc = net->unfused ? ADVGNN_OK : fuse_chains(net, ctx);
+
+    if (rc == ADVGNN_OK)
+        rc = advgnn_nn_commit(net->nn, ctx);
 
     if (rc == ADVGNN_OK)
         rc = advgnn_nn_init_params(net->nn, ctx, seed);
@@ -319,6 +374,8 @@ int ae_forward(ae_net *net, advgnn_ctx *ctx, const advgnn_tensor *images, advgnn
         ae_node *n = &net->nodes[i];
         const advgnn_tensor *inputs[2] = {node_input(net, n, 0), n->input_count > 1 ? node_input(net, n, 1) : NULL};
 
+        if (n->fused && mode == ADVGNN_NN_MODE_INFERENCE)
+            continue;
         if (n->knn) {
             rc = advgnn_knn_graph_build(n->knn, ctx, advgnn_layer_output(net->nodes[n->graph_from].layer), n->edges);
             if (rc == ADVGNN_OK)

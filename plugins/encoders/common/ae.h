@@ -29,9 +29,19 @@ typedef enum ae_grad_route {
     AE_ROUTE_PASS_PARAMS = 2 /* they equal the output gradient, and the backward computes only parameter gradients */
 } ae_grad_route;
 
+/* What a node's layer is, as far as inference fusion needs to know. */
+typedef enum ae_kind {
+    AE_KIND_OTHER = 0,
+    AE_KIND_CONV = 1,
+    AE_KIND_BN = 2,
+    AE_KIND_ACT = 3
+} ae_kind;
+
 /* One layer of the graph. */
 typedef struct ae_node {
     advgnn_layer *layer;
+    ae_kind kind;
+    int fused;           /* an earlier convolution computes this node's output in inference (no forward of its own) */
     int inputs[2];       /* node indices or AE_INPUT */
     int input_count;
     int64_t shape[4];    /* output (N, C, H, W) */
@@ -67,6 +77,7 @@ typedef struct ae_net {
     double ssim_weight;     /* lambda of MSE + lambda * (1 - SSIM) */
     double ssim_range;      /* SSIM data range L */
     int pos_grid[2];        /* height and width of the position embedding's grid; 0 without one */
+    int unfused;            /* set before ae_net_finish: no inference fusion (tests compare both) */
 
     /* Activation dtype of every layer: ADVGNN_DTYPE_F32 (set by ae_net_new) or
      * ADVGNN_DTYPE_BF16. Set it before the first builder. Parameters stay f32
