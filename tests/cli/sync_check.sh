@@ -50,6 +50,27 @@ expect "must start with http://" "$work/err"
 expect "hint: pass --tracking-uri" "$work/err"
 reject "advgnn plugins" "$work/err"
 
+# 3b. A log of intents only, from a sync to a wrong URI, names no server.
+printf '{"target":"http://127.0.0.1:%s"}\n{"intent":[1,2]}\n' "$port" >"$run/tracking/acks-0000000000000003.jsonl"
+env -u MLFLOW_TRACKING_URI "$advgnn" sync "$run" >"$work/out" 2>"$work/err"
+status=$?
+show "intents of a sync only" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "no tracking URI for $run: the run was never sent to a server" "$work/err"
+
+# 3c. A live run whose server was down during the whole run: its log has
+# intents only, but the run marked it, so `advgnn sync RUN` as the run
+# printed it goes to that server.
+printf '{"target":"http://127.0.0.1:%s"}\n{"live_run":true}\n{"intent":[1,2]}\n' "$port" \
+    >"$run/tracking/acks-0000000000000003.jsonl"
+env -u MLFLOW_TRACKING_URI MLFLOW_HTTP_REQUEST_MAX_RETRIES=0 "$advgnn" sync "$run" >"$work/out" 2>"$work/err"
+status=$?
+show "live run, server never reached" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "using http://127.0.0.1:$port, the server the run was sent to" "$work/err"
+reject "no tracking URI" "$work/err"
+rm "$run/tracking/acks-0000000000000003.jsonl"
+
 # 4. A run that was sent to a server (its acknowledgement log names it):
 # `advgnn sync RUN`, as a run prints it, uses that server. Nothing listens
 # there, so each retry is logged and a refused connection fails within

@@ -593,6 +593,17 @@ void trk_acks_close(trk_acks *acks)
 
 /* ---- acknowledgement log: writers ---------------------------------------- */
 
+int trk_acks_write_live_run(advgnn_ctx *ctx, trk_acks *acks)
+{
+    trk_buf line = {0};
+    int rc;
+
+    trk_buf_puts(&line, "{\"live_run\":true}\n");
+    rc = write_line(ctx, acks, &line, 0);
+    trk_buf_free(&line);
+    return rc;
+}
+
 int trk_acks_write_intent(advgnn_ctx *ctx, trk_acks *acks, uint64_t first, uint64_t last)
 {
     trk_buf line = {0};

@@ -142,6 +142,9 @@ ADVGNN_INTERNAL const trk_run_entry *trk_acks_find_run(const trk_acks *acks, con
  * because they decide what a replay sends. Intents are written without fsync:
  * they survive a killed process, and after a power loss the server dedupes
  * repeated metrics and run creation searches by the run's key tag anyway. */
+/* Marks the log as the one of a live run's own server, so that `advgnn
+ * sync` without a URI finds that server even when it never responded. */
+ADVGNN_INTERNAL int trk_acks_write_live_run(advgnn_ctx *ctx, trk_acks *acks);
 ADVGNN_INTERNAL int trk_acks_write_intent(advgnn_ctx *ctx, trk_acks *acks, uint64_t first, uint64_t last);
 ADVGNN_INTERNAL int trk_acks_write_ack(advgnn_ctx *ctx, trk_acks *acks, uint64_t first, uint64_t last);
 ADVGNN_INTERNAL int trk_acks_write_failed(advgnn_ctx *ctx, trk_acks *acks, uint64_t seq, long http_status,

@@ -118,16 +118,19 @@ static int abort_on_interrupt(void *user)
 }
 
 /* Returns the URI of the "target" line that starts an acknowledgement log, as
- * a new string (advgnn_free), or NULL when the file has none. */
-static char *log_target(const char *path)
+ * a new string (advgnn_free), or NULL when the file has none. *responded is
+ * 1 when the server ever responded, and *live_run is 1 when a live run
+ * delivered to it (rather than only `advgnn sync`). */
+static char *log_target(const char *path, int *responded, int *live_run)
 {
     char line[4096];
     FILE *file = fopen(path, "r");
     cJSON *json;
     const cJSON *target;
     char *uri = NULL;
-    int responded = 0;
 
+    *responded = 0;
+    *live_run = 0;
     if (!file)
         return NULL;
     if (fgets(line, sizeof(line), file)) {
@@ -138,16 +141,19 @@ static char *log_target(const char *path)
         cJSON_Delete(json);
     }
 
-    /* Intent lines are written before a request. Any other line (an
-     * experiment id, a run, an ack, a rejection) means the server responded.
-     * A log of intents only, from a sync to a wrong URI, names no server. */
-    while (uri && !responded && fgets(line, sizeof(line), file))
-        responded = strncmp(line, "{\"intent\"", 10) != 0 && line[0] == '{';
-    fclose(file);
-    if (!responded) {
-        advgnn_free(uri);
-        return NULL;
+    /* Intent lines are written before a request, and a live run marks its
+     * log when it starts. Any other line (an experiment id, a run, an ack,
+     * a rejection) means the server responded. A log of intents only, from
+     * a sync to a wrong URI, names no server. */
+    while (uri && fgets(line, sizeof(line), file)) {
+        static const char live_key[] = "{\"live_run\":", intent_key[] = "{\"intent\":";
+
+        if (strncmp(line, live_key, sizeof(live_key) - 1) == 0)
+            *live_run = 1;
+        else if (strncmp(line, intent_key, sizeof(intent_key) - 1) != 0 && line[0] == '{')
+            *responded = 1;
     }
+    fclose(file);
     return uri;
 }
 
@@ -162,18 +168,40 @@ static int is_listed(const char *list, const char *uri)
     return 0;
 }
 
+/* The distinct servers of one kind of acknowledgement log. */
+typedef struct server_set {
+    char *first;         /* the last one added, owned */
+    char names[1024];    /* ", "-separated */
+    int count;
+} server_set;
+
+static void server_set_add(server_set *set, char *uri)
+{
+    if ((set->first && strcmp(set->first, uri) == 0) || is_listed(set->names, uri)) {
+        advgnn_free(uri);
+        return;
+    }
+    set->count++;
+    if (strlen(set->names) + strlen(uri) + 3 < sizeof(set->names))
+        snprintf(set->names + strlen(set->names), sizeof(set->names) - strlen(set->names), "%s%s",
+                 set->names[0] ? ", " : "", uri);
+    advgnn_free(set->first);
+    set->first = uri;
+}
+
 /* Finds the server that the run delivered to, named by the acknowledgement
- * logs (acks-<hash>.jsonl, see journal.h) in <run_dir>/tracking. The logs
- * store the URI without credentials, so credentials come from the environment.
- * Fails with ADVGNN_ERR_OPTION when the logs name no server or several. */
+ * logs (acks-<hash>.jsonl, see journal.h) in <run_dir>/tracking: the servers
+ * that responded, or else the server of the live run when it never
+ * responded (it was down during the whole run). The logs store the URI
+ * without credentials, so credentials come from the environment. Fails with
+ * ADVGNN_ERR_OPTION when the logs name no server or several. */
 static int recorded_uri(advgnn_ctx *ctx, const char *run_dir, char **out)
 {
     char *dir_path = advgnn_fs_join(run_dir, TRK_FOLDER);
     DIR *dir;
     struct dirent *entry;
-    char *found = NULL;
-    char servers[1024] = "";
-    int logs = 0;
+    server_set answered = {0}, unanswered_run = {0};
+    server_set *chosen;
 
     *out = NULL;
     if (!dir_path)
@@ -181,44 +209,43 @@ static int recorded_uri(advgnn_ctx *ctx, const char *run_dir, char **out)
     dir = opendir(dir_path);
     while (dir && (entry = readdir(dir)) != NULL) {
         size_t len = strlen(entry->d_name);
+        int responded, live_run;
         char *path;
         char *uri;
 
         if (strncmp(entry->d_name, "acks-", 5) != 0 || len < 11 || strcmp(entry->d_name + len - 6, ".jsonl") != 0)
             continue;
         path = advgnn_fs_join(dir_path, entry->d_name);
-        uri = path ? log_target(path) : NULL;
+        uri = path ? log_target(path, &responded, &live_run) : NULL;
         advgnn_free(path);
-        if (!uri)
-            continue;
-        if ((found && strcmp(found, uri) == 0) || is_listed(servers, uri)) {
+        if (uri && responded)
+            server_set_add(&answered, uri);
+        else if (uri && live_run)
+            server_set_add(&unanswered_run, uri);
+        else
             advgnn_free(uri);
-            continue;
-        }
-        logs++;
-        if (strlen(servers) + strlen(uri) + 3 < sizeof(servers))
-            snprintf(servers + strlen(servers), sizeof(servers) - strlen(servers), "%s%s", servers[0] ? ", " : "",
-                     uri);
-        advgnn_free(found);
-        found = uri;
     }
     if (dir)
         closedir(dir);
     advgnn_free(dir_path);
 
-    if (logs == 0)
+    chosen = answered.count ? &answered : &unanswered_run;
+    if (chosen->count == 0)
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
                             "no tracking URI for %s: the run was never sent to a server; pass --tracking-uri URI or "
                             "set MLFLOW_TRACKING_URI",
                             run_dir);
-    if (logs > 1) {
-        advgnn_free(found);
-        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
-                            "no tracking URI for %s: the run was sent to several servers (%s); choose one with "
-                            "--tracking-uri URI or MLFLOW_TRACKING_URI",
-                            run_dir, servers);
+    if (chosen->count > 1) {
+        advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                     "no tracking URI for %s: the run was sent to several servers (%s); choose one with "
+                     "--tracking-uri URI or MLFLOW_TRACKING_URI",
+                     run_dir, chosen->names);
+        advgnn_free(answered.first);
+        advgnn_free(unanswered_run.first);
+        return ADVGNN_ERR_OPTION;
     }
-    *out = found;
+    *out = chosen->first;
+    advgnn_free(chosen == &answered ? unanswered_run.first : answered.first);
     return ADVGNN_OK;
 }
 

@@ -892,6 +892,9 @@ static int start_delivery(advgnn_tracker *t, const char *uri, const advgnn_track
     rc = trk_delivery_init(t->ctx, t->ctx, uri, t->run_dir, &t->delivery);
     if (rc != ADVGNN_OK)
         return rc;
+    rc = trk_acks_write_live_run(t->ctx, &t->delivery.acks);
+    if (rc != ADVGNN_OK)
+        return rc;
     t->delivery.ctx = t->thread_ctx;
     t->delivery.persistent = 1;
     t->delivery.wait = thread_wait;
