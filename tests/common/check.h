@@ -48,6 +48,16 @@ static int check_failures;
         }                                                                                          \
     } while (0)
 
+#define CHECK_STR_EQ(actual, expected)                                                             \
+    do {                                                                                           \
+        const char *a_ = (actual), *e_ = (expected);                                               \
+        if (!a_ || strcmp(a_, e_) != 0) {                                                          \
+            fprintf(stderr, "%s:%d: expected \"%s\", got \"%s\"\n", __FILE__, __LINE__, e_,           \
+                    a_ ? a_ : "(null)");                                                           \
+            check_failures++;                                                                      \
+        }                                                                                          \
+    } while (0)
+
 /* Ends main(): prints a summary line and returns the exit status. */
 #define CHECK_DONE()                                                                \
     (check_failures ? (fprintf(stderr, "%d check(s) failed\n", check_failures), 1) \

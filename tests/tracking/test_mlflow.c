@@ -71,7 +71,7 @@ static int make_files(fixture *f)
 static void log_everything(advgnn_tracker *t, fixture *f)
 {
     cJSON *options = cJSON_Parse("{\"dataset\":{\"name\":\"synthetic\",\"categories\":[\"a\",\"b\"]},"
-                                 "\"encoder\":{\"depth\":4,\"lr\":0.001,\"bn\":true}}");
+                                 "\"encoder\":{\"depth\":4,\"lr\":0.001,\"ratio\":0.1,\"bn\":true}}");
     const char *files[] = {"a/1.png", "a/2.png"};
     char digest[17];
 
@@ -128,6 +128,9 @@ static void check_parent(const char *uri, const cJSON *main_run, fixture *f)
     CHECK_STR_CONTAINS(mt_run_param(main_run, "dataset.categories.1"), "b");
     CHECK_STR_CONTAINS(mt_run_param(main_run, "encoder.depth"), "4");
     CHECK_STR_CONTAINS(mt_run_param(main_run, "encoder.lr"), "0.001");
+
+    /* The shortest text of the double, as results.json has it. */
+    CHECK_STR_EQ(mt_run_param(main_run, "encoder.ratio"), "0.1");
     CHECK_STR_CONTAINS(mt_run_param(main_run, "encoder.bn"), "true");
 
     /* Tags set by the tracker and by the caller. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "advgnn/version.h"
+#include "options/options_internal.h"
 #include "tracking/delivery.h"
 #include "tracking/journal.h"
 #include "tracking/keys.h"
@@ -468,10 +469,12 @@ static int flatten_json(advgnn_tracker *t, const char *run_key, trk_buf *path, c
     if (cJSON_IsNumber(item)) {
         double v = item->valuedouble;
 
+        /* The shortest text that reads back as the same double, as
+         * results.json shows it: 0.1, not 0.10000000000000001. */
         if (v == floor(v) && fabs(v) < 9007199254740992.0)
             snprintf(number, sizeof(number), "%.0f", v);
         else
-            snprintf(number, sizeof(number), "%.17g", v);
+            advgnn_format_number(v, number, sizeof(number));
     } else if (cJSON_IsBool(item)) {
         snprintf(number, sizeof(number), "%s", cJSON_IsTrue(item) ? "true" : "false");
     } else {

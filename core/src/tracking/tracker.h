@@ -86,8 +86,9 @@ int advgnn_tracker_log_metric(advgnn_tracker *tracker, const char *run_key, cons
 int advgnn_tracker_set_tag(advgnn_tracker *tracker, const char *run_key, const char *key, const char *value);
 
 /* Logs every leaf of a JSON object as a param named by its dotted path
- * ("encoder.depth", "scorers.1.k"): strings as they are, numbers with %.17g
- * (integers without a fraction), booleans as true/false, null as "null". */
+ * ("encoder.depth", "scorers.1.k"): strings as they are, numbers as the
+ * shortest text that reads back as the same double (integers without a
+ * fraction), booleans as true/false, null as "null". */
 int advgnn_tracker_log_params_json(advgnn_tracker *tracker, const char *run_key, const char *prefix,
                                    const cJSON *object);
 
