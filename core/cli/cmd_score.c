@@ -323,22 +323,36 @@ static int choose_paths(advgnn_ctx *ctx, const cli_options *options, const char 
         strftime(stamp, sizeof(stamp), "score-%Y%m%dT%H%M%SZ", &utc);
         setup->output_dir = advgnn_fs_join(model_dir, stamp);
     }
-    if (cJSON_IsString(weights) && advgnn_fs_is_file(weights->valuestring)) {
-        setup->weights = advgnn_strdup(weights->valuestring);
-    } else {
+    /* The weights come from MODEL_DIR, never from the absolute path that
+     * results.json recorded: a copied run folder must not read the weights
+     * of the folder it was copied from. */
+    {
         char *folder = advgnn_fs_join(model_dir, "encoder");
         char *sub = folder ? advgnn_fs_join(folder, setup->category) : NULL;
         char *file = sub ? advgnn_fs_join(sub, "weights.safetensors") : NULL;
-        if (file && advgnn_fs_is_file(file)) {
-            setup->weights = file;
-            file = NULL;
-        }
+
         advgnn_free(folder);
         advgnn_free(sub);
-        advgnn_free(file);
+        if (!file || !setup->output_dir) {
+            advgnn_free(file);
+            return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
+        }
+        if (advgnn_fs_is_file(file)) {
+            setup->weights = file;
+            advgnn_log(ctx, ADVGNN_LOG_INFO, "score: encoder weights from %s", file);
+        } else if (cJSON_IsString(weights)) {
+            int rc = advgnn_failf(ctx, ADVGNN_ERR_IO,
+                                  "the trained encoder weights %s are missing: the run saved them there (as %s); "
+                                  "copy the whole run folder, including encoder/%s",
+                                  file, weights->valuestring, setup->category);
+
+            advgnn_free(file);
+            return rc;
+        } else {
+            /* An encoder without trained weights (patch_stats) has none to load. */
+            advgnn_free(file);
+        }
     }
-    if (!setup->output_dir)
-        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
     setup->spec.output_dir = setup->output_dir;
     return ADVGNN_OK;
 }

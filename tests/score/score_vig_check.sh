@@ -2,7 +2,8 @@
 # Checks `advgnn score` on a vig run with the default decoder, whose
 # results.json lists every resolved option, 'decoder_blocks' included. The
 # script first makes a small two-category run (scripts/score_vig_run.lua).
-# Also checks a uniform image whose heatmap is flat. Then it checks the hints
+# Also checks a uniform image whose heatmap is flat, and that a copied run
+# folder scores with its own weights. Then it checks the hints
 # for a run without --category, an output folder that already contains a run,
 # an empty output and a vig width that is not a multiple of 4.
 #
@@ -82,6 +83,25 @@ show "score a uniform image" $status
 [ $status -eq 0 ] || fail "exit status $status, expected 0"
 grep -qE "^$work/black.png [0-9.e+-]+\$" "$work/out" || fail "no score line for black.png"
 reject "vmax must exceed vmin" "$work/err"
+
+# 2c. A copied run folder scores with its own weights, not with the ones at
+# the absolute path that results.json recorded. Without them it fails and
+# names the missing file.
+cp -r "$work/run" "$work/copy"
+"$advgnn" --no-progress -v score "$work/copy" "$work/image.png" --category dots --output "$work/s1c" \
+    >"$work/out" 2>"$work/err"
+status=$?
+show "score a copied run" $status
+[ $status -eq 0 ] || fail "exit status $status, expected 0"
+expect "encoder weights from $work/copy/encoder/dots/weights.safetensors" "$work/err"
+rm "$work/copy/encoder/dots/weights.safetensors"
+"$advgnn" --no-progress score "$work/copy" "$work/image.png" --category dots --output "$work/s1d" \
+    >"$work/out" 2>"$work/err"
+status=$?
+show "score a copied run without weights" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "the trained encoder weights $work/copy/encoder/dots/weights.safetensors are missing" "$work/err"
+expect "copy the whole run folder" "$work/err"
 
 # 3. Without --category the message lists the run's categories and the hint
 # names the help of score, not the fields of advgnn.experiment.
