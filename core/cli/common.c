@@ -102,6 +102,12 @@ static const char *hint_for(int status, const char *message)
             return "run 'advgnn plugins' to list the plugins found, or add their folder with --plugin-path DIR";
         return "check the name or path in the message above";
     case ADVGNN_ERR_OPTION:
+        /* NOTE: matches texts of core/src/tracking and of advgnn.track in
+         * core/src/lua, which share the status with plugin options. */
+        if (strstr(message, "tracking URI") || strstr(message, "advgnn.track") || strstr(message, "MLFLOW_") ||
+            strstr(message, "MLflow") || strstr(message, "TLS"))
+            return "fix --tracking-uri, MLFLOW_TRACKING_URI or the fields of advgnn.track{...} named above; "
+                   "'advgnn help run' describes them";
         return "run 'advgnn plugins NAME' to see the options of plugin NAME with their types, defaults and ranges";
     case ADVGNN_ERR_SCRIPT:
         return "fix the script at the file and line shown above";

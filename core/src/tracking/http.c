@@ -136,7 +136,7 @@ int trk_http_config_init(advgnn_ctx *ctx, const char *uri, trk_http_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     if (strncmp(uri, "http://", 7) != 0 && strncmp(uri, "https://", 8) != 0)
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
-                            "tracking URI must start with http:// or https:// (a running `mlflow server`)");
+                            "tracking URI '%s' must start with http:// or https:// (a running `mlflow server`)", uri);
 
     while (len > 0 && uri[len - 1] == '/')
         len--;
