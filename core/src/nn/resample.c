@@ -31,8 +31,108 @@ static void destroy_pds(dnnl_primitive_desc_t a, dnnl_primitive_desc_t b)
 
 typedef struct pool_layer {
     advgnn_layer base;
-    void *workspace; /* max pooling: argmax positions saved for backward, oneDNN's layout */
+    void *workspace; /* average pooling: oneDNN's workspace, or NULL when it needs none */
+
+    /* Max pooling runs on the engine's own loops. On an AVX2-only 2-vCPU
+     * Zen 3, oneDNN 2.6.3 ran it on plain NCHW with its reference kernel
+     * (simple_nchw): 11.2 ms forward and 3.0 ms backward for 8 x 48 x 56 x 56
+     * with a 3x3 stride-2 window, where these loops take 5.0 and 0.17 ms.
+     * NOTE: the forward is scalar; oneDNN's JIT kernel took 0.19 ms on Zen 4. */
+    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+    void *argmax; /* (N, C, OH, OW) int32: index in the input plane of each maximum */
 } pool_layer;
+
+/* Defines the max-pooling kernels of one plane for one storage type. The
+ * first maximum in row-major window order wins, and a NaN wins over any
+ * number, as in PyTorch. */
+#define MAX_POOL_KERNELS(suffix, type, LOAD, STORE)                                                           \
+    static void max_plane_##suffix(const pool_layer *p, const type *x, type *y, int32_t *arg, int64_t h,       \
+                                   int64_t w, int64_t oh, int64_t ow)                                         \
+    {                                                                                                         \
+        for (int64_t oy = 0; oy < oh; oy++)                                                                   \
+            for (int64_t ox = 0; ox < ow; ox++) {                                                             \
+                int64_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;                   \
+                int64_t y1 = y0 + p->kernel_h < h ? y0 + p->kernel_h : h;                                     \
+                int64_t x1 = x0 + p->kernel_w < w ? x0 + p->kernel_w : w;                                     \
+                float best = 0.0f;                                                                            \
+                int32_t at = -1;                                                                              \
+                                                                                                              \
+                for (int64_t iy = y0 > 0 ? y0 : 0; iy < y1; iy++)                                             \
+                    for (int64_t ix = x0 > 0 ? x0 : 0; ix < x1; ix++) {                                       \
+                        float v = LOAD(x, iy * w + ix);                                                       \
+                                                                                                              \
+                        if (at < 0 || v > best || (v != v && best == best)) {                                 \
+                            best = v;                                                                         \
+                            at = (int32_t)(iy * w + ix);                                                      \
+                        }                                                                                     \
+                    }                                                                                         \
+                STORE(y, oy * ow + ox, best);                                                                 \
+                arg[oy * ow + ox] = at;                                                                       \
+            }                                                                                                 \
+    }                                                                                                         \
+                                                                                                              \
+    static void max_plane_grad_##suffix(const type *dy, type *dx, const int32_t *arg, int64_t plane,          \
+                                        int64_t out_plane)                                                    \
+    {                                                                                                         \
+        for (int64_t i = 0; i < plane; i++)                                                                   \
+            STORE(dx, i, 0.0f);                                                                               \
+        for (int64_t o = 0; o < out_plane; o++)                                                               \
+            STORE(dx, arg[o], LOAD(dx, arg[o]) + LOAD(dy, o));                                                \
+    }
+
+MAX_POOL_KERNELS(f32, float, NN_LOAD_F32, NN_STORE_F32)
+MAX_POOL_KERNELS(bf16, uint16_t, NN_LOAD_BF16, NN_STORE_BF16)
+
+static int max_pool_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode mode)
+{
+    pool_layer *p = (pool_layer *)l;
+    const int64_t *in = l->input_shape[0], *out = l->output.shape;
+    int64_t planes = in[0] * in[1], plane = in[2] * in[3], out_plane = out[2] * out[3];
+    int bf16 = l->dtype == ADVGNN_DTYPE_BF16;
+
+    (void)ctx;
+    (void)mode;
+#pragma omp parallel for schedule(static)
+    for (int64_t q = 0; q < planes; q++) {
+        int32_t *arg = (int32_t *)p->argmax + q * out_plane;
+
+        if (bf16)
+            max_plane_bf16(p, (const uint16_t *)l->input_data[0] + q * plane, (uint16_t *)l->output.data + q * out_plane,
+                           arg, in[2], in[3], out[2], out[3]);
+        else
+            max_plane_f32(p, (const float *)l->input_data[0] + q * plane, (float *)l->output.data + q * out_plane,
+                          arg, in[2], in[3], out[2], out[3]);
+    }
+    return ADVGNN_OK;
+}
+
+/* Each output gradient goes to the input position of its maximum. One
+ * thread owns a plane, so overlapping windows add without races. */
+static int max_pool_backward(advgnn_layer *l, advgnn_ctx *ctx)
+{
+    pool_layer *p = (pool_layer *)l;
+    const int64_t *in = l->input_shape[0], *out = l->output.shape;
+    int64_t planes = in[0] * in[1], plane = in[2] * in[3], out_plane = out[2] * out[3];
+    int bf16 = l->dtype == ADVGNN_DTYPE_BF16;
+
+    (void)ctx;
+    if (!l->input_grad_enabled)
+        return ADVGNN_OK;
+#pragma omp parallel for schedule(static)
+    for (int64_t q = 0; q < planes; q++) {
+        const int32_t *arg = (const int32_t *)p->argmax + q * out_plane;
+
+        if (bf16)
+            max_plane_grad_bf16((const uint16_t *)l->grad_output_data + q * out_plane,
+                                (uint16_t *)l->input_grad[0].data + q * plane, arg, plane, out_plane);
+        else
+            max_plane_grad_f32((const float *)l->grad_output_data + q * out_plane,
+                               (float *)l->input_grad[0].data + q * plane, arg, plane, out_plane);
+    }
+    return ADVGNN_OK;
+}
+
+static const nn_layer_ops max_pool_ops = {max_pool_forward, max_pool_backward, NULL};
 
 static int check_pool(advgnn_ctx *ctx, const char *name, const advgnn_pool_desc *d, dnnl_alg_kind_t *alg)
 {
@@ -122,11 +222,22 @@ int advgnn_nn_pool2d(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dt
         return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s: pooling kernel %dx%d exceeds the %lldx%lld input",
                             name, desc->kernel_h, desc->kernel_w, (long long)input_shape[2], (long long)input_shape[3]);
 
-    rc = nn_layer_new(nn, ctx, sizeof(pool_layer), &plain_ops, name, dtype, 1, (const int64_t(*)[4])input_shape, &l);
+    rc = nn_layer_new(nn, ctx, sizeof(pool_layer), desc->kind == ADVGNN_POOL_MAX ? &max_pool_ops : &plain_ops, name,
+                      dtype, 1, (const int64_t(*)[4])input_shape, &l);
     if (rc == ADVGNN_OK)
         rc = nn_reserve_tensor(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS, &l->output, dtype, 4, out_shape);
-    if (rc == ADVGNN_OK)
+    if (rc == ADVGNN_OK && desc->kind == ADVGNN_POOL_MAX) {
+        pool_layer *p = (pool_layer *)l;
+
+        p->kernel_h = desc->kernel_h, p->kernel_w = desc->kernel_w;
+        p->stride_h = stride_h, p->stride_w = stride_w;
+        p->pad_h = desc->pad_h, p->pad_w = desc->pad_w;
+        rc = nn_reserve(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS,
+                        (size_t)(out_shape[0] * out_shape[1] * out_shape[2] * out_shape[3]) * sizeof(int32_t),
+                        &p->argmax);
+    } else if (rc == ADVGNN_OK) {
         rc = build_pool((pool_layer *)l, ctx, desc, alg, stride_h, stride_w);
+    }
     if (rc == ADVGNN_OK)
         *out = l;
     return rc;
