@@ -367,6 +367,48 @@ static void bench_knn(advgnn_ctx *ctx, int channels, int ratio, int bf16)
     free(edges);
 }
 
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: bench_nn [--csv] [threads] [filter]   (default 2 threads; filter: part of a layer label, "
+                "or knn)\n");
+}
+
+/* Reads [--csv] [threads] [filter]. Returns 0 after printing the error. */
+static int parse_args(int argc, char **argv, int *threads_out)
+{
+    int i = 1;
+
+    if (i < argc && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)) {
+        usage(stdout);
+        exit(0);
+    }
+    if (i < argc && strcmp(argv[i], "--csv") == 0) {
+        csv = 1;
+        i++;
+    }
+    *threads_out = 2;
+    if (i < argc) {
+        char *end;
+        long value = strtol(argv[i], &end, 10);
+
+        if (argv[i][0] == '\0' || *end != '\0' || value < 1 || value > 1024) {
+            fprintf(stderr, "bench_nn: threads must be an integer from 1 to 1024, got '%s'\n", argv[i]);
+            usage(stderr);
+            return 0;
+        }
+        *threads_out = (int)value;
+        i++;
+    }
+    if (i < argc)
+        filter = argv[i++];
+    if (i < argc) {
+        fprintf(stderr, "bench_nn: unexpected argument '%s'\n", argv[i]);
+        usage(stderr);
+        return 0;
+    }
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     /* Pyramid ViG-Ti at 224 x 224: stem to 56 x 56 x 48, stages of 48, 96,
@@ -396,13 +438,25 @@ int main(int argc, char **argv)
         {"concat 48+48 @56", CONCAT, 48, 56, 56, 0, 0, 0, 0, 0},
         {"max-relative k=9 r=4 48 @56", MAXREL, 48, 56, 56, 0, 9, 4, 0, 0},
     };
-    advgnn_ctx *ctx = advgnn_ctx_new();
+    advgnn_ctx *ctx;
     double peak32, peak16;
-    int bf16;
+    int bf16, layers = 0;
 
-    csv = argc > 1 && strcmp(argv[1], "--csv") == 0;
-    threads = argc > 1 + csv && atoi(argv[1 + csv]) > 0 ? atoi(argv[1 + csv]) : 2;
-    filter = argc > 2 + csv ? argv[2 + csv] : NULL;
+    if (!parse_args(argc, argv, &threads))
+        return 2;
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
+        layers += !filter || strstr(specs[i].label, filter) != NULL;
+    if (filter && layers == 0 && strcmp(filter, "knn") != 0) {
+        fprintf(stderr, "bench_nn: no layer label contains '%s'; pass knn or part of one of these labels:\n", filter);
+        for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
+            fprintf(stderr, "  %s\n", specs[i].label);
+        return 2;
+    }
+    ctx = advgnn_ctx_new();
+    if (!ctx) {
+        fprintf(stderr, "bench_nn: out of memory\n");
+        return 1;
+    }
     advgnn_ctx_set_threads(ctx, threads);
     peak32 = measure_peak(0);
     peak16 = measure_peak(1);
@@ -419,7 +473,7 @@ int main(int argc, char **argv)
         printf("\n");
     if (csv)
         printf("# kind,label,dtype,fwd_ms_wall,fwd_ms_cpu,bwd_ms_wall,bwd_ms_cpu (knn: ms per image in fwd)\n");
-    else
+    else if (layers > 0)
         printf("| layer | dtype | fwd ms wall | fwd ms CPU | fwd GFLOP/s | fwd %% peak | bwd ms wall | bwd ms CPU | "
                "bwd GFLOP/s | bwd %% peak |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
@@ -435,8 +489,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!csv)
-        printf("\n| nodes | channels | keys | k | matmul | ms per image wall | ms per image CPU |\n"
-               "|---|---|---|---|---|---|---|\n");
+        printf("%s| nodes | channels | keys | k | matmul | ms per image wall | ms per image CPU |\n"
+               "|---|---|---|---|---|---|---|\n",
+               layers > 0 ? "\n" : "");
     for (int low = 0; low <= bf16; low++) {
         bench_knn(ctx, 48, 1, low);
         bench_knn(ctx, 96, 1, low);

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "advgnn/advgnn.h"
 #include "advgnn/encoder.h"
@@ -52,17 +53,25 @@ static double clock_seconds(clockid_t id)
 
 /* ---- arguments ------------------------------------------------------------ */
 
-static int parse_int(const char *name, const char *text, int min, int *out)
+static int parse_int(const char *name, const char *text, int min, int max, int *out)
 {
     char *end;
     long value = strtol(text, &end, 10);
 
-    if (*text == '\0' || *end != '\0' || value < min || value > 1 << 20) {
-        fprintf(stderr, "bench_vig: %s must be an integer of at least %d, got '%s'\n", name, min, text);
+    if (*text == '\0' || *end != '\0' || value < min || value > max) {
+        fprintf(stderr, "bench_vig: %s must be an integer from %d to %d, got '%s'\n", name, min, max, text);
         return 0;
     }
     *out = (int)value;
     return 1;
+}
+
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: bench_vig [--threads N] [--preset NAME] [--size PIXELS] [--batch B] [--steps S]\n"
+                "                 [--repeats R] [--decoder deconv|graph] [--precision f32|bf16]\n"
+                "                 [--mode both|inference|training]\n"
+                "Prints CSV rows of milliseconds per image; see bench/vig/bench_vig.c for the details.\n");
 }
 
 static int parse_args(int argc, char **argv, settings *s)
@@ -73,20 +82,29 @@ static int parse_args(int argc, char **argv, settings *s)
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         int ok;
 
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (strncmp(argv[i], "--", 2) != 0) {
+            fprintf(stderr, "bench_vig: unexpected argument '%s'; options start with --\n", argv[i]);
+            usage(stderr);
+            return 0;
+        }
         if (!value) {
             fprintf(stderr, "bench_vig: %s needs a value\n", argv[i]);
             return 0;
         }
         if (strcmp(argv[i], "--threads") == 0)
-            ok = parse_int("--threads", value, 1, &s->threads);
+            ok = parse_int("--threads", value, 1, 1024, &s->threads);
         else if (strcmp(argv[i], "--size") == 0)
-            ok = parse_int("--size", value, 32, &s->size);
+            ok = parse_int("--size", value, 32, 4096, &s->size);
         else if (strcmp(argv[i], "--batch") == 0)
-            ok = parse_int("--batch", value, 1, &s->batch);
+            ok = parse_int("--batch", value, 1, 1024, &s->batch);
         else if (strcmp(argv[i], "--steps") == 0)
-            ok = parse_int("--steps", value, 1, &s->steps);
+            ok = parse_int("--steps", value, 1, 1 << 20, &s->steps);
         else if (strcmp(argv[i], "--repeats") == 0)
-            ok = parse_int("--repeats", value, 1, &s->repeats);
+            ok = parse_int("--repeats", value, 1, 1 << 20, &s->repeats);
         else if (strcmp(argv[i], "--preset") == 0)
             ok = (s->preset = value) != NULL;
         else if (strcmp(argv[i], "--decoder") == 0)
@@ -100,13 +118,20 @@ static int parse_args(int argc, char **argv, settings *s)
             else
                 fprintf(stderr, "bench_vig: --mode must be both, inference or training, got '%s'\n", value);
         } else {
-            fprintf(stderr, "bench_vig: unknown argument '%s'; see the usage in bench/vig/bench_vig.c\n", argv[i]);
+            fprintf(stderr, "bench_vig: unknown option '%s'\n", argv[i]);
+            usage(stderr);
             return 0;
         }
         if (!ok)
             return 0;
         i++;
     }
+
+    /* Threads beyond the CPUs wait for each other, and the CPU column
+     * (process CPU time / threads) then under-counts the work. */
+    if (s->threads > sysconf(_SC_NPROCESSORS_ONLN))
+        fprintf(stderr, "bench_vig: warning: %d threads on %ld online CPUs; the CPU column is not comparable\n",
+                s->threads, sysconf(_SC_NPROCESSORS_ONLN));
     return 1;
 }
 
@@ -137,22 +162,17 @@ static const advgnn_plugin_descriptor *load_vig(void **handle)
 
 static int set_value(advgnn_options *opts, advgnn_ctx *ctx, const char *name, advgnn_value value)
 {
-    if (advgnn_options_set(opts, ctx, name, &value) == ADVGNN_OK)
-        return 1;
-    fprintf(stderr, "bench_vig: %s\n", advgnn_ctx_error(ctx));
-    return 0;
+    return advgnn_options_set(opts, ctx, name, &value) == ADVGNN_OK;
 }
 
 /* Returns the plugin's defaults with the preset, decoder, batch and one epoch
- * per train() call, or NULL after printing the error. */
+ * per train() call, or NULL with the error in ctx. */
 static advgnn_options *vig_options(advgnn_ctx *ctx, const advgnn_plugin_descriptor *desc, const settings *s)
 {
     advgnn_options *opts = NULL;
 
-    if (advgnn_options_new(ctx, desc->name, desc->options, &opts) != ADVGNN_OK) {
-        fprintf(stderr, "bench_vig: %s\n", advgnn_ctx_error(ctx));
+    if (advgnn_options_new(ctx, desc->name, desc->options, &opts) != ADVGNN_OK)
         return NULL;
-    }
     if (!set_value(opts, ctx, "preset", (advgnn_value){.kind = ADVGNN_VALUE_STRING, .string = s->preset}) ||
         !set_value(opts, ctx, "decoder", (advgnn_value){.kind = ADVGNN_VALUE_STRING, .string = s->decoder}) ||
         !set_value(opts, ctx, "precision", (advgnn_value){.kind = ADVGNN_VALUE_STRING, .string = s->precision}) ||

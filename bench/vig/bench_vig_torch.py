@@ -102,6 +102,8 @@ def parse_args():
                         help="f32, or bf16 autocast of the forward pass and the loss (default f32)")
     parser.add_argument("--loss-dtype", choices=["float64", "float32"], default="float64",
                         help="dtype of the training loss (default float64, as the plugin)")
+    parser.add_argument("--mode", choices=["both", "inference", "training"], default="both",
+                        help="time inference, training or both (default both), as bench_vig's --mode")
     return parser.parse_args()
 
 
@@ -161,8 +163,10 @@ def main():
           f"batch {args.batch}, {args.threads} threads, {args.steps} training steps per repetition, "
           f"{args.gather} gather")
     print("side,mode,preset,threads,batch,size,repetition,wall_ms_per_image,cpu_ms_per_image", flush=True)
-    time_inference(args, model, images[:args.batch])
-    time_training(args, model, images)
+    if args.mode != "training":
+        time_inference(args, model, images[:args.batch])
+    if args.mode != "inference":
+        time_training(args, model, images)
 
 
 if __name__ == "__main__":
