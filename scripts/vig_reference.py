@@ -118,7 +118,28 @@ def resolve_config(preset_or_config):
         raise ValueError(f"a {cfg['variant']} model needs {stages} widths and blocks")
     if any(w % 4 for w in cfg["widths"]):
         raise ValueError("widths must be multiples of 4")
+    check_image_size(cfg)
     return cfg
+
+
+def check_image_size(cfg):
+    """Raises ValueError when the last stage's grid has fewer keys than the
+    kNN graph needs, as the plugin does.
+
+    A pyramid model needs k keys at 1/32 after the last reduce ratio. An
+    isotropic one needs the last block's k at 1/16, which is 2k with several
+    blocks."""
+    height, width = cfg["image_size"]
+    name = cfg["preset"] if cfg["preset"] != "custom" else f"this {cfg['variant']} model"
+    if cfg["variant"] == "pyramid":
+        ratio = cfg["reduce_ratios"][3]
+        step, grid, need = 32, (height // 32 // ratio, width // 32 // ratio), cfg["k"]
+    else:
+        step, grid, need = 16, (height // 16, width // 16), 2 * cfg["k"] if cfg["blocks"][0] > 1 else cfg["k"]
+    if height % step or width % step or grid[0] * grid[1] < need:
+        raise ValueError(f"image_size {height} x {width} does not fit {name}: its sides must be multiples of "
+                         f"{step}, and its last graph needs {need} keys where a {grid[0]} x {grid[1]} grid has "
+                         f"{grid[0] * grid[1]}; raise image_size or lower k")
 
 
 class ConvBN(nn.Module):
@@ -727,10 +748,15 @@ def main(argv=None):
     if len(size) != 2:
         parser.error(f"--image-size {args.image_size!r} is invalid; use SIZE or HEIGHTxWIDTH, e.g. 256 or 224x320")
     cfg = resolve_config({"preset": args.preset, "image_size": tuple(size), "output": args.output})
-    if args.reference.endswith(".safetensors"):
-        reference, _ = load_safetensors(args.reference)
-    else:
-        reference = torch.load(args.reference, map_location="cpu", weights_only=True)
+    if not pathlib.Path(args.reference).is_file():
+        parser.error(f"reference checkpoint {args.reference!r} does not exist or is not a file")
+    try:
+        if args.reference.endswith(".safetensors"):
+            reference, _ = load_safetensors(args.reference)
+        else:
+            reference = torch.load(args.reference, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch and the reader raise several types for a bad file
+        parser.error(f"cannot read reference checkpoint {args.reference!r}: {error}")
     state = convert_state_dict(reference, cfg, args.seed)
     save_safetensors(state, args.out)
     print(f"wrote {len(state)} tensors for preset {args.preset} at {size[0]} x {size[1]} to {args.out}")
