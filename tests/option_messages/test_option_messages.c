@@ -164,6 +164,7 @@ static void check_position_embedding_size(const advgnn_plugin_descriptor *desc)
         CHECK_STR_CONTAINS(message, "the network expects [8,1024,1,1]");
         CHECK_STR_CONTAINS(message, "made for image size 96");
         CHECK_STR_CONTAINS(message, "convert --image-size 128x128");
+        CHECK_STR_CONTAINS(message, "A checkpoint of the reference Vision GNN models can instead be converted");
         CHECK(strstr(message, "dimensions") == NULL);
         advgnn_options_free(load);
     }

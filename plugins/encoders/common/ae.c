@@ -705,8 +705,8 @@ static void describe_pos_embed(const ae_encoder *enc, const char *message, char 
     stride = enc->height / enc->net.pos_grid[0];
     snprintf(out, size,
              "The file was made for image size %d (a %d x %d grid of positions) and this network has image size "
-             "%d x %d: set image_size to %d, or make weights for this size with scripts/vig_reference.py convert "
-             "--image-size %dx%d (see docs/vig.md)",
+             "%d x %d: set image_size to %d. A checkpoint of the reference Vision GNN models can instead be "
+             "converted for this size with scripts/vig_reference.py convert --image-size %dx%d (see docs/vig.md)",
              side * stride, side, side, enc->height, enc->width, side * stride, enc->height, enc->width);
 }
 
