@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "lua/lua_runner.h"
+#include "tracking/sync.h"
 
 /* Reads an environment variable as a non-negative integer; 0 when it is
  * unset, -1 when it is set but invalid. */
@@ -91,6 +92,17 @@ int cli_cmd_run(const cli_options *options, int argc, char **argv)
     rc = cli_new_context(options, &ctx);
     if (rc != CLI_EXIT_OK)
         return rc;
+
+    /* A tracking URI that cannot work fails before any run folder exists. */
+    {
+        const char *uri = options->tracking_uri ? options->tracking_uri : getenv("MLFLOW_TRACKING_URI");
+
+        if (uri && *uri && advgnn_tracking_check_uri(ctx, uri) != ADVGNN_OK) {
+            rc = cli_report_failure(ctx, ADVGNN_ERR_OPTION);
+            advgnn_ctx_free(ctx);
+            return rc;
+        }
+    }
     rc = cli_load_plugins(options, ctx, &reg);
     if (rc == ADVGNN_OK)
         rc = advgnn_lua_run_file(ctx, reg, argv[0], argc - 1, argv + 1, &settings);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Checks that `advgnn sync` stops at once where waiting cannot help: on
 # SIGINT between retries (exit status 130), on an https:// URI for a
-# plain-HTTP server, and on a server that responds 501 with an HTML page. Also
+# plain-HTTP server, on a server that responds 501 with an HTML page and on a
+# wrong path that gives 404 with one, and on URIs curl cannot parse. Also
 # checks the messages after one retry and for a run sent to two servers. The
 # servers are tests/cli/http_stub.py on 127.0.0.1. The run folder is written
 # by hand in the journal format of core/src/tracking/journal.h.
@@ -102,6 +103,21 @@ reject "retry 1 of" "$work/err"
 reject "rejected" "$work/err"
 [ "$seconds" -lt 5 ] || fail "sync took $seconds s for HTTP 501"
 
+# 4a. A URI with a wrong path: a 404 with an HTML page for every request,
+# not MLflow's JSON error. It fails at once, and no record is marked
+# rejected, so a sync to the right URI later still sends them.
+start_stub wrong_path 404 html
+start=$(date +%s)
+"$advgnn" sync "$run" --tracking-uri "http://127.0.0.1:$port/mlflow" >"$work/out" 2>"$work/err"
+status=$?
+seconds=$(($(date +%s) - start))
+show "HTTP 404 with HTML (${seconds} s)" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "is not an MLflow tracking server (HTTP 404, HTML answer)" "$work/err"
+expect "2 pending" "$work/out"
+reject "rejected" "$work/err"
+[ "$seconds" -lt 5 ] || fail "sync took $seconds s for HTTP 404"
+
 # 4b. None of the servers above responded, so without a URI sync names no
 # server to fall back on, although each attempt left an acknowledgement log.
 env -u MLFLOW_TRACKING_URI "$advgnn" sync "$run" >"$work/out" 2>"$work/err"
@@ -109,6 +125,30 @@ status=$?
 show "no server responded, no URI" $status
 [ $status -eq 1 ] || fail "exit status $status, expected 1"
 expect "the run was never sent to a server" "$work/err"
+
+# 4c. A URI that curl cannot parse fails before any request.
+for bad in "http://" "http://127.0.0.1:99999" "http://[::1"; do
+    "$advgnn" sync "$run" --tracking-uri "$bad" >"$work/out" 2>"$work/err"
+    status=$?
+    show "invalid URI $bad" $status
+    [ $status -eq 1 ] || fail "exit status $status for $bad, expected 1"
+    expect "tracking URI '$bad' is invalid (" "$work/err"
+    reject "retry 1 of" "$work/err"
+done
+
+# 4d. A live run whose server never responded, and a sync to another
+# server that did: the choice is the user's.
+printf '{"target":"http://127.0.0.1:3"}\n{"live_run":true}\n{"intent":[1,2]}\n' \
+    >"$run/tracking/acks-0000000000000003.jsonl"
+printf '{"target":"http://127.0.0.1:4"}\n{"experiment_id":"1"}\n' >"$run/tracking/acks-0000000000000004.jsonl"
+env -u MLFLOW_TRACKING_URI "$advgnn" sync "$run" >"$work/out" 2>"$work/err"
+status=$?
+show "live run's server and another" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "the run was sent to several servers (" "$work/err"
+expect "http://127.0.0.1:3" "$work/err"
+expect "http://127.0.0.1:4" "$work/err"
+rm "$run/tracking/acks-0000000000000003.jsonl" "$run/tracking/acks-0000000000000004.jsonl"
 
 # 5. A run sent to two servers, and no URI: both are named, and the hint
 # names no MLFLOW_* variable, since the message names none either.

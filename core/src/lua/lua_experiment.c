@@ -11,6 +11,7 @@
 
 #include "experiment/experiment.h"
 #include "lua/lua_internal.h"
+#include "tracking/sync.h"
 #include "util/fsutil.h"
 
 /* Limits of the numeric fields. They catch typos (an extra zero) early, not
@@ -536,9 +537,14 @@ static int l_track(lua_State *L)
     while (lua_next(L, 1)) {
         const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
 
-        if (!key || (strcmp(key, "uri") != 0 && strcmp(key, "experiment") != 0))
+        if (!key)
+            return advgnn_lua_fail(L, ADVGNN_ERR_OPTION,
+                                   "advgnn.track: takes named fields, as in advgnn.track{uri = \"http://HOST:PORT\", "
+                                   "experiment = \"NAME\"}, not a %s key",
+                                   luaL_typename(L, -2));
+        if (strcmp(key, "uri") != 0 && strcmp(key, "experiment") != 0)
             return advgnn_lua_fail(L, ADVGNN_ERR_OPTION, "advgnn.track: unknown field '%s' (fields: uri, experiment)",
-                                   key ? key : luaL_typename(L, -2));
+                                   key);
         if (lua_type(L, -1) != LUA_TSTRING)
             return advgnn_lua_fail(L, ADVGNN_ERR_OPTION, "advgnn.track: field '%s' must be a string, not a %s", key,
                                    luaL_typename(L, -1));
@@ -546,10 +552,8 @@ static int l_track(lua_State *L)
     }
     lua_getfield(L, 1, "uri");
     uri = lua_tostring(L, -1);
-    if (uri && strncmp(uri, "http://", 7) != 0 && strncmp(uri, "https://", 8) != 0)
-        return advgnn_lua_fail(L, ADVGNN_ERR_OPTION,
-                               "advgnn.track: uri '%s' must start with http:// or https:// (a running mlflow server)",
-                               uri);
+    if (uri && advgnn_tracking_check_uri(advgnn_lua_env_get(L)->ctx, uri) != ADVGNN_OK)
+        return advgnn_lua_fail(L, ADVGNN_ERR_OPTION, "advgnn.track: %s", advgnn_ctx_error(advgnn_lua_env_get(L)->ctx));
     lua_pop(L, 1);
 
     /* A copy, so that later changes to the caller's table have no effect. */

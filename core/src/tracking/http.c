@@ -128,15 +128,45 @@ static int read_numbers(advgnn_ctx *ctx, trk_http_config *cfg)
     return ADVGNN_OK;
 }
 
+int trk_check_uri(advgnn_ctx *ctx, const char *uri)
+{
+    CURLU *url;
+    CURLUcode code;
+    char *host = NULL;
+
+    if (strncmp(uri, "http://", 7) != 0 && strncmp(uri, "https://", 8) != 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "tracking URI '%s' must start with http:// or https:// (a running `mlflow server`)", uri);
+
+    /* A URI that curl cannot parse (no host, a port above 65535, an open
+     * bracket) would otherwise fail each request and be retried for minutes. */
+    url = curl_url();
+    if (!url)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory reading the tracking URI");
+    code = curl_url_set(url, CURLUPART_URL, uri, 0);
+    if (code == CURLUE_OK)
+        code = curl_url_get(url, CURLUPART_HOST, &host, 0);
+    if (code == CURLUE_OK && (!host || !host[0]))
+        code = CURLUE_NO_HOST;
+    curl_free(host);
+    curl_url_cleanup(url);
+    if (code != CURLUE_OK)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "tracking URI '%s' is invalid (%s); expected http://HOST[:PORT][/PATH] of a running "
+                            "`mlflow server`",
+                            uri, curl_url_strerror(code));
+    return ADVGNN_OK;
+}
+
 int trk_http_config_init(advgnn_ctx *ctx, const char *uri, trk_http_config *cfg)
 {
     size_t len = strlen(uri);
     int rc;
 
     memset(cfg, 0, sizeof(*cfg));
-    if (strncmp(uri, "http://", 7) != 0 && strncmp(uri, "https://", 8) != 0)
-        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
-                            "tracking URI '%s' must start with http:// or https:// (a running `mlflow server`)", uri);
+    rc = trk_check_uri(ctx, uri);
+    if (rc != ADVGNN_OK)
+        return rc;
 
     while (len > 0 && uri[len - 1] == '/')
         len--;
@@ -251,6 +281,12 @@ trk_outcome trk_response_outcome(const trk_response *resp)
         return TRK_OUTCOME_TRANSIENT;
     if (s == 401 || s == 403)
         return TRK_OUTCOME_AUTH;
+
+    /* MLflow responds to a request it cannot serve with an {"error_code": ...}
+     * body. A 404 or 405 without one comes from another server, or from a
+     * URI with a wrong path, for every request alike. */
+    if ((s == 404 || s == 405) && !is_mlflow_error(resp))
+        return TRK_OUTCOME_NOT_MLFLOW;
     return TRK_OUTCOME_REJECTED;
 }
 

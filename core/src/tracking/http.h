@@ -40,6 +40,10 @@ typedef struct trk_http_config {
 /* Builds the configuration for `uri` (http:// or https://) from the
  * environment. Invalid values fail with ADVGNN_ERR_OPTION naming the variable. */
 ADVGNN_INTERNAL int trk_http_config_init(advgnn_ctx *ctx, const char *uri, trk_http_config *cfg);
+
+/* Checks that `uri` is an http:// or https:// URL with a host that curl can
+ * parse. Fails with ADVGNN_ERR_OPTION naming the URI and the problem. */
+ADVGNN_INTERNAL int trk_check_uri(advgnn_ctx *ctx, const char *uri);
 ADVGNN_INTERNAL void trk_http_config_free(trk_http_config *cfg);
 
 /* Copies `uri` without "user:password@" into a new string (advgnn_free). */

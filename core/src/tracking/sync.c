@@ -168,7 +168,7 @@ static int is_listed(const char *list, const char *uri)
     return 0;
 }
 
-/* The distinct servers of one kind of acknowledgement log. */
+/* The distinct servers that the acknowledgement logs name. */
 typedef struct server_set {
     char *first;         /* the last one added, owned */
     char names[1024];    /* ", "-separated */
@@ -190,18 +190,19 @@ static void server_set_add(server_set *set, char *uri)
 }
 
 /* Finds the server that the run delivered to, named by the acknowledgement
- * logs (acks-<hash>.jsonl, see journal.h) in <run_dir>/tracking: the servers
- * that responded, or else the server of the live run when it never
- * responded (it was down during the whole run). The logs store the URI
- * without credentials, so credentials come from the environment. Fails with
- * ADVGNN_ERR_OPTION when the logs name no server or several. */
+ * logs (acks-<hash>.jsonl, see journal.h) in <run_dir>/tracking. A log names
+ * its server when the server responded or when the live run delivered to it,
+ * even if that server was down during the whole run. A log that only a sync
+ * wrote, to a server that never responded, names none. The logs store the
+ * URI without credentials, so credentials come from the environment. Fails
+ * with ADVGNN_ERR_OPTION when the logs name no server or several: a sync to
+ * another server that responded makes the choice the user's. */
 static int recorded_uri(advgnn_ctx *ctx, const char *run_dir, char **out)
 {
     char *dir_path = advgnn_fs_join(run_dir, TRK_FOLDER);
     DIR *dir;
     struct dirent *entry;
-    server_set answered = {0}, unanswered_run = {0};
-    server_set *chosen;
+    server_set named = {0};
 
     *out = NULL;
     if (!dir_path)
@@ -218,10 +219,8 @@ static int recorded_uri(advgnn_ctx *ctx, const char *run_dir, char **out)
         path = advgnn_fs_join(dir_path, entry->d_name);
         uri = path ? log_target(path, &responded, &live_run) : NULL;
         advgnn_free(path);
-        if (uri && responded)
-            server_set_add(&answered, uri);
-        else if (uri && live_run)
-            server_set_add(&unanswered_run, uri);
+        if (uri && (responded || live_run))
+            server_set_add(&named, uri);
         else
             advgnn_free(uri);
     }
@@ -229,24 +228,26 @@ static int recorded_uri(advgnn_ctx *ctx, const char *run_dir, char **out)
         closedir(dir);
     advgnn_free(dir_path);
 
-    chosen = answered.count ? &answered : &unanswered_run;
-    if (chosen->count == 0)
+    if (named.count == 0)
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
                             "no tracking URI for %s: the run was never sent to a server; pass --tracking-uri URI or "
                             "set MLFLOW_TRACKING_URI",
                             run_dir);
-    if (chosen->count > 1) {
+    if (named.count > 1) {
         advgnn_failf(ctx, ADVGNN_ERR_OPTION,
                      "no tracking URI for %s: the run was sent to several servers (%s); choose one with "
                      "--tracking-uri URI or MLFLOW_TRACKING_URI",
-                     run_dir, chosen->names);
-        advgnn_free(answered.first);
-        advgnn_free(unanswered_run.first);
+                     run_dir, named.names);
+        advgnn_free(named.first);
         return ADVGNN_ERR_OPTION;
     }
-    *out = chosen->first;
-    advgnn_free(chosen == &answered ? unanswered_run.first : answered.first);
+    *out = named.first;
     return ADVGNN_OK;
+}
+
+int advgnn_tracking_check_uri(advgnn_ctx *ctx, const char *uri)
+{
+    return trk_check_uri(ctx, uri);
 }
 
 int advgnn_tracking_sync(advgnn_ctx *ctx, const char *run_dir, const char *uri, advgnn_sync_summary *summary)

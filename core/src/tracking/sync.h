@@ -35,4 +35,9 @@ typedef struct advgnn_sync_summary {
  * records do not count as pending and are logged. `summary` may be NULL. */
 int advgnn_tracking_sync(advgnn_ctx *ctx, const char *run_dir, const char *uri, advgnn_sync_summary *summary);
 
+/* Checks a tracking URI before anything is written: an http:// or https://
+ * URL with a host. Fails with ADVGNN_ERR_OPTION naming the URI and the
+ * problem. */
+int advgnn_tracking_check_uri(advgnn_ctx *ctx, const char *uri);
+
 #endif
