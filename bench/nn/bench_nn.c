@@ -1,7 +1,7 @@
 /* Throughput of the nn layers at pyramid ViG-Ti sizes (224 x 224 input,
  * batch 8) and time of the kNN graph, printed as Markdown tables.
  *
- * usage: bench_nn [--csv] [threads] [filter]   (default 2 threads)
+ * usage: bench_nn [--csv] [threads] [filter]   (default 2 threads; any order)
  *
  * With a filter, only the layers whose label contains it run, and the kNN
  * graph runs only when the filter is "knn".
@@ -373,38 +373,47 @@ static void usage(FILE *to)
                 "or knn)\n");
 }
 
-/* Reads [--csv] [threads] [filter]. Returns 0 after printing the error. */
+/* Reads [--csv] [threads] [filter] in any order: a word that is an integer
+ * is the thread count, another word the filter. Returns 0 after printing
+ * the error. */
 static int parse_args(int argc, char **argv, int *threads_out)
 {
-    int i = 1;
+    int have_threads = 0;
 
-    if (i < argc && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)) {
-        usage(stdout);
-        exit(0);
-    }
-    if (i < argc && strcmp(argv[i], "--csv") == 0) {
-        csv = 1;
-        i++;
-    }
     *threads_out = 2;
-    if (i < argc) {
+    for (int i = 1; i < argc; i++) {
         char *end;
-        long value = strtol(argv[i], &end, 10);
+        long value;
 
-        if (argv[i][0] == '\0' || *end != '\0' || value < 1 || value > 1024) {
-            fprintf(stderr, "bench_nn: threads must be an integer from 1 to 1024, got '%s'\n", argv[i]);
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (strcmp(argv[i], "--csv") == 0) {
+            csv = 1;
+            continue;
+        }
+        value = strtol(argv[i], &end, 10);
+        if (argv[i][0] != '\0' && *end == '\0') {
+            if (have_threads || value < 1 || value > 1024) {
+                fprintf(stderr, "bench_nn: %s '%s'; threads must be one integer from 1 to 1024\n",
+                        have_threads ? "a second thread count" : "invalid thread count", argv[i]);
+                usage(stderr);
+                return 0;
+            }
+            *threads_out = (int)value;
+            have_threads = 1;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "bench_nn: unknown option '%s'\n", argv[i]);
             usage(stderr);
             return 0;
+        } else if (filter) {
+            fprintf(stderr, "bench_nn: a second filter '%s' after '%s'\n", argv[i], filter);
+            usage(stderr);
+            return 0;
+        } else {
+            filter = argv[i];
         }
-        *threads_out = (int)value;
-        i++;
-    }
-    if (i < argc)
-        filter = argv[i++];
-    if (i < argc) {
-        fprintf(stderr, "bench_nn: unexpected argument '%s'\n", argv[i]);
-        usage(stderr);
-        return 0;
     }
     return 1;
 }

@@ -288,6 +288,17 @@ static int run(advgnn_ctx *ctx, const advgnn_plugin_descriptor *desc, const sett
         images.data[i] = (float)advgnn_rng_normal(&rng);
 
     rc = fn->create(ctx, opts, &config, &state);
+
+    /* The header comes once the plugin took the options, so that a refused
+     * option leaves no CSV without rows. */
+    if (rc == ADVGNN_OK) {
+        printf("# vig %s, %s decoder, %s, %d x %d, batch %d, %d threads", s->preset, s->decoder, s->precision,
+               s->size, s->size, s->batch, s->threads);
+        if (strcmp(s->mode, "inference") != 0)
+            printf(", %d training steps per repetition", s->steps);
+        printf("\nside,mode,preset,threads,batch,size,repetition,wall_ms_per_image,cpu_ms_per_image\n");
+        fflush(stdout);
+    }
     if (rc == ADVGNN_OK && strcmp(s->mode, "training") != 0)
         rc = time_inference(fn, state, ctx, s, &images);
     if (rc == ADVGNN_OK && strcmp(s->mode, "inference") != 0)
@@ -323,10 +334,6 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    printf("# vig %s, %s decoder, %s, %d x %d, batch %d, %d threads, %d training steps per repetition\n", s.preset,
-           s.decoder, s.precision, s.size, s.size, s.batch, s.threads, s.steps);
-    printf("side,mode,preset,threads,batch,size,repetition,wall_ms_per_image,cpu_ms_per_image\n");
-    fflush(stdout);
     rc = run(ctx, desc, &s);
     if (rc != ADVGNN_OK)
         fprintf(stderr, "bench_vig: %s\n", advgnn_ctx_error(ctx));
