@@ -112,7 +112,11 @@ def resolve_config(preset_or_config):
             if key not in given or key == "variant":
                 cfg[key] = value
     size = cfg["image_size"]
-    cfg["image_size"] = (size, size) if isinstance(size, int) else tuple(size)
+    if isinstance(size, int):
+        size = (size, size)
+    elif not isinstance(size, (tuple, list)) or len(size) != 2:
+        raise ValueError(f"image_size must be a positive int or a pair of them, got {size!r}")
+    cfg["image_size"] = tuple(size)
     stages = 4 if cfg["variant"] == "pyramid" else 1
     if len(cfg["widths"]) != stages or len(cfg["blocks"]) != stages:
         raise ValueError(f"a {cfg['variant']} model needs {stages} widths and blocks")
@@ -130,16 +134,19 @@ def check_image_size(cfg):
     isotropic one needs the last block's k at 1/16, which is 2k with several
     blocks."""
     height, width = cfg["image_size"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (height, width)):
+        raise ValueError(f"image_size must be a positive int or a pair of them, got {cfg['image_size']!r}")
     name = cfg["preset"] if cfg["preset"] != "custom" else f"this {cfg['variant']} model"
     if cfg["variant"] == "pyramid":
         ratio = cfg["reduce_ratios"][3]
         step, grid, need = 32, (height // 32 // ratio, width // 32 // ratio), cfg["k"]
     else:
         step, grid, need = 16, (height // 16, width // 16), 2 * cfg["k"] if cfg["blocks"][0] > 1 else cfg["k"]
-    if height % step or width % step or grid[0] * grid[1] < need:
-        raise ValueError(f"image_size {height} x {width} does not fit {name}: its sides must be multiples of "
-                         f"{step}, and its last graph needs {need} keys where a {grid[0]} x {grid[1]} grid has "
-                         f"{grid[0] * grid[1]}; raise image_size or lower k")
+    if height % step or width % step:
+        raise ValueError(f"image_size {height} x {width} does not fit {name}: its sides must be multiples of {step}")
+    if grid[0] * grid[1] < need:
+        raise ValueError(f"image_size {height} x {width} is too small for {name}: its last graph needs {need} keys "
+                         f"where its {grid[0]} x {grid[1]} grid has {grid[0] * grid[1]}; raise image_size or lower k")
 
 
 class ConvBN(nn.Module):

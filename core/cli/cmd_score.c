@@ -342,9 +342,10 @@ static int choose_paths(advgnn_ctx *ctx, const cli_options *options, const char 
             advgnn_log(ctx, ADVGNN_LOG_INFO, "score: encoder weights from %s", file);
         } else if (cJSON_IsString(weights)) {
             int rc = advgnn_failf(ctx, ADVGNN_ERR_IO,
-                                  "the trained encoder weights %s are missing: the run saved them there (as %s); "
+                                  "the trained encoder weights %s are %s: the run saved them there (as %s); "
                                   "copy the whole run folder, including encoder/%s",
-                                  file, weights->valuestring, setup->category);
+                                  file, advgnn_fs_is_dir(file) ? "a folder, not a file" : "missing",
+                                  weights->valuestring, setup->category);
 
             advgnn_free(file);
             return rc;

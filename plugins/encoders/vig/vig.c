@@ -340,8 +340,8 @@ static int build(ae_encoder *enc, advgnn_ctx *ctx, const vig_arch *a)
     int rc;
 
     if (enc->height % divisor || enc->width % divisor)
-        return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: a %s model needs an image size divisible by %d, got %d x %d",
-                            a->pyramid ? "pyramid" : "isotropic", divisor, enc->height, enc->width);
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: %s model needs an image size divisible by %d, got %d x %d",
+                            a->pyramid ? "a pyramid" : "an isotropic", divisor, enc->height, enc->width);
     rc = a->pyramid ? build_pyramid(&enc->net, ctx, a, stage_node) : build_isotropic(&enc->net, ctx, a, stage_node);
     if (rc == ADVGNN_OK)
         rc = decoder(&enc->net, ctx, a, stage_node[VIG_STAGES - 1]);
