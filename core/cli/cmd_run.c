@@ -98,6 +98,8 @@ int cli_cmd_run(const cli_options *options, int argc, char **argv)
         const char *uri = options->tracking_uri ? options->tracking_uri : getenv("MLFLOW_TRACKING_URI");
 
         if (uri && *uri && advgnn_tracking_check_uri(ctx, uri) != ADVGNN_OK) {
+            if (!options->tracking_uri)
+                advgnn_error_prefixf(ctx, "MLFLOW_TRACKING_URI");
             rc = cli_report_failure(ctx, ADVGNN_ERR_OPTION);
             advgnn_ctx_free(ctx);
             return rc;
