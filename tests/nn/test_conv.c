@@ -206,6 +206,10 @@ int main(void)
         {1, 6, 4, 5, {.out_channels = 4, .kernel_h = 4, .kernel_w = 4, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .bias = 1}, 1, 0},
         {2, 4, 3, 3, {.out_channels = 2, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .output_pad_h = 1, .output_pad_w = 1, .bias = 1}, 1, 0},
         {1, 4, 4, 4, {.out_channels = 6, .kernel_h = 3, .kernel_w = 3, .pad_h = 2, .pad_w = 2, .dilation_h = 2, .dilation_w = 2, .groups = 2}, 1, 0},
+        /* Grouped 1x1 over at least 28 x 28 pixels: the forward on the plain
+         * tensors and the backward as matrix products batched over groups. */
+        {2, 16, 30, 30, {.out_channels = 24, .kernel_h = 1, .kernel_w = 1, .groups = 4, .bias = 1}, 0, 0},
+        {1, 8, 28, 28, {.out_channels = 8, .kernel_h = 1, .kernel_w = 1, .groups = 2}, 0, 0},
         /* Columns of 2 x 256 x 16384 floats (33 MB): one matmul per image
          * instead of one for the batch. */
         {2, 4, 128, 128, {.out_channels = 16, .kernel_h = 4, .kernel_w = 4, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .bias = 1}, 1, 1},

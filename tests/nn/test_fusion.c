@@ -231,6 +231,8 @@ int main(void)
          {.out_channels = 16, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1,
           .bias = 1},
          ADVGNN_ACTIVATION_RELU},
+        {"grouped 1x1 30x30 gelu", {2, 32, 30, 30},
+         {.out_channels = 32, .kernel_h = 1, .kernel_w = 1, .groups = 4, .bias = 1}, ADVGNN_ACTIVATION_GELU},
         {"grouped 1x1 14x14 gelu", {2, 32, 14, 14},
          {.out_channels = 32, .kernel_h = 1, .kernel_w = 1, .groups = 4, .bias = 1}, ADVGNN_ACTIVATION_GELU},
         {"3x3 7x7 no bias tanh", {1, 16, 7, 7},
