@@ -61,6 +61,21 @@ static int choose_shard(const cli_options *options, advgnn_run_settings *setting
     return CLI_EXIT_OK;
 }
 
+/* Checks the tracking URI of --tracking-uri or MLFLOW_TRACKING_URI, so that
+ * one that cannot work fails before any run folder exists. */
+static int check_tracking_uri(const cli_options *options, advgnn_ctx *ctx)
+{
+    const char *uri = options->tracking_uri ? options->tracking_uri : getenv("MLFLOW_TRACKING_URI");
+    int rc;
+
+    if (!uri || !*uri)
+        return ADVGNN_OK;
+    rc = advgnn_tracking_check_uri(ctx, uri);
+    if (rc != ADVGNN_OK && !options->tracking_uri)
+        advgnn_error_prefixf(ctx, "MLFLOW_TRACKING_URI");
+    return rc;
+}
+
 int cli_cmd_run(const cli_options *options, int argc, char **argv)
 {
     const cli_command *self = cli_find_command("run");
@@ -93,19 +108,9 @@ int cli_cmd_run(const cli_options *options, int argc, char **argv)
     if (rc != CLI_EXIT_OK)
         return rc;
 
-    /* A tracking URI that cannot work fails before any run folder exists. */
-    {
-        const char *uri = options->tracking_uri ? options->tracking_uri : getenv("MLFLOW_TRACKING_URI");
-
-        if (uri && *uri && advgnn_tracking_check_uri(ctx, uri) != ADVGNN_OK) {
-            if (!options->tracking_uri)
-                advgnn_error_prefixf(ctx, "MLFLOW_TRACKING_URI");
-            rc = cli_report_failure(ctx, ADVGNN_ERR_OPTION);
-            advgnn_ctx_free(ctx);
-            return rc;
-        }
-    }
-    rc = cli_load_plugins(options, ctx, &reg);
+    rc = check_tracking_uri(options, ctx);
+    if (rc == ADVGNN_OK)
+        rc = cli_load_plugins(options, ctx, &reg);
     if (rc == ADVGNN_OK)
         rc = advgnn_lua_run_file(ctx, reg, argv[0], argc - 1, argv + 1, &settings);
 

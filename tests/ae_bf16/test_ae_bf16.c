@@ -36,9 +36,9 @@ static char scratch_dir[64];
 
 /* Ends the test as skipped (exit status 77) without leaving the scratch
  * folder behind. Nothing has been written into it when a skip happens. */
-static void skip_test(const char *why)
+static void skip_test(const char *reason)
 {
-    printf("SKIP: %s\n", why);
+    printf("SKIP: %s\n", reason);
     if (scratch_dir[0])
         rmdir(scratch_dir);
     advgnn_ctx_free(ctx);
@@ -155,13 +155,13 @@ static void check_plugin(const char *name, int side, const char *dir)
 
     if (mt_load(&train_set, side, 0, TRAIN_IMAGES) < TRAIN_IMAGES ||
         mt_load(&encode_set, side, TRAIN_IMAGES, ENCODE_IMAGES) < ENCODE_IMAGES) {
-        char why[256];
+        char reason[256];
 
-        snprintf(why, sizeof why, "fewer than %d Magnetic Tile images in %s", TRAIN_IMAGES + ENCODE_IMAGES,
+        snprintf(reason, sizeof reason, "fewer than %d Magnetic Tile images in %s", TRAIN_IMAGES + ENCODE_IMAGES,
                  MT_FOLDER);
         mt_free(&train_set);
         mt_free(&encode_set);
-        skip_test(why);
+        skip_test(reason);
     }
     desc = harness_load(name, &handle);
     CHECK(desc != NULL);

@@ -76,12 +76,17 @@ show "one retry" $status
 [ $status -eq 1 ] || fail "exit status $status, expected 1"
 expect "did not respond after 1 retry:" "$work/err"
 
+# timed_sync LABEL URI: syncs the run to URI and sets $status and $seconds.
+timed_sync() {
+    start=$(date +%s)
+    "$advgnn" sync "$run" --tracking-uri "$2" >"$work/out" 2>"$work/err"
+    status=$?
+    seconds=$(($(date +%s) - start))
+    show "$1 (${seconds} s)" $status
+}
+
 # 3. https:// for a plain-HTTP server fails at once, naming the fix.
-start=$(date +%s)
-"$advgnn" sync "$run" --tracking-uri "https://127.0.0.1:$port" >"$work/out" 2>"$work/err"
-status=$?
-seconds=$(($(date +%s) - start))
-show "https to a plain-HTTP server (${seconds} s)" $status
+timed_sync "https to a plain-HTTP server" "https://127.0.0.1:$port"
 [ $status -eq 1 ] || fail "exit status $status, expected 1"
 expect "127.0.0.1:$port does not speak TLS" "$work/err"
 expect "use http://127.0.0.1:$port" "$work/err"
@@ -91,11 +96,7 @@ reject "retry 1 of" "$work/err"
 
 # 4. A server that is not MLflow (501 with an HTML page) fails at once.
 start_stub not_mlflow 501 html
-start=$(date +%s)
-"$advgnn" sync "$run" --tracking-uri "http://127.0.0.1:$port" >"$work/out" 2>"$work/err"
-status=$?
-seconds=$(($(date +%s) - start))
-show "HTTP 501 with HTML (${seconds} s)" $status
+timed_sync "HTTP 501 with HTML" "http://127.0.0.1:$port"
 [ $status -eq 1 ] || fail "exit status $status, expected 1"
 expect "the server at http://127.0.0.1:$port is not an MLflow tracking server (HTTP 501, HTML answer)" "$work/err"
 expect "2 pending" "$work/out"
@@ -107,11 +108,7 @@ reject "rejected" "$work/err"
 # not MLflow's JSON error. It fails at once, and no record is marked
 # rejected, so a sync to the right URI later still sends them.
 start_stub wrong_path 404 html
-start=$(date +%s)
-"$advgnn" sync "$run" --tracking-uri "http://127.0.0.1:$port/mlflow" >"$work/out" 2>"$work/err"
-status=$?
-seconds=$(($(date +%s) - start))
-show "HTTP 404 with HTML (${seconds} s)" $status
+timed_sync "HTTP 404 with HTML" "http://127.0.0.1:$port/mlflow"
 [ $status -eq 1 ] || fail "exit status $status, expected 1"
 expect "is not an MLflow tracking server (HTTP 404, HTML answer)" "$work/err"
 expect "2 pending" "$work/out"

@@ -183,15 +183,17 @@ int advgnn_nn_activation(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgn
  * norm, with its running statistics, is folded into the weights and bias,
  * and the activation runs as a post-op. Call it before advgnn_nn_commit.
  *
- * *fused receives how many of the layers after `conv` were fused: 2 (`norm`
- * and `act`), 1 (`norm` only: no activation given, or oneDNN would run the
- * post-op slowly for this convolution) or 0 (nothing changed: a transposed
- * or bf16 convolution, one fused already, or no oneDNN kernel).
+ * *fused receives how many of the layers after `conv` were fused:
+ *   2: `norm` and `act`;
+ *   1: `norm` only, because no activation was given or oneDNN would run the
+ *      post-op slowly for this convolution;
+ *   0: nothing changed, for a transposed or bf16 convolution, one fused
+ *      already, or a combination without a oneDNN kernel.
  *
  * After a fusion, an inference forward of `conv` writes the result of the
- * last fused layer into that layer's output and leaves the outputs of
- * `conv` and of the other fused layer unwritten, so the caller must not run
- * the fused layers' inference forwards. The fold reads the current
+ * last fused layer into that layer's output. The outputs of `conv` and of
+ * the other fused layer stay unwritten, so the caller must not run the
+ * fused layers' inference forwards. The fold reads the current
  * parameters at each inference forward. Training forwards and backwards are
  * unchanged.
  *

@@ -530,6 +530,7 @@ static void fill_lists(lua_State *L, int fields, advgnn_experiment_spec *spec)
  * The journal in each run folder is written either way. */
 static int l_track(lua_State *L)
 {
+    advgnn_ctx *ctx = advgnn_lua_env_get(L)->ctx;
     const char *uri;
 
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -552,8 +553,8 @@ static int l_track(lua_State *L)
     }
     lua_getfield(L, 1, "uri");
     uri = lua_tostring(L, -1);
-    if (uri && advgnn_tracking_check_uri(advgnn_lua_env_get(L)->ctx, uri) != ADVGNN_OK)
-        return advgnn_lua_fail(L, ADVGNN_ERR_OPTION, "advgnn.track: %s", advgnn_ctx_error(advgnn_lua_env_get(L)->ctx));
+    if (uri && advgnn_tracking_check_uri(ctx, uri) != ADVGNN_OK)
+        return advgnn_lua_fail(L, ADVGNN_ERR_OPTION, "advgnn.track: %s", advgnn_ctx_error(ctx));
     lua_pop(L, 1);
 
     /* A copy, so that later changes to the caller's table have no effect. */

@@ -338,7 +338,20 @@ static int create_pds(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitiv
 
 /* ---- steps ------------------------------------------------------------- */
 
-static int build_forward(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitive_desc_t pd, void ***x_slot)
+/* Where the steps of a forward convolution read and write. */
+typedef struct conv_slots {
+    nn_steps *steps;          /* the list the steps go to */
+    advgnn_nn_arena x_arena;  /* arena of the reordered input, when the primitive needs one */
+    void **weights;           /* plain (PyTorch-layout) f32 weights */
+    void **bias;              /* (C_out) f32 bias, or NULL for none */
+    void **output;            /* plain output tensor */
+    void ***x_slot;           /* receives the slot the primitive reads its input from */
+} conv_slots;
+
+/* Appends the input and weight reorders where the layouts of `pd` differ from
+ * the plain ones, the convolution, and the output reorder. */
+static int add_conv_steps(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitive_desc_t pd,
+                          const conv_slots *slots)
 {
     advgnn_layer *l = &c->base;
     const dnnl_memory_desc_t *src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
@@ -348,26 +361,35 @@ static int build_forward(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primi
     void **w_slot, **y_slot;
     int index, rc;
 
-    /* The reordered input lives in the activation arena: backward-weights reuses it. */
-    rc = nn_connect(l, ctx, &l->fwd, &m->x, src, &l->input_data[0], 0, ADVGNN_NN_ARENA_ACTIVATIONS, x_slot);
+    rc = nn_connect(l, ctx, slots->steps, &m->x, src, &l->input_data[0], 0, slots->x_arena, slots->x_slot);
     if (rc == ADVGNN_OK)
-        rc = nn_connect(l, ctx, &l->fwd, &m->w, wei, &c->weight->value.data, 0, ADVGNN_NN_ARENA_SCRATCH, &w_slot);
+        rc = nn_connect(l, ctx, slots->steps, &m->w, wei, slots->weights, 0, ADVGNN_NN_ARENA_SCRATCH, &w_slot);
     if (rc == ADVGNN_OK)
-        rc = nn_connect(l, ctx, &post, &m->y, dst, &l->output.data, 1, ADVGNN_NN_ARENA_SCRATCH, &y_slot);
+        rc = nn_connect(l, ctx, &post, &m->y, dst, slots->output, 1, ADVGNN_NN_ARENA_SCRATCH, &y_slot);
     if (rc == ADVGNN_OK)
-        rc = nn_step_add(l, ctx, &l->fwd, pd, &index);
+        rc = nn_step_add(l, ctx, slots->steps, pd, &index);
     if (rc == ADVGNN_OK)
-        rc = nn_step_arg(l, ctx, &l->fwd, index, DNNL_ARG_SRC, src, *x_slot);
+        rc = nn_step_arg(l, ctx, slots->steps, index, DNNL_ARG_SRC, src, *slots->x_slot);
     if (rc == ADVGNN_OK)
-        rc = nn_step_arg(l, ctx, &l->fwd, index, DNNL_ARG_WEIGHTS, wei, w_slot);
-    if (rc == ADVGNN_OK && c->bias)
-        rc = nn_step_arg(l, ctx, &l->fwd, index, DNNL_ARG_BIAS, &m->b, &c->bias->value.data);
+        rc = nn_step_arg(l, ctx, slots->steps, index, DNNL_ARG_WEIGHTS, wei, w_slot);
+    if (rc == ADVGNN_OK && slots->bias)
+        rc = nn_step_arg(l, ctx, slots->steps, index, DNNL_ARG_BIAS, &m->b, slots->bias);
     if (rc == ADVGNN_OK)
-        rc = nn_step_arg(l, ctx, &l->fwd, index, DNNL_ARG_DST, dst, y_slot);
+        rc = nn_step_arg(l, ctx, slots->steps, index, DNNL_ARG_DST, dst, y_slot);
     if (rc == ADVGNN_OK)
-        rc = nn_steps_append(ctx, &l->fwd, &post);
+        rc = nn_steps_append(ctx, slots->steps, &post);
     advgnn_free(post.items);
     return rc;
+}
+
+/* The training forward. The reordered input lives in the activation arena,
+ * because backward-weights reuses it. */
+static int build_forward(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitive_desc_t pd, void ***x_slot)
+{
+    conv_slots slots = {&c->base.fwd, ADVGNN_NN_ARENA_ACTIVATIONS, &c->weight->value.data,
+                        c->bias ? &c->bias->value.data : NULL, &c->base.output.data, x_slot};
+
+    return add_conv_steps(c, ctx, m, pd, &slots);
 }
 
 static int build_backward_data(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitive_desc_t pd)
@@ -891,9 +913,9 @@ static int is_conv(const advgnn_layer *l)
            l->ops->forward == fused_forward;
 }
 
-/* Training runs the plain forward. Inference folds the batch norm, with its
- * current parameters, into a copy of the weights and bias, so that training
- * steps and loaded weights apply without a rebuild:
+/* Runs the forward. Training runs the unfused one. Inference folds the batch
+ * norm, with its current parameters, into a copy of the weights and bias, so
+ * that training steps and loaded weights apply without a rebuild:
  *   w'[o] = w[o] * scale[o],  b'[o] = b[o] * scale[o] + shift[o].
  * The fold reads every weight once per forward, which costs far less than
  * the batch norm's pass over the activations that it replaces. */
@@ -956,32 +978,17 @@ static int fused_pd(conv_layer *c, conv_mds *m, const advgnn_layer *act, dnnl_pr
     return st == dnnl_success;
 }
 
-/* Returns nonzero when oneDNN runs `pd` as a GEMM convolution. oneDNN 2.6.3
- * applies an eltwise post-op there with a slow generic loop: with GELU, the
- * 8 x 48 -> 192 1x1 convolution at 56 x 56 took 33 ms instead of 3.3 ms for
- * the convolution and the separate activation layer. */
-static int is_gemm(const_dnnl_primitive_desc_t pd)
-{
-    const char *impl = NULL;
-
-    return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
-           strstr(impl, "gemm") != NULL;
-}
-
-/* Builds fwd_infer: input and weight reorders where the primitive's layouts
- * differ, the fused convolution, and the output reorder into `target`'s
- * output. */
+/* Builds fwd_infer: the convolution with the folded weights and bias, its
+ * output going to `target`'s output. */
 static int build_fused(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primitive_desc_t pd, advgnn_layer *target)
 {
     advgnn_layer *l = &c->base;
-    const dnnl_memory_desc_t *src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-    const dnnl_memory_desc_t *wei = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     size_t channel_bytes = (size_t)c->desc.out_channels * sizeof(float);
     size_t weight_bytes = (size_t)advgnn_tensor_numel(&c->weight->value) * sizeof(float);
-    nn_steps post = {0};
-    void **x_slot, **w_slot, **y_slot;
-    int index, rc;
+    void **x_slot;
+    conv_slots slots = {&l->fwd_infer, ADVGNN_NN_ARENA_SCRATCH, &c->fused_weights, &c->fused_bias,
+                        &target->output.data, &x_slot};
+    int rc;
 
     rc = nn_reserve(l->nn, ctx, l, ADVGNN_NN_ARENA_SCRATCH, channel_bytes, &c->fused_scale);
     if (rc == ADVGNN_OK)
@@ -990,26 +997,7 @@ static int build_fused(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primiti
         rc = nn_reserve(l->nn, ctx, l, ADVGNN_NN_ARENA_SCRATCH, channel_bytes, &c->fused_bias);
     if (rc == ADVGNN_OK)
         rc = nn_reserve(l->nn, ctx, l, ADVGNN_NN_ARENA_SCRATCH, weight_bytes, &c->fused_weights);
-    if (rc == ADVGNN_OK)
-        rc = nn_connect(l, ctx, &l->fwd_infer, &m->x, src, &l->input_data[0], 0, ADVGNN_NN_ARENA_SCRATCH, &x_slot);
-    if (rc == ADVGNN_OK)
-        rc = nn_connect(l, ctx, &l->fwd_infer, &m->w, wei, &c->fused_weights, 0, ADVGNN_NN_ARENA_SCRATCH, &w_slot);
-    if (rc == ADVGNN_OK)
-        rc = nn_connect(l, ctx, &post, &m->y, dst, &target->output.data, 1, ADVGNN_NN_ARENA_SCRATCH, &y_slot);
-    if (rc == ADVGNN_OK)
-        rc = nn_step_add(l, ctx, &l->fwd_infer, pd, &index);
-    if (rc == ADVGNN_OK)
-        rc = nn_step_arg(l, ctx, &l->fwd_infer, index, DNNL_ARG_SRC, src, x_slot);
-    if (rc == ADVGNN_OK)
-        rc = nn_step_arg(l, ctx, &l->fwd_infer, index, DNNL_ARG_WEIGHTS, wei, w_slot);
-    if (rc == ADVGNN_OK)
-        rc = nn_step_arg(l, ctx, &l->fwd_infer, index, DNNL_ARG_BIAS, &m->b, &c->fused_bias);
-    if (rc == ADVGNN_OK)
-        rc = nn_step_arg(l, ctx, &l->fwd_infer, index, DNNL_ARG_DST, dst, y_slot);
-    if (rc == ADVGNN_OK)
-        rc = nn_steps_append(ctx, &l->fwd_infer, &post);
-    advgnn_free(post.items);
-    return rc;
+    return rc == ADVGNN_OK ? add_conv_steps(c, ctx, m, pd, &slots) : rc;
 }
 
 static int same_shape(const int64_t a[4], const int64_t b[4])
@@ -1055,7 +1043,11 @@ int advgnn_nn_fuse_inference(advgnn_layer *conv, advgnn_ctx *ctx, advgnn_layer *
     rc = init_mds(c, ctx, &m);
     if (rc != ADVGNN_OK)
         return rc;
-    if (act && fused_pd(c, &m, act, &pd) && is_gemm(pd)) {
+    /* oneDNN 2.6.3 runs an eltwise post-op of a kernel other than JIT (its
+     * GEMM convolution) in a slow generic loop: with GELU, the 8 x 48 -> 192
+     * 1x1 convolution at 56 x 56 took 33 ms instead of 3.3 ms for the
+     * convolution and the separate activation layer. */
+    if (act && fused_pd(c, &m, act, &pd) && !is_jit(pd)) {
         dnnl_primitive_desc_destroy(pd);
         pd = NULL;
     }

@@ -170,14 +170,14 @@ static int is_listed(const char *list, const char *uri)
 
 /* The distinct servers that the acknowledgement logs name. */
 typedef struct server_set {
-    char *first;         /* the last one added, owned */
+    char *latest;        /* the last one added, owned */
     char names[1024];    /* ", "-separated */
     int count;
 } server_set;
 
 static void server_set_add(server_set *set, char *uri)
 {
-    if ((set->first && strcmp(set->first, uri) == 0) || is_listed(set->names, uri)) {
+    if ((set->latest && strcmp(set->latest, uri) == 0) || is_listed(set->names, uri)) {
         advgnn_free(uri);
         return;
     }
@@ -185,8 +185,8 @@ static void server_set_add(server_set *set, char *uri)
     if (strlen(set->names) + strlen(uri) + 3 < sizeof(set->names))
         snprintf(set->names + strlen(set->names), sizeof(set->names) - strlen(set->names), "%s%s",
                  set->names[0] ? ", " : "", uri);
-    advgnn_free(set->first);
-    set->first = uri;
+    advgnn_free(set->latest);
+    set->latest = uri;
 }
 
 /* Finds the server that the run delivered to, named by the acknowledgement
@@ -238,10 +238,10 @@ static int recorded_uri(advgnn_ctx *ctx, const char *run_dir, char **out)
                      "no tracking URI for %s: the run was sent to several servers (%s); choose one with "
                      "--tracking-uri URI or MLFLOW_TRACKING_URI",
                      run_dir, named.names);
-        advgnn_free(named.first);
+        advgnn_free(named.latest);
         return ADVGNN_ERR_OPTION;
     }
-    *out = named.first;
+    *out = named.latest;
     return ADVGNN_OK;
 }
 
