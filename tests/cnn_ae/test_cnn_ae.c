@@ -188,6 +188,39 @@ int main(void)
         CHECK_INT_EQ(fn->encode(state2, ctx, &images, &features2, &recon2), ADVGNN_OK);
         CHECK(memcmp(features.data, features2.data, (size_t)advgnn_tensor_numel(&features) * sizeof(float)) == 0);
         CHECK(memcmp(recon.data, recon2.data, n * sizeof(float)) == 0);
+
+        /* The default feature_pool = 3 equals a plain zero-padded 3 x 3 mean
+         * (count_include_pad) of the unpooled features, plane by plane. */
+        {
+            advgnn_options *unpooled = small_options(desc);
+            void *state3 = NULL;
+            double worst = 0.0;
+
+            CHECK_INT_EQ(harness_set_int(unpooled, ctx, "feature_pool", 1), ADVGNN_OK);
+            CHECK_INT_EQ(fn->create(ctx, unpooled, &config, &state3), ADVGNN_OK);
+            CHECK_INT_EQ(fn->load(state3, ctx, weights), ADVGNN_OK);
+            CHECK_INT_EQ(fn->encode(state3, ctx, &images, &features2, NULL), ADVGNN_OK);
+            for (int64_t p = 0; p < 11 * channels; p++) {
+                const float *raw = (const float *)features2.data + p * height * width;
+                const float *pooled = (const float *)features.data + p * height * width;
+
+                for (int y = 0; y < height; y++)
+                    for (int x = 0; x < width; x++) {
+                        double sum = 0.0, diff;
+
+                        for (int yy = y - 1; yy <= y + 1; yy++)
+                            for (int xx = x - 1; xx <= x + 1; xx++)
+                                if (yy >= 0 && yy < height && xx >= 0 && xx < width)
+                                    sum += raw[yy * width + xx];
+                        diff = fabs(sum / 9.0 - pooled[y * width + x]);
+                        worst = diff > worst ? diff : worst;
+                    }
+            }
+            printf("feature_pool 3 against a direct 3 x 3 mean: max abs difference %.3g\n", worst);
+            CHECK(worst < 1e-6);
+            fn->destroy(state3);
+            advgnn_options_free(unpooled);
+        }
     }
 
     fn->destroy(state);

@@ -781,61 +781,85 @@ int ae_encoder_feature_shape(void *state, int *channels, int *height, int *width
     return ADVGNN_OK;
 }
 
-/* Zero-padded box average of side `side` (count_include_pad), in place. */
-static int box_average(advgnn_ctx *ctx, float *plane, int h, int w, int side)
+/* Zero-padded box average of odd side `side` (count_include_pad) over an
+ * h x w plane, in place. It runs as a row pass into `rows` (h * w doubles of
+ * scratch) and a column pass back into the plane, both summed in double. */
+static void box_average(float *plane, int h, int w, int side, double *rows)
 {
-    float *copy = advgnn_malloc((size_t)h * w * sizeof(float));
     int r = side / 2;
+    double area = (double)side * side;
 
-    if (!copy)
-        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory for a %d x %d feature plane", h, w);
-    memcpy(copy, plane, (size_t)h * w * sizeof(float));
-    for (int y = 0; y < h; y++)
+    for (int y = 0; y < h; y++) {
+        const float *in = plane + (size_t)y * w;
+        double *out = rows + (size_t)y * w;
+
         for (int x = 0; x < w; x++) {
             double sum = 0.0;
 
-            for (int dy = -r; dy <= r; dy++)
-                for (int dx = -r; dx <= r; dx++) {
-                    int yy = y + dy, xx = x + dx;
-
-                    if (yy >= 0 && yy < h && xx >= 0 && xx < w)
-                        sum += copy[(size_t)yy * w + xx];
-                }
-            plane[(size_t)y * w + x] = (float)(sum / (side * side));
+            for (int xx = x - r > 0 ? x - r : 0; xx <= x + r && xx < w; xx++)
+                sum += in[xx];
+            out[x] = sum;
         }
-    advgnn_free(copy);
-    return ADVGNN_OK;
+    }
+
+    for (int y = 0; y < h; y++) {
+        int top = y - r > 0 ? y - r : 0, bottom = y + r < h ? y + r : h - 1;
+        float *out = plane + (size_t)y * w;
+
+        for (int x = 0; x < w; x++) {
+            double sum = 0.0;
+
+            for (int yy = top; yy <= bottom; yy++)
+                sum += rows[(size_t)yy * w + x];
+            out[x] = (float)(sum / area);
+        }
+    }
 }
 
-/* Writes image `b` of the last forward's feature nodes into `out` (C, gh, gw). */
+/* Writes image `b` of the last forward's feature nodes into `out` (C, gh, gw).
+ * The planes are independent, so the threads share them out; each thread
+ * owns its scratch. Fails only when memory runs out. */
 static int assemble_features(ae_net *net, advgnn_ctx *ctx, int b, float *out)
 {
-    int channels, gh, gw, rc = ADVGNN_OK;
+    int channels, gh, gw, pool = net->feature_pool, failed = 0;
 
     feature_grid(net, &channels, &gh, &gw);
-    for (int f = 0; f < net->feature_count && rc == ADVGNN_OK; f++) {
+    for (int f = 0; f < net->feature_count && !failed; f++) {
         const ae_node *n = &net->nodes[net->features[f]];
-        int c = (int)n->shape[1], h = (int)n->shape[2], w = (int)n->shape[3];
-        size_t plane = (size_t)h * w, first = (size_t)b * c * plane;
+        int c = (int)n->shape[1], h = (int)n->shape[2], w = (int)n->shape[3], resize = h != gh || w != gw;
+        size_t plane = (size_t)h * w, first = (size_t)b * c * plane, grid = (size_t)gh * gw;
 
-        /* A smaller map is widened to f32 (bf16 networks) into `src` first, then resized. */
-        float *src = h == gh && w == gw ? NULL : advgnn_malloc(plane * sizeof(float));
+#pragma omp parallel reduction(| : failed)
+        {
+            /* A smaller map is widened to f32 (bf16 networks) into `src` first, then resized. */
+            float *src = resize ? advgnn_malloc(plane * sizeof(float)) : NULL;
+            double *rows = pool > 1 ? advgnn_malloc(grid * sizeof(double)) : NULL;
 
-        if ((h != gh || w != gw) && !src)
-            return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory for a %d x %d feature plane", h, w);
-        for (int i = 0; i < c && rc == ADVGNN_OK; i++, out += (size_t)gh * gw) {
-            if (!src) {
-                ae_output_f32(net, net->features[f], first + (size_t)i * plane, plane, out);
-            } else {
-                ae_output_f32(net, net->features[f], first + (size_t)i * plane, plane, src);
-                rc = advgnn_map_resize_bilinear(ctx, src, h, w, out, gh, gw);
+            failed = (resize && !src) || (pool > 1 && !rows);
+#pragma omp for schedule(static)
+            for (int i = 0; i < c; i++) {
+                float *dst = out + (size_t)i * grid;
+
+                if (failed)
+                    continue;
+                if (!resize) {
+                    ae_output_f32(net, net->features[f], first + (size_t)i * plane, plane, dst);
+                } else {
+                    ae_output_f32(net, net->features[f], first + (size_t)i * plane, plane, src);
+                    failed = advgnn_map_resize_bilinear(NULL, src, h, w, dst, gh, gw) != ADVGNN_OK;
+                }
+                if (!failed && pool > 1)
+                    box_average(dst, gh, gw, pool, rows);
             }
-            if (rc == ADVGNN_OK && net->feature_pool > 1)
-                rc = box_average(ctx, out, gh, gw, net->feature_pool);
+            advgnn_free(src);
+            advgnn_free(rows);
         }
-        advgnn_free(src);
+        out += (size_t)c * grid;
     }
-    return rc;
+    if (failed)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory assembling %d feature planes of %d x %d", channels,
+                            gh, gw);
+    return ADVGNN_OK;
 }
 
 int ae_encoder_encode(void *state, advgnn_ctx *ctx, const advgnn_tensor *images, advgnn_tensor *features,
