@@ -1,6 +1,7 @@
 /* Max-relative aggregation (ViG's MRConv before its 1x1 convolution):
  * out[n, c, i] = max_j keys[n, c, edge(i, j)] - x[n, c, i], threaded over
  * (image, channel) planes so that every plane is written by one thread. */
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -13,8 +14,14 @@ typedef struct maxrel_layer {
     int64_t nodes, keys;          /* per image */
     const int32_t *edges;         /* (N, nodes, k), borrowed */
     int32_t *argmax;              /* (N, C, nodes): key index of the maximum, saved for backward */
+    int32_t *edges_by_rank;       /* f32 inference: (N, k, nodes), the edges transposed, scratch */
     float *x_grad32, *keys_grad32; /* bf16 layers: f32 accumulators, (N, C, nodes) and (N, C, keys) */
 } maxrel_layer;
+
+static void plane_max_portable(const float *x, const float *keys, const int32_t *by_rank, int64_t nodes, int k,
+                               float *out_x, float *out_rel, int64_t first);
+static void plane_max_avx2(const float *x, const float *keys, const int32_t *by_rank, int64_t nodes, int k,
+                           float *out_x, float *out_rel);
 
 static float load(const void *data, advgnn_dtype dtype, int64_t i)
 {
@@ -48,6 +55,84 @@ static int check_edges(maxrel_layer *m, advgnn_ctx *ctx)
     return ADVGNN_OK;
 }
 
+/* ---- f32 inference: no argmax, neighbours gathered 8 nodes at a time ---- */
+
+/* One plane from node `first` on: out_rel[i] = max_j keys[by_rank[j * nodes + i]]
+ * - x[i], and out_x[i] = x[i] unless out_x is NULL. The maximum starts at -inf and takes
+ * a value only when it is greater, as the training loop's does, so both give
+ * the same bits, NaNs and signed zeros included. */
+static void plane_max_portable(const float *x, const float *keys, const int32_t *by_rank, int64_t nodes, int k,
+                               float *out_x, float *out_rel, int64_t first)
+{
+    for (int64_t i = first; i < nodes; i++) {
+        float best = -INFINITY;
+
+        for (int j = 0; j < k; j++) {
+            float v = keys[by_rank[(int64_t)j * nodes + i]];
+
+            best = v > best ? v : best;
+        }
+        if (out_x)
+            out_x[i] = x[i];
+        out_rel[i] = best - x[i];
+    }
+}
+
+/* _mm256_max_ps(v, best) is v > best ? v : best lane by lane, as above. */
+__attribute__((target("avx2"))) static void plane_max_avx2(const float *x, const float *keys, const int32_t *by_rank,
+                                                           int64_t nodes, int k, float *out_x, float *out_rel)
+{
+    int64_t i = 0;
+
+    for (; i + 8 <= nodes; i += 8) {
+        __m256 best = _mm256_set1_ps(-INFINITY), xi = _mm256_loadu_ps(x + i);
+
+        for (int j = 0; j < k; j++) {
+            __m256i e = _mm256_loadu_si256((const __m256i *)(by_rank + (int64_t)j * nodes + i));
+
+            best = _mm256_max_ps(_mm256_i32gather_ps(keys, e, 4), best);
+        }
+        if (out_x)
+            _mm256_storeu_ps(out_x + i, xi);
+        _mm256_storeu_ps(out_rel + i, _mm256_sub_ps(best, xi));
+    }
+    plane_max_portable(x, keys, by_rank, nodes, k, out_x, out_rel, i);
+}
+
+static void inference_forward(maxrel_layer *m, int64_t batch, int64_t channels, const float *x, const float *keys)
+{
+    const int k = m->k;
+    const int64_t nodes = m->nodes, key_count = m->keys, out_channels = m->interleave ? 2 : 1;
+    const int32_t *edges = m->edges;
+    int32_t *by_rank = m->edges_by_rank;
+    float *out = m->base.output.data;
+    int avx2 = __builtin_cpu_supports("avx2");
+
+    /* Every channel of an image reads the same edges: transpose them once,
+     * so that the j-th neighbours of 8 consecutive nodes are one vector. */
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < batch; n++)
+        for (int64_t i = 0; i < nodes; i++)
+            for (int j = 0; j < k; j++)
+                by_rank[(n * k + j) * nodes + i] = edges[(n * nodes + i) * k + j];
+
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t n = 0; n < batch; n++) {
+        for (int64_t c = 0; c < channels; c++) {
+            const float *x_plane = x + (n * channels + c) * nodes;
+            const float *key_plane = keys + (n * channels + c) * key_count;
+            const int32_t *image_edges = by_rank + n * k * nodes;
+            float *out_plane = out + (n * channels + c) * out_channels * nodes;
+            float *out_x = m->interleave ? out_plane : NULL, *out_rel = m->interleave ? out_plane + nodes : out_plane;
+
+            if (avx2)
+                plane_max_avx2(x_plane, key_plane, image_edges, nodes, k, out_x, out_rel);
+            else
+                plane_max_portable(x_plane, key_plane, image_edges, nodes, k, out_x, out_rel, 0);
+        }
+    }
+}
+
 static int maxrel_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode mode)
 {
     maxrel_layer *m = (maxrel_layer *)l;
@@ -58,6 +143,11 @@ static int maxrel_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode mode)
 
     if (rc != ADVGNN_OK)
         return rc;
+
+    if (mode == ADVGNN_NN_MODE_INFERENCE && dtype == ADVGNN_DTYPE_F32) {
+        inference_forward(m, batch, channels, x, keys);
+        return ADVGNN_OK;
+    }
 
     /* Plain locals: stores through argmax (int32_t) could alias the fields of m. */
     const int k = m->k, interleave = m->interleave;
@@ -193,6 +283,9 @@ int advgnn_nn_max_relative(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, adv
     if (rc == ADVGNN_OK)
         rc = nn_reserve(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS, (size_t)(batch * channels * m->nodes) * sizeof(int32_t),
                         (void **)&m->argmax);
+    if (rc == ADVGNN_OK && dtype == ADVGNN_DTYPE_F32)
+        rc = nn_reserve(nn, ctx, l, ADVGNN_NN_ARENA_SCRATCH, (size_t)(batch * k * m->nodes) * sizeof(int32_t),
+                        (void **)&m->edges_by_rank);
     if (rc == ADVGNN_OK && dtype == ADVGNN_DTYPE_BF16)
         rc = nn_reserve(nn, ctx, l, ADVGNN_NN_ARENA_SCRATCH, (size_t)(batch * channels * m->nodes) * sizeof(float),
                         (void **)&m->x_grad32);
