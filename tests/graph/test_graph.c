@@ -4,8 +4,11 @@
 
 #include "nn_test.h"
 
+/* one_hot: every node's feature is one of the C unit vectors, so each
+ * distance is exactly 0 or 2 and most picks are ties, which must go to the
+ * lower key index exactly. */
 typedef struct knn_case {
-    int n, c, h, w, k, dilation, ratio, with_bias, bf16;
+    int n, c, h, w, k, dilation, ratio, with_bias, bf16, one_hot;
 } knn_case;
 
 /* Normalized features of one image: rows (count, C) in double. */
@@ -65,6 +68,17 @@ static void check_knn_case(advgnn_ctx *ctx, const knn_case *kc, uint64_t seed)
     advgnn_rng_seed(&rng, seed);
     NN_CHECK_OK(ctx, advgnn_tensor_alloc(ctx, &t, ADVGNN_DTYPE_F32, 4, shape));
     fill_uniform(&rng, t.data, advgnn_tensor_numel(&t), -1, 1);
+    if (kc->one_hot) {
+        float *v = t.data;
+
+        for (int n = 0; n < kc->n; n++)
+            for (int i = 0; i < nodes; i++) {
+                int hot = (int)advgnn_rng_below(&rng, (uint64_t)kc->c);
+
+                for (int ch = 0; ch < kc->c; ch++)
+                    v[((size_t)n * kc->c + ch) * nodes + i] = ch == hot ? 1.0f : 0.0f;
+            }
+    }
     if (kc->with_bias) {
         bias = malloc(sizeof(float) * nodes * keys);
         fill_uniform(&rng, bias, (int64_t)nodes * keys, 0, 0.5);
@@ -103,17 +117,19 @@ static void check_knn_case(advgnn_ctx *ctx, const knn_case *kc, uint64_t seed)
                         got_dist = row[j].dist;
                 }
                 worst = fmax(worst, fabs(got_dist - row[m * kc->dilation].dist));
-                if (got != want && fabs(got_dist - row[m * kc->dilation].dist) > tolerance)
+                if (got != want && (kc->one_hot || fabs(got_dist - row[m * kc->dilation].dist) > tolerance))
                     mismatches++;
             }
         }
     }
-    printf("knn n=%d c=%d %dx%d k=%d d=%d r=%d bias=%d bf16=%d: %d mismatches, max distance diff %.3g\n", kc->n,
-           kc->c, kc->h, kc->w, kc->k, kc->dilation, kc->ratio, kc->with_bias, kc->bf16, mismatches, worst);
+    printf("knn n=%d c=%d %dx%d k=%d d=%d r=%d bias=%d bf16=%d one-hot=%d: %d mismatches, max distance diff %.3g\n",
+           kc->n, kc->c, kc->h, kc->w, kc->k, kc->dilation, kc->ratio, kc->with_bias, kc->bf16, kc->one_hot, mismatches,
+           worst);
     CHECK_INT_EQ(mismatches, 0);
 
-    /* Without bias or pooling each node is its own nearest key (distance 0). */
-    if (!kc->with_bias && kc->ratio == 1 && !kc->bf16) {
+    /* Without bias or pooling each node is its own nearest key (distance 0),
+     * unless ties with equal features give that place to a lower index. */
+    if (!kc->with_bias && kc->ratio == 1 && !kc->bf16 && !kc->one_hot) {
         int self = 0;
 
         for (int i = 0; i < nodes; i++)
@@ -133,10 +149,15 @@ done:
 static void test_knn(advgnn_ctx *ctx)
 {
     static const knn_case cases[] = {
-        {2, 8, 6, 5, 4, 1, 1, 0, 0},   {1, 16, 7, 7, 3, 2, 1, 1, 0}, {2, 8, 8, 4, 2, 2, 2, 0, 0},
-        {1, 12, 6, 6, 3, 1, 3, 1, 0},  {1, 5, 20, 20, 9, 2, 1, 0, 0}, /* 400 nodes: two row blocks */
-        {1, 48, 20, 20, 9, 1, 1, 0, 0}, /* 400 keys: the 16-key skip of the top-k */
-        {1, 16, 7, 7, 3, 2, 1, 1, 1},  {2, 48, 20, 20, 9, 2, 2, 0, 1},
+        {2, 8, 6, 5, 4, 1, 1, 0, 0, 0},   {1, 16, 7, 7, 3, 2, 1, 1, 0, 0}, {2, 8, 8, 4, 2, 2, 2, 0, 0, 0},
+        {1, 12, 6, 6, 3, 1, 3, 1, 0, 0},  {1, 5, 20, 20, 9, 2, 1, 0, 0, 0}, /* 400 nodes: two row blocks */
+        {1, 48, 20, 20, 9, 1, 1, 0, 0, 0}, /* 400 keys: the 16-key skip of the top-k */
+        {1, 16, 7, 7, 3, 2, 1, 1, 1, 0},  {2, 48, 20, 20, 9, 2, 2, 0, 1, 0},
+        /* Exact ties, 196 keys: the bound of 24 set maxima (kd 9), a full
+         * scan (kd 27 > 24 sets), kd 32 (the vector list's size) and kd 36
+         * (above it, the scalar list). */
+        {2, 4, 14, 14, 9, 1, 1, 0, 0, 1}, {1, 4, 14, 14, 9, 3, 1, 0, 0, 1},
+        {1, 3, 14, 14, 8, 4, 1, 0, 0, 1}, {1, 4, 14, 14, 9, 4, 1, 0, 0, 1},
     };
     advgnn_knn_config bad = {30, 1, 1, NULL, 0};
     advgnn_knn_graph *graph = NULL;
@@ -191,6 +212,38 @@ static void reference_max_relative(const advgnn_layer *l, advgnn_tensor *const *
             }
 }
 
+/* The f32 inference forward (no argmax, AVX2 gathers where the CPU has them,
+ * a scalar tail for the 20 % 8 nodes left) must give the training forward's
+ * bits, also for keys that are NaN, equal or zeros of both signs. */
+static void check_inference_bits(advgnn_ctx *ctx, advgnn_layer *l, advgnn_tensor **in, int separate_keys)
+{
+    const advgnn_tensor *y = advgnn_layer_output(l);
+    size_t bytes = (size_t)advgnn_tensor_numel(y) * sizeof(float);
+    advgnn_tensor *key_tensor = in[separate_keys ? 1 : 0];
+    size_t key_bytes = (size_t)advgnn_tensor_numel(key_tensor) * sizeof(float);
+    float *training = malloc(bytes), *keys = key_tensor->data, *saved = malloc(key_bytes);
+
+    memcpy(saved, keys, key_bytes);
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) {
+            keys[0] = NAN;
+            keys[1] = -0.0f;
+            keys[2] = 0.0f;
+            keys[3] = keys[4];
+            keys[7] = -INFINITY;
+        }
+        NN_CHECK_OK(ctx, advgnn_layer_forward(l, ctx, (const advgnn_tensor *const *)in, ADVGNN_NN_MODE_TRAINING));
+        memcpy(training, y->data, bytes);
+        NN_CHECK_OK(ctx, advgnn_layer_forward(l, ctx, (const advgnn_tensor *const *)in, ADVGNN_NN_MODE_INFERENCE));
+        printf("%s inference forward %s the training forward's bits\n", advgnn_layer_name(l),
+               memcmp(training, y->data, bytes) == 0 ? "equals" : "differs from");
+        CHECK(memcmp(training, y->data, bytes) == 0);
+    }
+    memcpy(keys, saved, key_bytes);
+    free(saved);
+    free(training);
+}
+
 static void check_max_relative(advgnn_ctx *ctx, int separate_keys, int interleave, uint64_t seed)
 {
     int64_t shape[4] = {2, 3, 4, 5}, keys_shape[4] = {2, 3, 2, 3};
@@ -243,6 +296,7 @@ static void check_max_relative(advgnn_ctx *ctx, int separate_keys, int interleav
         CHECK(diff < 1e-6);
         free(ref);
     }
+    check_inference_bits(ctx, l32, in, separate_keys);
     gradcheck_layer(ctx, l32, in, 1e-3, 1e-2, seed + 1);
     if (l16)
         compare_bf16_layer(ctx, l32, l16, in, 3e-2, seed + 2);

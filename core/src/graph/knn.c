@@ -23,6 +23,7 @@
 #define KNN_BLOCK_BYTES (4u << 20)
 #define KNN_MIN_BLOCK_ROWS 64
 #define KNN_MAX_KD 1024 /* k * dilation; bounds the per-row candidate list */
+#define KNN_VECTOR_KD 32 /* the largest k * dilation of the vector top-k (see select_row_avx2) */
 
 struct advgnn_knn_graph {
     int channels, height, width;
@@ -42,6 +43,7 @@ struct advgnn_knn_graph {
     /* Top-k kernels, chosen at creation for this CPU (see select_row). */
     void (*rank_pass)(float *scores, const float *bias_row, int keys, int blocks, float *maxima);
     unsigned (*at_least)(const float *scores, int first, float t);
+    void (*select)(const struct advgnn_knn_graph *g, float *scores, const float *bias_row, int32_t *edges);
     int keys_are_nodes;       /* reduce ratio 1: key rows alias the node rows */
     float *node_rows;         /* (padded_nodes, C) normalized nodes; padding rows stay 0 */
     float *key_rows;          /* (keys, C) normalized keys; the node rows when keys_are_nodes */
@@ -56,6 +58,8 @@ static void rank_pass_portable(float *scores, const float *bias_row, int keys, i
 static void rank_pass_avx2(float *scores, const float *bias_row, int keys, int blocks, float *maxima);
 static unsigned at_least_portable(const float *scores, int first, float t);
 static unsigned at_least_avx2(const float *scores, int first, float t);
+static void select_row(const advgnn_knn_graph *g, float *scores, const float *bias_row, int32_t *edges);
+static void select_row_avx2(const advgnn_knn_graph *g, float *scores, const float *bias_row, int32_t *edges);
 
 static int dnnl_fail(advgnn_ctx *ctx, dnnl_status_t st, const char *what)
 {
@@ -231,6 +235,7 @@ int advgnn_knn_graph_new(advgnn_ctx *ctx, int channels, int height, int width, c
     g->bf16 = config->bf16_matmul != 0;
     g->rank_pass = __builtin_cpu_supports("avx2") ? rank_pass_avx2 : rank_pass_portable;
     g->at_least = __builtin_cpu_supports("avx2") ? at_least_avx2 : at_least_portable;
+    g->select = __builtin_cpu_supports("avx2") && g->kd <= KNN_VECTOR_KD ? select_row_avx2 : select_row;
     if (g->bf16) {
         g->node_rows16 = advgnn_aligned_alloc((size_t)g->padded_nodes * channels * sizeof(uint16_t));
         g->key_rows16 = g->keys_are_nodes ? g->node_rows16
@@ -494,6 +499,117 @@ static void select_row(const advgnn_knn_graph *g, float *scores, const float *bi
         edges[i] = index[i * g->dilation];
 }
 
+/* The AVX2 select_row keeps the sorted list of up to KNN_VECTOR_KD entries
+ * in 32-byte vectors, and inserts with compares and blends instead of a
+ * shifting loop. In the scalar insertion, the loop's exit branch was
+ * mispredicted about once per insertion, and a row at stage 1 of pvig_ti
+ * (196 keys, kd = 9) made about 34 of them (bench/nn knn, random input). */
+
+/* Inserts s (with key j when `index` is not NULL) into the list `best` of
+ * `regs` vectors sorted best first. Lane i takes its left neighbour where s
+ * beats that neighbour (the entries behind s move back one place), s where
+ * s beats only lane i, and keeps its value elsewhere. As in insert(), an
+ * equal score stays ahead of s. The list must hold no NaN. */
+__attribute__((target("avx2"))) static inline void vector_insert(float *best, int32_t *index, int regs, float s,
+                                                                 int32_t j)
+{
+    const __m256i rotate = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+    __m256 sv = _mm256_set1_ps(s), carry = _mm256_set1_ps(INFINITY);
+    __m256i jv = _mm256_set1_epi32(j), carry_index = _mm256_setzero_si256();
+
+    for (int r = 0; r < regs; r++) {
+        __m256 b = _mm256_load_ps(best + 8 * r);
+        __m256 rotated = _mm256_permutevar8x32_ps(b, rotate);
+        __m256 left = _mm256_blend_ps(rotated, carry, 0x01);
+        __m256 beats = _mm256_cmp_ps(sv, b, _CMP_GT_OQ), beats_left = _mm256_cmp_ps(sv, left, _CMP_GT_OQ);
+
+        _mm256_store_ps(best + 8 * r, _mm256_blendv_ps(_mm256_blendv_ps(b, sv, beats), left, beats_left));
+        carry = rotated;
+        if (index) {
+            __m256 id = _mm256_castsi256_ps(_mm256_load_si256((const __m256i *)(index + 8 * r)));
+            __m256 id_rotated = _mm256_permutevar8x32_ps(id, rotate);
+            __m256 id_left = _mm256_blend_ps(id_rotated, _mm256_castsi256_ps(carry_index), 0x01);
+            __m256 merged = _mm256_blendv_ps(_mm256_blendv_ps(id, _mm256_castsi256_ps(jv), beats), id_left, beats_left);
+
+            _mm256_store_si256((__m256i *)(index + 8 * r), _mm256_castps_si256(merged));
+            carry_index = _mm256_castps_si256(id_rotated);
+        }
+    }
+}
+
+/* select_row with vector insertions, for kd <= KNN_VECTOR_KD. The list only
+ * ever takes scores greater than its kd-th entry, which starts at -inf, so
+ * no NaN enters it. Its result equals select_row's whenever the row has
+ * at least kd scores above -inf that are not NaN; otherwise it runs
+ * select_row's plain scan. Entries behind the kd-th are never read. */
+__attribute__((target("avx2"))) static void select_row_avx2(const advgnn_knn_graph *g, float *scores,
+                                                            const float *bias_row, int32_t *edges)
+{
+    _Alignas(32) float best[KNN_VECTOR_KD];
+    _Alignas(32) int32_t index[KNN_VECTOR_KD];
+    float maxima[KNN_MAX_SETS];
+    int blocks = g->keys / KNN_SET_BLOCK < KNN_MAX_SETS / 8 ? g->keys / KNN_SET_BLOCK : KNN_MAX_SETS / 8;
+    int kd = g->kd, regs = (kd + 7) / 8, sets = 8 * blocks, groups = g->keys / 8, filled = 0;
+    float t = -INFINITY;
+
+    rank_pass_avx2(scores, bias_row, g->keys, blocks, maxima);
+
+    /* T, the kd-th largest set maximum, from a list of values alone. */
+    if (sets >= kd) {
+        for (int i = 0; i < KNN_VECTOR_KD; i++)
+            best[i] = -INFINITY;
+        for (int q = 0; q < sets; q++)
+            if (maxima[q] > best[kd - 1]) {
+                vector_insert(best, NULL, regs, maxima[q], 0);
+                filled++;
+            }
+        t = filled >= kd ? best[kd - 1] : -INFINITY;
+    }
+
+    for (int i = 0; i < KNN_VECTOR_KD; i++) {
+        best[i] = -INFINITY;
+        index[i] = 0;
+    }
+    filled = 0;
+    if (t > -INFINITY) {
+        for (int q = 0; q < groups; q++)
+            for (unsigned mask = at_least_avx2(scores, 8 * q, t); mask; mask &= mask - 1) {
+                int j = 8 * q + __builtin_ctz(mask);
+
+                if (scores[j] > best[kd - 1]) {
+                    vector_insert(best, index, regs, scores[j], j);
+                    filled++;
+                }
+            }
+        for (int j = 8 * groups; j < g->keys; j++)
+            if (scores[j] >= t && scores[j] > best[kd - 1]) {
+                vector_insert(best, index, regs, scores[j], j);
+                filled++;
+            }
+    } else {
+        for (int j = 0; j < g->keys; j++)
+            if (scores[j] > best[kd - 1]) {
+                vector_insert(best, index, regs, scores[j], j);
+                filled++;
+            }
+    }
+
+    /* Rows short of kd usable scores take select_row's plain scan. */
+    if (filled < kd) {
+        float plain_best[KNN_MAX_KD];
+        int32_t plain_index[KNN_MAX_KD];
+
+        filled = 0;
+        for (int j = 0; j < g->keys; j++)
+            consider(plain_best, plain_index, &filled, kd, scores[j], j);
+        for (int i = 0; i < g->k; i++)
+            edges[i] = plain_index[i * g->dilation];
+        return;
+    }
+    for (int i = 0; i < g->k; i++)
+        edges[i] = index[i * g->dilation];
+}
+
 static int run_block(advgnn_knn_graph *g, advgnn_ctx *ctx, int first)
 {
     dnnl_exec_arg_t args[5] = {
@@ -539,7 +655,7 @@ int advgnn_knn_graph_build(advgnn_knn_graph *g, advgnn_ctx *ctx, const advgnn_te
             for (int i = 0; i < rows; i++) {
                 const float *bias_row = g->bias ? g->bias + (size_t)(first + i) * g->keys : NULL;
 
-                select_row(g, g->scores + (size_t)i * g->keys, bias_row, image_edges + (size_t)(first + i) * g->k);
+                g->select(g, g->scores + (size_t)i * g->keys, bias_row, image_edges + (size_t)(first + i) * g->k);
             }
         }
     }
