@@ -2,13 +2,15 @@
  * advgnn_nn_fuse_inference:
  *   - the fused inference output matches the layers run one by one, for the
  *     GEMM 1x1 path, the blocked 3x3 stride-2 path, a grouped 1x1, a small
- *     map, a convolution without bias and each activation;
+ *     map, a convolution without bias, each activation, and the transposed
+ *     convolutions that run as a matmul (per image and for the whole batch);
  *   - after the batch norm's parameters change, the next inference forward
  *     folds the new values;
  *   - training forwards of the fused network equal the unfused ones bit for
  *     bit, and a backward after a fused inference forward is rejected;
  *   - wrong layers, a committed network and mismatched shapes are errors
- *     that name the layers; a transposed convolution is left unfused. */
+ *     that name the layers; a dilated transposed convolution, which runs on
+ *     oneDNN's kernels, is left unfused. */
 #include "nn_test.h"
 
 /* Inference of the fused result against the layers one by one: f32 rounding
@@ -20,6 +22,8 @@ typedef struct fusion_case {
     int64_t input[4];
     advgnn_conv2d_desc desc;
     advgnn_activation act; /* INVALID = none */
+    int transposed;
+    int want;              /* layers that must fuse */
 } fusion_case;
 
 /* One network of conv -> bn (-> act), fused or not. */
@@ -35,7 +39,9 @@ static int build_chain(advgnn_ctx *ctx, const fusion_case *fc, int fuse, chain *
 
     memset(c, 0, sizeof(*c));
     rc = advgnn_nn_new(ctx, &c->nn);
-    if (rc == ADVGNN_OK)
+    if (rc == ADVGNN_OK && fc->transposed)
+        rc = advgnn_nn_conv_transpose2d(c->nn, ctx, "conv", ADVGNN_DTYPE_F32, fc->input, &fc->desc, &c->conv);
+    else if (rc == ADVGNN_OK)
         rc = advgnn_nn_conv2d(c->nn, ctx, "conv", ADVGNN_DTYPE_F32, fc->input, &fc->desc, &c->conv);
     if (rc == ADVGNN_OK)
         rc = advgnn_nn_batch_norm(c->nn, ctx, "bn", ADVGNN_DTYPE_F32, advgnn_layer_output(c->conv)->shape, 1e-5, 0.1,
@@ -119,6 +125,7 @@ static void check_case(advgnn_ctx *ctx, const fusion_case *fc)
     /* An f32 convolution with a batch norm always fuses at least the norm;
      * whether the activation joins depends on the kernel oneDNN picks. */
     CHECK(fused.fused >= 1);
+    CHECK(fused.fused >= fc->want);
     CHECK(fused.fused <= (fc->act != ADVGNN_ACTIVATION_INVALID ? 2 : 1));
     set_norm(&rng, &plain, &fused);
     for (const char *names[] = {"weight", "bias", NULL}, **p = names; *p; p++) {
@@ -165,7 +172,7 @@ static void check_errors(advgnn_ctx *ctx)
     const int64_t shape[4] = {1, 4, 8, 8}, other[4] = {1, 6, 8, 8};
     advgnn_conv2d_desc d = {.out_channels = 4, .kernel_h = 1, .kernel_w = 1, .bias = 1};
     advgnn_conv2d_desc up = {.out_channels = 4, .kernel_h = 4, .kernel_w = 4, .stride_h = 2, .stride_w = 2,
-                             .pad_h = 1, .pad_w = 1, .bias = 1};
+                             .pad_h = 1, .pad_w = 1, .dilation_h = 2, .dilation_w = 2, .bias = 1};
     advgnn_layer *conv = NULL, *bn = NULL, *act = NULL, *bn6 = NULL, *deconv = NULL, *bn_up = NULL;
     advgnn_nn *nn = NULL;
     int fused = -1;
@@ -205,7 +212,7 @@ static void check_errors(advgnn_ctx *ctx)
     CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "layer enc.bn6 does not read the output shape of layer enc.conv");
     advgnn_ctx_clear_error(ctx);
 
-    /* A transposed convolution runs its own forward and stays unfused. */
+    /* A dilated transposed convolution runs on oneDNN's kernels and stays unfused. */
     if (bn_up) {
         CHECK_INT_EQ(advgnn_nn_fuse_inference(deconv, ctx, bn_up, NULL, &fused), ADVGNN_OK);
         CHECK_INT_EQ(fused, 0);
@@ -220,25 +227,39 @@ static void check_errors(advgnn_ctx *ctx)
     advgnn_nn_free(nn);
 }
 
+/* A 4x4 stride-2 transposed convolution with padding 1, as in the decoder. */
+#define UP4(out, with_bias)                                                                                    \
+    {                                                                                                          \
+        .out_channels = (out), .kernel_h = 4, .kernel_w = 4, .stride_h = 2, .stride_w = 2, .pad_h = 1,         \
+        .pad_w = 1, .bias = (with_bias)                                                                        \
+    }
+
 int main(void)
 {
     static const fusion_case cases[] = {
         {"1x1 56x56 gelu", {2, 16, 56, 56}, {.out_channels = 24, .kernel_h = 1, .kernel_w = 1, .bias = 1},
-         ADVGNN_ACTIVATION_GELU},
+         ADVGNN_ACTIVATION_GELU, 0, 0},
         {"1x1 56x56 no activation", {2, 24, 56, 56}, {.out_channels = 16, .kernel_h = 1, .kernel_w = 1, .bias = 1},
-         ADVGNN_ACTIVATION_INVALID},
+         ADVGNN_ACTIVATION_INVALID, 0, 0},
         {"3x3 stride 2 relu", {2, 8, 16, 16},
          {.out_channels = 16, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1,
           .bias = 1},
-         ADVGNN_ACTIVATION_RELU},
+         ADVGNN_ACTIVATION_RELU, 0, 0},
         {"grouped 1x1 30x30 gelu", {2, 32, 30, 30},
-         {.out_channels = 32, .kernel_h = 1, .kernel_w = 1, .groups = 4, .bias = 1}, ADVGNN_ACTIVATION_GELU},
+         {.out_channels = 32, .kernel_h = 1, .kernel_w = 1, .groups = 4, .bias = 1}, ADVGNN_ACTIVATION_GELU, 0, 0},
         {"grouped 1x1 14x14 gelu", {2, 32, 14, 14},
-         {.out_channels = 32, .kernel_h = 1, .kernel_w = 1, .groups = 4, .bias = 1}, ADVGNN_ACTIVATION_GELU},
+         {.out_channels = 32, .kernel_h = 1, .kernel_w = 1, .groups = 4, .bias = 1}, ADVGNN_ACTIVATION_GELU, 0, 0},
         {"3x3 7x7 no bias tanh", {1, 16, 7, 7},
-         {.out_channels = 8, .kernel_h = 3, .kernel_w = 3, .pad_h = 1, .pad_w = 1}, ADVGNN_ACTIVATION_TANH},
+         {.out_channels = 8, .kernel_h = 3, .kernel_w = 3, .pad_h = 1, .pad_w = 1}, ADVGNN_ACTIVATION_TANH, 0, 0},
         {"1x1 7x7 sigmoid", {3, 12, 7, 7}, {.out_channels = 20, .kernel_h = 1, .kernel_w = 1, .bias = 1},
-         ADVGNN_ACTIVATION_SIGMOID},
+         ADVGNN_ACTIVATION_SIGMOID, 0, 0},
+        /* The decoder's 4x4 stride-2 layers: one matmul per image (columns
+         * of 16 MB or more per batch), and one for the whole batch. A ReLU
+         * fuses, another activation leaves only the batch norm fused. */
+        {"transposed per image relu", {2, 16, 80, 80}, UP4(24, 1), ADVGNN_ACTIVATION_RELU, 1, 2},
+        {"transposed batched relu", {3, 32, 7, 7}, UP4(16, 1), ADVGNN_ACTIVATION_RELU, 1, 2},
+        {"transposed no bias", {2, 8, 9, 9}, UP4(8, 0), ADVGNN_ACTIVATION_INVALID, 1, 1},
+        {"transposed tanh", {2, 8, 9, 9}, UP4(4, 1), ADVGNN_ACTIVATION_TANH, 1, 1},
     };
     advgnn_ctx *ctx = advgnn_ctx_new();
 

@@ -181,14 +181,19 @@ int advgnn_nn_activation(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgn
  * convolution for inference-mode forwards. `norm` reads the output of
  * `conv`, and `act` (NULL for none) reads the output of `norm`. The batch
  * norm, with its running statistics, is folded into the weights and bias,
- * and the activation runs as a post-op. Call it before advgnn_nn_commit.
+ * and the activation runs as a post-op. A transposed convolution that runs
+ * as a matmul and a scatter-add (f32, ungrouped, undilated) instead applies
+ * the batch norm, and a ReLU, to each output plane as it finishes. Call it
+ * before advgnn_nn_commit.
  *
  * *fused receives how many of the layers after `conv` were fused:
  *   2: `norm` and `act`;
- *   1: `norm` only, because no activation was given or oneDNN would run the
- *      post-op slowly for this convolution;
- *   0: nothing changed, for a transposed or bf16 convolution, one fused
- *      already, or a combination without a oneDNN kernel.
+ *   1: `norm` only, because no activation was given, oneDNN would run the
+ *      post-op slowly for this convolution, or the transposed convolution's
+ *      activation is not a ReLU;
+ *   0: nothing changed, for a bf16 convolution, a transposed one on
+ *      oneDNN's kernels, one fused already, or a combination without a
+ *      oneDNN kernel.
  *
  * After a fusion, an inference forward of `conv` writes the result of the
  * last fused layer into that layer's output. The outputs of `conv` and of

@@ -706,6 +706,18 @@ NN_VECTOR static void col2im_plane(const advgnn_conv2d_desc *d, const float *col
     }
 }
 
+/* y = y * scale + shift, then max(y, 0) when `relu` (a NaN stays NaN, as
+ * in oneDNN's ReLU). */
+NN_VECTOR static void affine_plane(float *y, int64_t n, float scale, float shift, int relu)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float v = y[i] * scale + shift;
+
+        y[i] = relu && v < 0.0f ? 0.0f : v;
+    }
+}
+
 static int matmul_transposed_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode mode)
 {
     conv_layer *c = (conv_layer *)l;
@@ -714,7 +726,9 @@ static int matmul_transposed_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn
     int64_t out_h = l->output.shape[2], out_w = l->output.shape[3], out_plane = out_h * out_w;
     const float *columns = c->columns, *bias = c->bias ? c->bias->value.data : NULL;
     int bf16 = l->dtype == ADVGNN_DTYPE_BF16;
+    int fused = mode == ADVGNN_NN_MODE_INFERENCE && c->fused_norm, relu = fused && c->fused_act;
     float *sums = bf16 ? c->output_sums : l->output.data;
+    const float *scale = c->fused_scale, *shift = c->fused_shift;
     uint16_t *y16 = l->output.data;
     size_t image_bytes = (size_t)(in[1] * in[2] * in[3]) * advgnn_dtype_size(l->dtype);
 
@@ -726,6 +740,14 @@ static int matmul_transposed_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn
     int64_t plane = in[2] * in[3], per_run = c->packed_input ? images : 1, row_stride = per_run * plane;
     size_t plane_bytes = (size_t)plane * advgnn_dtype_size(l->dtype);
 
+    /* A fused batch norm (and ReLU) applies to each finished plane, which is
+     * still in the cache, and the result goes to the last fused layer. */
+    if (fused) {
+        nn_norm_inference_affine(c->fused_norm, c->fused_scale, c->fused_shift);
+        sums = (relu ? c->fused_act : c->fused_norm)->output.data;
+        if (relu)
+            c->fused_act->trained = 0;
+    }
     if (c->packed_input) {
 #pragma omp parallel for schedule(static)
         for (int64_t k = 0; k < in[1]; k++)
@@ -750,6 +772,8 @@ static int matmul_transposed_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn
             for (int64_t i = 0; i < out_plane; i++)
                 y[i] = b;
             col2im_plane(&c->desc, columns + (n - first) * plane, row_stride, y, o, in[2], in[3], out_h, out_w);
+            if (fused)
+                affine_plane(y, out_plane, scale[o], shift[o], relu);
             for (int64_t i = 0; bf16 && i < out_plane; i++)
                 y16[(n * out_c + o) * out_plane + i] = nn_bf16_round(y[i]);
         }
@@ -1047,11 +1071,31 @@ int advgnn_nn_fuse_inference(advgnn_layer *conv, advgnn_ctx *ctx, advgnn_layer *
                             "inference fusion: layer %s does not read the output shape of layer %s", act->name,
                             norm->name);
 
-    /* Transposed convolutions run their own forward, and bf16 is not
-     * fused. NOTE: bf16 fusion is untested, because it needs a CPU with
-     * AVX-512, which the development machine lacked. */
-    if (c->transposed || conv->dtype != ADVGNN_DTYPE_F32 || c->fused_norm)
+    /* bf16 is not fused. NOTE: bf16 fusion is untested, because it needs a
+     * CPU with AVX-512, which the development machine lacked. */
+    if (conv->dtype != ADVGNN_DTYPE_F32 || c->fused_norm)
         return ADVGNN_OK;
+
+    /* A transposed convolution that runs as a matmul and col2im applies the
+     * batch norm, and a ReLU, to each output plane after its col2im. Other
+     * transposed convolutions run on oneDNN and are not fused. */
+    if (c->transposed) {
+        size_t channel_bytes = (size_t)c->desc.out_channels * sizeof(float);
+
+        if (conv->ops != &conv_transposed_matmul_ops)
+            return ADVGNN_OK;
+        if (act && (!nn_activation_algorithm(act, &alg) || alg != dnnl_eltwise_relu))
+            act = NULL;
+        rc = nn_reserve(conv->nn, ctx, conv, ADVGNN_NN_ARENA_SCRATCH, channel_bytes, &c->fused_scale);
+        if (rc == ADVGNN_OK)
+            rc = nn_reserve(conv->nn, ctx, conv, ADVGNN_NN_ARENA_SCRATCH, channel_bytes, &c->fused_shift);
+        if (rc != ADVGNN_OK)
+            return rc;
+        c->fused_norm = norm;
+        c->fused_act = act;
+        *fused = act ? 2 : 1;
+        return ADVGNN_OK;
+    }
 
     rc = init_mds(c, ctx, &m);
     if (rc != ADVGNN_OK)

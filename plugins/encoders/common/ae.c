@@ -100,7 +100,11 @@ int ae_deconv(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int out_
     advgnn_layer *layer;
     int rc = advgnn_nn_conv_transpose2d(net->nn, ctx, name, net->dtype, ae_shape(net, from), &d, &layer);
 
-    return rc == ADVGNN_OK ? add_node(net, ctx, layer, from, 0, 1, node) : rc;
+    if (rc == ADVGNN_OK)
+        rc = add_node(net, ctx, layer, from, 0, 1, node);
+    if (rc == ADVGNN_OK)
+        net->nodes[*node].kind = AE_KIND_CONV;
+    return rc;
 }
 
 int ae_bn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *node)

@@ -32,7 +32,7 @@ typedef enum ae_grad_route {
 /* What a node's layer is, as far as inference fusion needs to know. */
 typedef enum ae_kind {
     AE_KIND_OTHER = 0,
-    AE_KIND_CONV = 1,
+    AE_KIND_CONV = 1, /* a convolution or a transposed one */
     AE_KIND_BN = 2,
     AE_KIND_ACT = 3
 } ae_kind;
