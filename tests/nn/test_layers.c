@@ -244,6 +244,11 @@ static void test_pooling(advgnn_ctx *ctx)
         {ADVGNN_POOL_MAX, 3, 3, 2, 2, 1, 1},
         {ADVGNN_POOL_AVG, 2, 2, 0, 0, 0, 0},
         {ADVGNN_POOL_AVG, 3, 3, 1, 1, 1, 1},
+        /* Without padding the f32 forward runs the engine's own loops: the
+         * keys of a pyramid ViG stage (4 x 4, stride 4) and a window that
+         * differs from its stride on each axis. */
+        {ADVGNN_POOL_AVG, 4, 4, 4, 4, 0, 0},
+        {ADVGNN_POOL_AVG, 2, 3, 1, 2, 0, 0},
     };
     int64_t shape[4] = {2, 3, 6, 7};
 

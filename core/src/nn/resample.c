@@ -37,7 +37,8 @@ typedef struct pool_layer {
      * Zen 3, oneDNN 2.6.3 ran it on plain NCHW with its reference kernel
      * (simple_nchw). For 8 x 48 x 56 x 56 with a 3x3 stride-2 window that took
      * 11.2 ms forward and 3.0 ms backward, and these loops take 5.0 and 0.17 ms.
-     * NOTE: the forward is scalar; oneDNN's JIT kernel took 0.19 ms on Zen 4. */
+     * NOTE: the forward is scalar; oneDNN's JIT kernel took 0.19 ms on Zen 4.
+     * The window, for max pooling and for average pooling's own forward: */
     int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
     void *argmax; /* (N, C, OH, OW) int32: index in the input plane of each maximum */
 } pool_layer;
@@ -134,6 +135,58 @@ static int max_pool_backward(advgnn_layer *l, advgnn_ctx *ctx)
 
 static const nn_layer_ops max_pool_ops = {max_pool_forward, max_pool_backward, NULL};
 
+/* Average pooling without padding runs its f32 forward on the engine's own
+ * loops too, for the same reason: oneDNN 2.6.3 has only its simple_nchw
+ * kernel for plain NCHW. Each output row first sums its kernel_h input rows
+ * into `acc` (one vector pass), then adds kernel_w neighbours of that sum.
+ * The backward stays on oneDNN. AVG_POOL_MAX_WIDTH bounds `acc`. */
+#define AVG_POOL_MAX_WIDTH 4096
+
+NN_VECTOR static void avg_plane_f32(const pool_layer *p, const float *x, float *y, int64_t w, int64_t oh, int64_t ow)
+{
+    float acc[AVG_POOL_MAX_WIDTH];
+    float area = (float)(p->kernel_h * p->kernel_w);
+
+    for (int64_t oy = 0; oy < oh; oy++) {
+        const float *top = x + oy * p->stride_h * w;
+
+#pragma omp simd
+        for (int64_t ix = 0; ix < w; ix++)
+            acc[ix] = top[ix];
+        for (int dy = 1; dy < p->kernel_h; dy++) {
+#pragma omp simd
+            for (int64_t ix = 0; ix < w; ix++)
+                acc[ix] += top[dy * w + ix];
+        }
+        for (int64_t ox = 0; ox < ow; ox++) {
+            const float *window = acc + ox * p->stride_w;
+            float sum = window[0];
+
+            for (int dx = 1; dx < p->kernel_w; dx++)
+                sum += window[dx];
+            y[oy * ow + ox] = sum / area;
+        }
+    }
+}
+
+static int avg_pool_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode mode)
+{
+    pool_layer *p = (pool_layer *)l;
+    const int64_t *in = l->input_shape[0], *out = l->output.shape;
+    int64_t planes = in[0] * in[1], plane = in[2] * in[3], out_plane = out[2] * out[3];
+
+    (void)mode;
+    if (l->dtype != ADVGNN_DTYPE_F32 || p->pad_h || p->pad_w || in[3] > AVG_POOL_MAX_WIDTH)
+        return nn_steps_run(l, ctx, &l->fwd);
+#pragma omp parallel for schedule(static)
+    for (int64_t q = 0; q < planes; q++)
+        avg_plane_f32(p, (const float *)l->input_data[0] + q * plane, (float *)l->output.data + q * out_plane, in[3],
+                      out[2], out[3]);
+    return ADVGNN_OK;
+}
+
+static const nn_layer_ops avg_pool_ops = {avg_pool_forward, NULL, NULL};
+
 static int check_pool(advgnn_ctx *ctx, const char *name, const advgnn_pool_desc *d, dnnl_alg_kind_t *alg)
 {
     if (!d)
@@ -222,16 +275,20 @@ int advgnn_nn_pool2d(advgnn_nn *nn, advgnn_ctx *ctx, const char *name, advgnn_dt
         return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "layer %s: pooling kernel %dx%d exceeds the %lldx%lld input",
                             name, desc->kernel_h, desc->kernel_w, (long long)input_shape[2], (long long)input_shape[3]);
 
-    rc = nn_layer_new(nn, ctx, sizeof(pool_layer), desc->kind == ADVGNN_POOL_MAX ? &max_pool_ops : &plain_ops, name,
-                      dtype, 1, (const int64_t(*)[4])input_shape, &l);
+    rc = nn_layer_new(nn, ctx, sizeof(pool_layer), desc->kind == ADVGNN_POOL_MAX ? &max_pool_ops : &avg_pool_ops,
+                      name, dtype, 1, (const int64_t(*)[4])input_shape, &l);
     if (rc == ADVGNN_OK)
         rc = nn_reserve_tensor(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS, &l->output, dtype, 4, out_shape);
-    if (rc == ADVGNN_OK && desc->kind == ADVGNN_POOL_MAX) {
+    if (rc == ADVGNN_OK) {
         pool_layer *p = (pool_layer *)l;
 
         p->kernel_h = desc->kernel_h, p->kernel_w = desc->kernel_w;
         p->stride_h = stride_h, p->stride_w = stride_w;
         p->pad_h = desc->pad_h, p->pad_w = desc->pad_w;
+    }
+    if (rc == ADVGNN_OK && desc->kind == ADVGNN_POOL_MAX) {
+        pool_layer *p = (pool_layer *)l;
+
         rc = nn_reserve(nn, ctx, l, ADVGNN_NN_ARENA_ACTIVATIONS,
                         (size_t)(out_shape[0] * out_shape[1] * out_shape[2] * out_shape[3]) * sizeof(int32_t),
                         &p->argmax);
