@@ -48,22 +48,22 @@ int vig_ffn(ae_net *net, advgnn_ctx *ctx, const char *name, int from, int *node)
     return rc;
 }
 
-/* The 2-D sine-cosine embedding of position (y, x): the first half of the
- * channels encodes x, the second y, each as sin and cos at C/4 frequencies
- * 1 / 10000^(i / (C/4)). */
-static void sincos_embed(int channels, double y, double x, double *out)
+/* Fills table[d + n - 1], for d from -(n - 1) to n - 1, with the dot
+ * product of the 1-D sine-cosine embeddings of two positions d apart:
+ * sum over the C/4 frequencies w_i = 1 / 10000^(i / (C/4)) of
+ * sin(a w) sin(b w) + cos(a w) cos(b w) = cos((a - b) w). The 2-D
+ * embedding of ViG encodes x in its first half of channels and y in its
+ * second, so the dot product of two positions is table_x[dx] + table_y[dy]. */
+static void sincos_dot_table(int channels, int n, double *table)
 {
     int quarter = channels / 4;
 
-    for (int half = 0; half < 2; half++) {
-        double pos = half == 0 ? x : y;
+    for (int d = -(n - 1); d <= n - 1; d++) {
+        double sum = 0.0;
 
-        for (int i = 0; i < quarter; i++) {
-            double omega = 1.0 / pow(10000.0, (double)i / quarter);
-
-            out[half * 2 * quarter + i] = sin(pos * omega);
-            out[half * 2 * quarter + quarter + i] = cos(pos * omega);
-        }
+        for (int i = 0; i < quarter; i++)
+            sum += cos(d / pow(10000.0, (double)i / quarter));
+        table[d + n - 1] = sum;
     }
 }
 
@@ -103,21 +103,22 @@ static void cubic_taps(int in, int out, int j, int taps[4], double weights[4])
 float *vig_relative_bias(int channels, int height, int width, int ratio)
 {
     int nodes = height * width, keys = (height / ratio) * (width / ratio);
-    double *p = advgnn_malloc((size_t)nodes * channels * sizeof(double));
+    double *dot_x = advgnn_malloc((size_t)(2 * width - 1) * sizeof(double));
+    double *dot_y = advgnn_malloc((size_t)(2 * height - 1) * sizeof(double));
     double *weights = advgnn_malloc((size_t)keys * 4 * sizeof(double));
     int *taps = advgnn_malloc((size_t)keys * 4 * sizeof(int));
     float *bias = advgnn_malloc((size_t)nodes * keys * sizeof(float));
 
-    if (!p || !weights || !taps || !bias) {
-        advgnn_free(p);
+    if (!dot_x || !dot_y || !weights || !taps || !bias) {
+        advgnn_free(dot_x);
+        advgnn_free(dot_y);
         advgnn_free(weights);
         advgnn_free(taps);
         advgnn_free(bias);
         return NULL;
     }
-    for (int y = 0; y < height; y++)
-        for (int x = 0; x < width; x++)
-            sincos_embed(channels, y, x, p + ((size_t)y * width + x) * channels);
+    sincos_dot_table(channels, width, dot_x);
+    sincos_dot_table(channels, height, dot_y);
     for (int j = 0; j < keys; j++)
         cubic_taps(nodes, keys, j, taps + 4 * j, weights + 4 * j);
 
@@ -127,27 +128,28 @@ float *vig_relative_bias(int channels, int height, int width, int ratio)
      * their length, where bicubic resampling is exact. So key j mixes the
      * nodes near flattened index (j + 0.5) * r^2 - 0.5, not the r x r block
      * that its average pooling covers. Only the four taps of each key are
-     * computed. NOTE: the term is formed for this grid. ViG forms it for
-     * 224 x 224 and resamples that matrix for other sizes, so the two differ
-     * there. */
+     * computed, each dot product from the two tables (a per-channel sum took
+     * 77% of building a 448 x 448 model). NOTE: the term is formed for this
+     * grid. ViG forms it for 224 x 224 and resamples that matrix for other
+     * sizes, so the two differ there. */
+#pragma omp parallel for schedule(static)
     for (int i = 0; i < nodes; i++) {
-        const double *pi = p + (size_t)i * channels;
+        int yi = i / width, xi = i % width;
 
         for (int j = 0; j < keys; j++) {
             double sum = 0.0;
 
             for (int t = 0; t < 4; t++) {
-                const double *pt = p + (size_t)taps[4 * j + t] * channels;
-                double dot = 0.0;
+                int tap = taps[4 * j + t];
+                double dot = dot_x[xi - tap % width + width - 1] + dot_y[yi - tap / width + height - 1];
 
-                for (int c = 0; c < channels; c++)
-                    dot += pi[c] * pt[c];
                 sum += weights[4 * j + t] * (double)(float)(2.0 * dot / channels);
             }
             bias[(size_t)i * keys + j] = (float)-sum;
         }
     }
-    advgnn_free(p);
+    advgnn_free(dot_x);
+    advgnn_free(dot_y);
     advgnn_free(weights);
     advgnn_free(taps);
     return bias;
