@@ -74,6 +74,18 @@ static void usage(FILE *to)
                 "Prints CSV rows of milliseconds per image; see bench/vig/bench_vig.c for the details.\n");
 }
 
+
+/* Returns nonzero for the options that take a value. */
+static int known_option(const char *arg)
+{
+    static const char *const names[] = {"--threads", "--size",    "--batch",     "--steps",
+                                        "--repeats", "--preset",  "--decoder",   "--precision", "--mode"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(arg, names[i]) == 0)
+            return 1;
+    return 0;
+}
 static int parse_args(int argc, char **argv, settings *s)
 {
     *s = (settings){.threads = 2, .size = 224, .batch = 8, .steps = 2, .repeats = 5, .preset = "pvig_ti",
@@ -88,6 +100,11 @@ static int parse_args(int argc, char **argv, settings *s)
         }
         if (strncmp(argv[i], "--", 2) != 0) {
             fprintf(stderr, "bench_vig: unexpected argument '%s'; options start with --\n", argv[i]);
+            usage(stderr);
+            return 0;
+        }
+        if (!known_option(argv[i])) {
+            fprintf(stderr, "bench_vig: unknown option '%s'\n", argv[i]);
             usage(stderr);
             return 0;
         }
@@ -292,10 +309,10 @@ static int run(advgnn_ctx *ctx, const advgnn_plugin_descriptor *desc, const sett
     /* The header comes once the plugin took the options, so that a refused
      * option leaves no CSV without rows. */
     if (rc == ADVGNN_OK) {
-        printf("# vig %s, %s decoder, %s, %d x %d, batch %d, %d threads", s->preset, s->decoder, s->precision,
-               s->size, s->size, s->batch, s->threads);
+        printf("# vig %s, %s decoder, %s, %d x %d, batch %d, %d thread%s", s->preset, s->decoder, s->precision,
+               s->size, s->size, s->batch, s->threads, s->threads == 1 ? "" : "s");
         if (strcmp(s->mode, "inference") != 0)
-            printf(", %d training steps per repetition", s->steps);
+            printf(", %d training step%s per repetition", s->steps, s->steps == 1 ? "" : "s");
         printf("\nside,mode,preset,threads,batch,size,repetition,wall_ms_per_image,cpu_ms_per_image\n");
         fflush(stdout);
     }

@@ -62,6 +62,12 @@ static void test_missing_script(void)
     rc = advgnn_lua_run_file(test_ctx, test_reg, path, 0, NULL, &test_settings);
     CHECK_INT_EQ(rc, ADVGNN_ERR_NOT_FOUND);
     CHECK_STR_CONTAINS(advgnn_ctx_error(test_ctx), "absent.lua");
+
+    /* A folder is named as one, with what to give instead. */
+    advgnn_ctx_clear_error(test_ctx);
+    rc = advgnn_lua_run_file(test_ctx, test_reg, test_dir, 0, NULL, &test_settings);
+    CHECK_INT_EQ(rc, ADVGNN_ERR_NOT_FOUND);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(test_ctx), "is a folder; give the path of a .lua file");
 }
 
 static void test_unknown_plugin(void)

@@ -1,7 +1,7 @@
 /* The runner creates the encoder before it decodes a category's images, so
  * an encoder option that cannot work fails before the first image is read.
  * The check: vig's small preset at image size 64 with k = 9 (its coarsest
- * grid has 4 keys) on a category whose first training image is not a valid
+ * grid gives 4 keys) on a category whose first training image is not a valid
  * PNG. The run must fail with vig's option error, not the decoder's. */
 #include <stdio.h>
 #include <string.h>
@@ -102,8 +102,8 @@ int main(void)
             CHECK_INT_EQ(advgnn_experiment_run(ctx, &spec, &results), ADVGNN_ERR_OPTION);
             message = advgnn_ctx_error(ctx);
             CHECK_STR_CONTAINS(message, "category tile");
-            CHECK_STR_CONTAINS(message, "needs 9 x 1 neighbours but its 2 x 2 grid has 4 keys");
-            CHECK_STR_CONTAINS(message, "raise image_size or lower 'k'");
+            CHECK_STR_CONTAINS(message, "image size 64 x 64 is too small: stage 4 gives 4 keys per image");
+            CHECK_STR_CONTAINS(message, "set image_size to at least 96, or lower 'k'");
             CHECK(strstr(message, "broken.png") == NULL);
             CHECK(results == NULL);
         }

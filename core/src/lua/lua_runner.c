@@ -450,6 +450,11 @@ int advgnn_lua_run_file(advgnn_ctx *ctx, advgnn_registry *reg, const char *scrip
 
     if (!ctx || !reg || !script || argc < 0 || (argc > 0 && !args))
         return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "advgnn_lua_run_file: invalid arguments");
+    if (advgnn_fs_is_dir(script))
+        return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
+                            "script '%s' is a folder; give the path of a .lua file, such as "
+                            "experiments/quickstart.lua",
+                            script);
     if (!advgnn_fs_is_file(script))
         return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND, "script '%s' not found (or not a regular file)",
                             script);

@@ -39,11 +39,18 @@ int vig_graph_block(ae_net *net, advgnn_ctx *ctx, const char *name, const char *
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: %s: grid %d x %d is not divisible by reduce ratio %d", label,
                             (int)s[2], (int)s[3], ratio);
     keys = (int)(s[2] / ratio * (s[3] / ratio));
-    if (k * dilation > keys)
+    if (k * dilation > keys) {
+        /* The smallest square grid with enough keys, and the image side that
+         * gives it at this block's scale. */
+        int side = 1, scale = (int)(net->input_shape[2] / s[2]);
+
+        while ((side / ratio) * (side / ratio) < k * dilation || side % ratio)
+            side++;
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
-                            "vig: %s needs %d x %d neighbours but its %d x %d grid has %d keys; raise image_size or "
-                            "lower 'k'",
-                            label, k, dilation, (int)s[2], (int)s[3], keys);
+                            "vig: %s needs %d x %d neighbours, but its %d x %d grid gives %d keys (reduce ratio %d); "
+                            "it needs a grid of at least %d x %d, so set image_size to at least %d, or lower 'k'",
+                            label, k, dilation, (int)s[2], (int)s[3], keys, ratio, side, side, side * scale);
+    }
 
     if (relative_pos) {
         bias = vig_relative_bias((int)s[1], (int)s[2], (int)s[3], ratio);

@@ -153,14 +153,16 @@ static int resolve_arch(advgnn_ctx *ctx, const advgnn_options *opts, vig_arch *a
     a->stages = a->pyramid ? VIG_STAGES : 1;
     if (strcmp(preset, "custom") == 0 || advgnn_options_is_set(opts, "widths")) {
         if (widths.count != (size_t)a->stages)
-            return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: option 'widths' needs %d entries for a %s model, got %zu",
-                                a->stages, a->pyramid ? "pyramid" : "isotropic", widths.count);
+            return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: option 'widths' needs %d %s for %s model, got %zu",
+                                a->stages, a->stages == 1 ? "entry" : "entries",
+                                a->pyramid ? "a pyramid" : "an isotropic", widths.count);
         copy_ints(a->widths, &widths, a->stages);
     }
     if (strcmp(preset, "custom") == 0 || advgnn_options_is_set(opts, "blocks")) {
         if (blocks.count != (size_t)a->stages)
-            return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: option 'blocks' needs %d entries for a %s model, got %zu",
-                                a->stages, a->pyramid ? "pyramid" : "isotropic", blocks.count);
+            return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: option 'blocks' needs %d %s for %s model, got %zu",
+                                a->stages, a->stages == 1 ? "entry" : "entries",
+                                a->pyramid ? "a pyramid" : "an isotropic", blocks.count);
         copy_ints(a->blocks, &blocks, a->stages);
     }
     for (int s = 0; s < a->stages; s++)
@@ -333,15 +335,50 @@ static int build_isotropic(ae_net *net, advgnn_ctx *ctx, const vig_arch *a, int 
     return rc;
 }
 
+/* Returns the smallest square image side, a multiple of `divisor`, at which
+ * every graph stage of `a` has as many keys as its largest k. Dilation is 1
+ * at that size, because the dilation limit grows with the size. Sets *stage
+ * to the first stage with too few keys at height x width, or -1, and *keys
+ * and *needed to its key count and its k. */
+static int min_image_side(const vig_arch *a, int height, int width, int divisor, int *stage, int *keys, int *needed)
+{
+    int side = divisor;
+
+    *stage = -1;
+    for (int s = 0; s < a->stages; s++) {
+        /* Image pixels per key along a side: the stage's scale times its reduce ratio. */
+        int cell = (a->pyramid ? 4 << s : 16) * (a->pyramid ? a->ratios[s] : 1);
+        int k = !a->pyramid && a->blocks[0] > 1 ? 2 * a->k : a->k, n = 1;
+
+        if (a->blocks[s] == 0)
+            continue;
+        while (n * n < k)
+            n++;
+        side = cell * n > side ? cell * n : side;
+        if (*stage < 0 && (height / cell) * (width / cell) < k) {
+            *stage = s;
+            *keys = (height / cell) * (width / cell);
+            *needed = k;
+        }
+    }
+    return (side + divisor - 1) / divisor * divisor;
+}
+
 static int build(ae_encoder *enc, advgnn_ctx *ctx, const vig_arch *a)
 {
     int stage_node[VIG_STAGES] = {-1, -1, -1, -1};
     int divisor = a->pyramid ? 32 : 16;
-    int rc;
+    int rc, side, stage, keys = 0, needed = 0;
 
     if (enc->height % divisor || enc->width % divisor)
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: %s model needs an image size divisible by %d, got %d x %d",
                             a->pyramid ? "a pyramid" : "an isotropic", divisor, enc->height, enc->width);
+    side = min_image_side(a, enc->height, enc->width, divisor, &stage, &keys, &needed);
+    if (stage >= 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "vig: image size %d x %d is too small: stage %d gives %d keys per image where a block "
+                            "needs k = %d; set image_size to at least %d, or lower 'k'",
+                            enc->height, enc->width, stage + 1, keys, needed, side);
     rc = a->pyramid ? build_pyramid(&enc->net, ctx, a, stage_node) : build_isotropic(&enc->net, ctx, a, stage_node);
     if (rc == ADVGNN_OK)
         rc = decoder(&enc->net, ctx, a, stage_node[VIG_STAGES - 1]);
