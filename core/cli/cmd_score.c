@@ -358,7 +358,9 @@ static int choose_paths(advgnn_ctx *ctx, const cli_options *options, const char 
     return ADVGNN_OK;
 }
 
-/* Prints "<image> <score>" lines and writes OUTPUT/scores.csv. */
+/* Prints "<image> <score>" lines and writes OUTPUT/scores.csv. NOTE: the
+ * file does not name each image's overlay, so two images with one file name
+ * cannot be told apart there (their overlays get "-2" suffixes). */
 static int report_scores(advgnn_ctx *ctx, const score_setup *setup, char **images, size_t count,
                          const float *scores)
 {
