@@ -136,6 +136,51 @@ static void check_weights_with_resume(const advgnn_plugin_descriptor *desc, advg
     CHECK_STR_CONTAINS(message, "options 'weights' and 'resume' are both set");
     CHECK_STR_CONTAINS(message, desc->name);
     advgnn_free(weights);
+
+    /* check_options finds the conflict without building anything. */
+    CHECK_INT_EQ(((const advgnn_encoder_functions *)desc->functions)->check_options(ctx, opts), ADVGNN_ERR_OPTION);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "options 'weights' and 'resume' are both set");
+    advgnn_ctx_clear_error(ctx);
+}
+
+/* ---- options checked before a run ----------------------------------------- */
+
+/* check_options, which a script's advgnn.encoder() calls, accepts the tiny
+ * options and rejects what create() would reject regardless of the image
+ * size, with create()'s message. */
+static void check_early_checks(const advgnn_plugin_descriptor *vig, const advgnn_plugin_descriptor *cnn_ae)
+{
+    const advgnn_encoder_functions *vig_fn = vig->functions, *cnn_ae_fn = cnn_ae->functions;
+    static const double three[] = {8, 16, 24}, stage_five[] = {5};
+    advgnn_options *opts = tiny_vig(vig, "deconv");
+
+    CHECK(vig_fn->check_options != NULL);
+    CHECK(cnn_ae_fn->check_options != NULL);
+    if (!vig_fn->check_options || !cnn_ae_fn->check_options) {
+        advgnn_options_free(opts);
+        return;
+    }
+    CHECK_INT_EQ(vig_fn->check_options(ctx, opts), ADVGNN_OK);
+    CHECK_INT_EQ(harness_set_int(opts, ctx, "feature_pool", 2), ADVGNN_OK);
+    CHECK_INT_EQ(vig_fn->check_options(ctx, opts), ADVGNN_ERR_OPTION);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "option 'feature_pool' is 2; it must be odd");
+    advgnn_ctx_clear_error(ctx);
+    advgnn_options_free(opts);
+
+    opts = tiny_vig(vig, "deconv");
+    set_numbers(opts, "widths", three, 3);
+    CHECK_INT_EQ(vig_fn->check_options(ctx, opts), ADVGNN_ERR_OPTION);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "option 'widths' needs 4 entries for a pyramid model, got 3");
+    advgnn_ctx_clear_error(ctx);
+    advgnn_options_free(opts);
+
+    opts = tiny_cnn_ae(cnn_ae, 8, 16);
+    CHECK_INT_EQ(cnn_ae_fn->check_options(ctx, opts), ADVGNN_OK);
+    set_numbers(opts, "feature_stages", stage_five, 1);
+    CHECK_INT_EQ(cnn_ae_fn->check_options(ctx, opts), ADVGNN_ERR_OPTION);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "option 'feature_stages' names stage 5");
+    advgnn_ctx_clear_error(ctx);
+    advgnn_options_free(opts);
 }
 
 /* ---- weights for other options -------------------------------------------- */
@@ -334,6 +379,7 @@ int main(void)
         check_weights_with_resume(cnn_ae, cnn_ae_opts, 32);
         advgnn_options_free(vig_opts);
         advgnn_options_free(cnn_ae_opts);
+        check_early_checks(vig, cnn_ae);
         check_position_embedding_size(vig);
         check_other_decoder(vig);
         check_resume_epochs(cnn_ae);

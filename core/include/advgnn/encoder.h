@@ -62,6 +62,14 @@ typedef struct advgnn_encoder_functions {
     /* Optional. Saves and loads weights (safetensors). NULL: nothing to save. */
     int (*save)(void *state, advgnn_ctx *ctx, const char *path);
     int (*load)(void *state, advgnn_ctx *ctx, const char *path);
+
+    /* Optional (ABI 1.2). Checks the finished options without building
+     * anything, for the rules that the option schema cannot state and that
+     * do not depend on the input size. Returns ADVGNN_OK, or the error that
+     * create() would return, with its message in ctx. A script's
+     * advgnn.encoder() calls it, so a wrong value stops the script at that
+     * line, before any experiment runs. create() must still check. */
+    int (*check_options)(advgnn_ctx *ctx, const advgnn_options *opts);
 } advgnn_encoder_functions;
 
 #ifdef __cplusplus

@@ -15,9 +15,9 @@ extern "C" {
  * built for an older minor version is accepted: descriptors and function tables
  * only grow at the end, and slots beyond the plugin's struct_size count as absent. */
 /* 1.1 added the optional dataset slot load_defect_masks and choices on string
- * list options. */
+ * list options. 1.2 added the optional encoder slot check_options. */
 #define ADVGNN_ABI_MAJOR 1u
-#define ADVGNN_ABI_MINOR 1u
+#define ADVGNN_ABI_MINOR 2u
 #define ADVGNN_ABI_VERSION ((ADVGNN_ABI_MAJOR << 16) | ADVGNN_ABI_MINOR)
 #define ADVGNN_ABI_VERSION_MAJOR(v) ((unsigned)(v) >> 16)
 #define ADVGNN_ABI_VERSION_MINOR(v) ((unsigned)(v)&0xffffu)

@@ -163,6 +163,11 @@ static int fail_with_context(lua_State *L, int status, const advgnn_plugin *plug
     snprintf(own_prefix, sizeof own_prefix, "plugin '%s': ", plugin->name);
     if (strncmp(text, own_prefix, strlen(own_prefix)) == 0)
         text += strlen(own_prefix);
+
+    /* Plugins' own checks start with "<name>: ", which the prefix repeats. */
+    snprintf(own_prefix, sizeof own_prefix, "%s: ", plugin->name);
+    if (strncmp(text, own_prefix, strlen(own_prefix)) == 0)
+        text += strlen(own_prefix);
     return advgnn_lua_fail(L, status, "%s '%s': %s", advgnn_plugin_kind_name(plugin->kind), plugin->name, text);
 }
 
@@ -298,6 +303,11 @@ static int new_plugin_object(lua_State *L, advgnn_plugin_kind kind)
     rc = advgnn_options_finish(obj->options, env->ctx);
     if (rc != ADVGNN_OK)
         return fail_with_context(L, rc, plugin);
+    if (kind == ADVGNN_PLUGIN_ENCODER && plugin->fn.encoder.check_options) {
+        rc = plugin->fn.encoder.check_options(env->ctx, obj->options);
+        if (rc != ADVGNN_OK)
+            return fail_with_context(L, rc, plugin);
+    }
     if (kind == ADVGNN_PLUGIN_DATASET)
         check_dataset_root(L, obj);
     return 1;

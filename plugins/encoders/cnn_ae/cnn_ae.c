@@ -66,19 +66,14 @@ static int build(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_number_list *wid
     return rc;
 }
 
-static int check_options(advgnn_ctx *ctx, const advgnn_number_list *widths, const advgnn_number_list *stages,
-                         const advgnn_encoder_config *config)
+/* Checks 'widths' and 'feature_stages', which do not depend on the input size. */
+static int check_layout(advgnn_ctx *ctx, const advgnn_number_list *widths, const advgnn_number_list *stages)
 {
-    int depth = (int)widths->count, divisor = 1 << depth;
+    int depth = (int)widths->count;
 
     if (depth < 1 || depth > CNN_AE_MAX_DEPTH)
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "cnn_ae: option 'widths' has %d entries; give 1 to %d", depth,
                             CNN_AE_MAX_DEPTH);
-    if (config->image_height % divisor || config->image_width % divisor)
-        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
-                            "cnn_ae: %d stages need an image size divisible by %d, got %d x %d; change image_size "
-                            "or 'widths'",
-                            depth, divisor, config->image_height, config->image_width);
     if (stages->count < 1 || stages->count > AE_MAX_FEATURES)
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "cnn_ae: option 'feature_stages' needs 1 to %d entries",
                             AE_MAX_FEATURES);
@@ -88,6 +83,29 @@ static int check_options(advgnn_ctx *ctx, const advgnn_number_list *widths, cons
                                 "cnn_ae: option 'feature_stages' names stage %g; stages are 1 to %d", stages->values[s],
                                 depth);
     return ADVGNN_OK;
+}
+
+static int check_options(advgnn_ctx *ctx, const advgnn_number_list *widths, const advgnn_number_list *stages,
+                         const advgnn_encoder_config *config)
+{
+    int depth = (int)widths->count, divisor = 1 << depth, rc = check_layout(ctx, widths, stages);
+
+    if (rc == ADVGNN_OK && (config->image_height % divisor || config->image_width % divisor))
+        rc = advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                          "cnn_ae: %d stages need an image size divisible by %d, got %d x %d; change image_size or "
+                          "'widths'",
+                          depth, divisor, config->image_height, config->image_width);
+    return rc;
+}
+
+/* Runs the checks of cnn_ae_create that do not need the input size. */
+static int cnn_ae_check_options(advgnn_ctx *ctx, const advgnn_options *opts)
+{
+    advgnn_number_list widths = advgnn_options_numbers(opts, "widths");
+    advgnn_number_list stages = advgnn_options_numbers(opts, "feature_stages");
+    int rc = check_layout(ctx, &widths, &stages);
+
+    return rc == ADVGNN_OK ? ae_check_options(ctx, opts, "cnn_ae") : rc;
 }
 
 static void cnn_ae_destroy(void *state)
@@ -138,6 +156,7 @@ static const advgnn_encoder_functions cnn_ae_functions = {
     .train = ae_encoder_train,
     .save = ae_encoder_save,
     .load = ae_encoder_load,
+    .check_options = cnn_ae_check_options,
 };
 
 static const advgnn_plugin_descriptor cnn_ae_descriptor = {

@@ -593,12 +593,29 @@ static int parse_optimizer(const char *name, advgnn_optim_kind *kind)
     return 0;
 }
 
+int ae_check_options(advgnn_ctx *ctx, const advgnn_options *opts, const char *label)
+{
+    int64_t pool = advgnn_options_int(opts, "feature_pool");
+
+    /* 'weights' replaces training, so a 'resume' beside it would be ignored. */
+    if (option_set(opts, "weights") && option_set(opts, "resume"))
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "%s: options 'weights' and 'resume' are both set, but 'weights' skips training; remove "
+                            "'weights' to continue training from %s, or remove 'resume' to use %s without training",
+                            label, advgnn_options_string(opts, "resume"), advgnn_options_string(opts, "weights"));
+    if (pool % 2 == 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "%s: option 'feature_pool' is %lld; it must be odd", label,
+                            (long long)pool);
+    return ADVGNN_OK;
+}
+
 int ae_encoder_configure(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options *opts,
                          const advgnn_encoder_config *config, const char *label)
 {
     advgnn_train_config *t = &enc->train;
     int64_t seed = advgnn_options_int(opts, "seed");
     const char *schedule = advgnn_options_string(opts, "schedule");
+    int rc;
 
     if (config->image_height < 16 || config->image_width < 16 || config->channels != 3)
         return advgnn_failf(ctx, ADVGNN_ERR_INVALID_ARG, "%s: needs 3-channel images of at least 16 x 16, got %d x %d x %d",
@@ -615,12 +632,9 @@ int ae_encoder_configure(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options 
         (option_set(opts, "weights") && !enc->weights))
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "%s: out of memory", label);
 
-    /* 'weights' replaces training, so a 'resume' beside it would be ignored. */
-    if (enc->weights && enc->resume)
-        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
-                            "%s: options 'weights' and 'resume' are both set, but 'weights' skips training; remove "
-                            "'weights' to continue training from %s, or remove 'resume' to use %s without training",
-                            label, enc->resume, enc->weights);
+    rc = ae_check_options(ctx, opts, label);
+    if (rc != ADVGNN_OK)
+        return rc;
 
     t->epochs = (int)advgnn_options_int(opts, "epochs");
     t->batch_size = (int)advgnn_options_int(opts, "batch_size");
@@ -646,9 +660,6 @@ int ae_encoder_configure(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options 
     enc->net.ssim_weight = advgnn_options_number(opts, "ssim_weight");
     enc->net.ssim_range = advgnn_options_number(opts, "ssim_range");
     enc->net.feature_pool = (int)advgnn_options_int(opts, "feature_pool");
-    if (enc->net.feature_pool % 2 == 0)
-        return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "%s: option 'feature_pool' is %d; it must be odd", label,
-                            enc->net.feature_pool);
     if (enc->threads > 0)
         advgnn_ctx_set_threads(ctx, enc->threads);
     return ADVGNN_OK;

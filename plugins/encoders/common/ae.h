@@ -215,8 +215,13 @@ typedef struct ae_encoder {
     advgnn_train_history history;
 } ae_encoder;
 
-/* Reads the shared options into `enc` (net not touched). 'weights' together
- * with 'resume' is an ADVGNN_ERR_OPTION. */
+/* Checks the shared options that no schema rule states: 'weights' together
+ * with 'resume', and an even 'feature_pool', are ADVGNN_ERR_OPTION with the
+ * message in ctx. `label` starts the message. */
+int ae_check_options(advgnn_ctx *ctx, const advgnn_options *opts, const char *label);
+
+/* Reads the shared options into `enc` (net not touched), after
+ * ae_check_options. */
 int ae_encoder_configure(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options *opts,
                          const advgnn_encoder_config *config, const char *label);
 /* Creates the empty network for the configured batch and image size and sets

@@ -416,6 +416,15 @@ static int load_init_weights(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_opti
     return ae_encoder_load_weights(enc, ctx, "init_weights", path);
 }
 
+/* Runs the checks of vig_create that do not need the input size. */
+static int vig_check_options(advgnn_ctx *ctx, const advgnn_options *opts)
+{
+    vig_arch arch;
+    int rc = resolve_arch(ctx, opts, &arch);
+
+    return rc == ADVGNN_OK ? ae_check_options(ctx, opts, "vig") : rc;
+}
+
 static int vig_create(advgnn_ctx *ctx, const advgnn_options *opts, const advgnn_encoder_config *config, void **out)
 {
     ae_encoder *enc;
@@ -460,6 +469,7 @@ static const advgnn_encoder_functions vig_functions = {
     .train = ae_encoder_train,
     .save = ae_encoder_save,
     .load = ae_encoder_load,
+    .check_options = vig_check_options,
 };
 
 static const advgnn_plugin_descriptor vig_descriptor = {
