@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "advgnn/image.h"
+#include "advgnn/nn.h"
 #include "advgnn/rng.h"
 #include "ae.h"
 #include "check.h"
@@ -173,6 +174,16 @@ static void check_early_checks(const advgnn_plugin_descriptor *vig, const advgnn
     CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "option 'widths' needs 4 entries for a pyramid model, got 3");
     advgnn_ctx_clear_error(ctx);
     advgnn_options_free(opts);
+
+    /* Without oneDNN's bf16 kernels, precision bf16 is rejected here too. */
+    if (!advgnn_nn_bf16_supported()) {
+        opts = tiny_vig(vig, "deconv");
+        CHECK_INT_EQ(harness_set_string(opts, ctx, "precision", "bf16"), ADVGNN_OK);
+        CHECK_INT_EQ(vig_fn->check_options(ctx, opts), ADVGNN_ERR_OPTION);
+        CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "set precision to f32");
+        advgnn_ctx_clear_error(ctx);
+        advgnn_options_free(opts);
+    }
 
     opts = tiny_cnn_ae(cnn_ae, 8, 16);
     CHECK_INT_EQ(cnn_ae_fn->check_options(ctx, opts), ADVGNN_OK);

@@ -593,6 +593,19 @@ static int parse_optimizer(const char *name, advgnn_optim_kind *kind)
     return 0;
 }
 
+/* Fails with an option error when oneDNN has no bf16 kernels on this CPU
+ * (see advgnn_nn_bf16_supported). Without the check the user would read a
+ * backend error about the first layer instead of the option to change. */
+static int check_bf16_support(advgnn_ctx *ctx, const char *label)
+{
+    if (advgnn_nn_bf16_supported())
+        return ADVGNN_OK;
+    return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                        "%s: option 'precision' is bf16, but oneDNN has no bf16 kernels on this CPU; it needs "
+                        "AVX-512 (AVX512_BF16 or AMX for full speed): set precision to f32",
+                        label);
+}
+
 int ae_check_options(advgnn_ctx *ctx, const advgnn_options *opts, const char *label)
 {
     int64_t pool = advgnn_options_int(opts, "feature_pool");
@@ -606,6 +619,8 @@ int ae_check_options(advgnn_ctx *ctx, const advgnn_options *opts, const char *la
     if (pool % 2 == 0)
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "%s: option 'feature_pool' is %lld; it must be odd", label,
                             (long long)pool);
+    if (strcmp(advgnn_options_string(opts, "precision"), "bf16") == 0)
+        return check_bf16_support(ctx, label);
     return ADVGNN_OK;
 }
 
@@ -983,19 +998,6 @@ int ae_encoder_save(void *state, advgnn_ctx *ctx, const char *path)
 int ae_encoder_load(void *state, advgnn_ctx *ctx, const char *path)
 {
     return advgnn_nn_load(((ae_encoder *)state)->net.nn, ctx, path);
-}
-
-/* Fails with an option error when oneDNN has no bf16 kernels on this CPU
- * (see advgnn_nn_bf16_supported). Without the check the user would read a
- * backend error about the first layer instead of the option to change. */
-static int check_bf16_support(advgnn_ctx *ctx, const char *label)
-{
-    if (advgnn_nn_bf16_supported())
-        return ADVGNN_OK;
-    return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
-                        "%s: option 'precision' is bf16, but oneDNN has no bf16 kernels on this CPU; it needs "
-                        "AVX-512 (AVX512_BF16 or AMX for full speed): set precision to f32",
-                        label);
 }
 
 int ae_encoder_new_net(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options *opts,

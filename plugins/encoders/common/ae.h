@@ -216,8 +216,9 @@ typedef struct ae_encoder {
 } ae_encoder;
 
 /* Checks the shared options that no schema rule states: 'weights' together
- * with 'resume', and an even 'feature_pool', are ADVGNN_ERR_OPTION with the
- * message in ctx. `label` starts the message. */
+ * with 'resume', an even 'feature_pool', and precision bf16 on a CPU without
+ * oneDNN's bf16 kernels are ADVGNN_ERR_OPTION with the message in ctx.
+ * `label` starts the message. */
 int ae_check_options(advgnn_ctx *ctx, const advgnn_options *opts, const char *label);
 
 /* Reads the shared options into `enc` (net not touched), after
