@@ -49,6 +49,16 @@ static void set_numbers(advgnn_options *opts, const char *name, const double *va
     CHECK_INT_EQ(advgnn_options_set(opts, ctx, name, &v), ADVGNN_OK);
 }
 
+/* check_options must reject `opts` (at `config`'s size, or without one) with
+ * a message that contains `text`. */
+static void expect_rejected(const advgnn_encoder_functions *fn, const advgnn_options *opts,
+                            const advgnn_encoder_config *config, const char *text)
+{
+    CHECK_INT_EQ(fn->check_options(ctx, opts, config), ADVGNN_ERR_OPTION);
+    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), text);
+    advgnn_ctx_clear_error(ctx);
+}
+
 static char *temp_path(const char *name)
 {
     char *path = advgnn_fs_join(temp_dir, name);
@@ -139,12 +149,13 @@ static void check_weights_with_resume(const advgnn_plugin_descriptor *desc, advg
     advgnn_free(weights);
 
     /* check_options finds the conflict without building anything. */
-    CHECK_INT_EQ(((const advgnn_encoder_functions *)desc->functions)->check_options(ctx, opts), ADVGNN_ERR_OPTION);
-    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "options 'weights' and 'resume' are both set");
-    advgnn_ctx_clear_error(ctx);
+    const advgnn_encoder_functions *fn = desc->functions;
+
+    expect_rejected(fn, opts, NULL, "options 'weights' and 'resume' are both set");
 }
 
 /* ---- options checked before a run ----------------------------------------- */
+
 
 /* check_options, which a script's advgnn.encoder() calls, accepts the tiny
  * options and rejects what create() would reject regardless of the image
@@ -152,7 +163,11 @@ static void check_weights_with_resume(const advgnn_plugin_descriptor *desc, advg
 static void check_early_checks(const advgnn_plugin_descriptor *vig, const advgnn_plugin_descriptor *cnn_ae)
 {
     const advgnn_encoder_functions *vig_fn = vig->functions, *cnn_ae_fn = cnn_ae->functions;
-    static const double three[] = {8, 16, 24}, stage_five[] = {5};
+    static const double three[] = {8, 16, 24}, stage_five[] = {5}, twice[] = {2, 2}, ratio_five[] = {5, 2, 1, 1};
+    const advgnn_encoder_config size_64 = {.struct_size = sizeof(size_64), .image_height = 64, .image_width = 64,
+                                           .channels = 3};
+    const advgnn_encoder_config size_96 = {.struct_size = sizeof(size_96), .image_height = 96, .image_width = 96,
+                                           .channels = 3};
     advgnn_options *opts = tiny_vig(vig, "deconv");
 
     CHECK(vig_fn->check_options != NULL);
@@ -161,36 +176,54 @@ static void check_early_checks(const advgnn_plugin_descriptor *vig, const advgnn
         advgnn_options_free(opts);
         return;
     }
-    CHECK_INT_EQ(vig_fn->check_options(ctx, opts), ADVGNN_OK);
+    CHECK_INT_EQ(vig_fn->check_options(ctx, opts, NULL), ADVGNN_OK);
     CHECK_INT_EQ(harness_set_int(opts, ctx, "feature_pool", 2), ADVGNN_OK);
-    CHECK_INT_EQ(vig_fn->check_options(ctx, opts), ADVGNN_ERR_OPTION);
-    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "option 'feature_pool' is 2; it must be odd");
-    advgnn_ctx_clear_error(ctx);
+    expect_rejected(vig_fn, opts, NULL, "option 'feature_pool' is 2; it must be odd");
     advgnn_options_free(opts);
 
     opts = tiny_vig(vig, "deconv");
     set_numbers(opts, "widths", three, 3);
-    CHECK_INT_EQ(vig_fn->check_options(ctx, opts), ADVGNN_ERR_OPTION);
-    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "option 'widths' needs 4 entries for a pyramid model, got 3");
-    advgnn_ctx_clear_error(ctx);
+    expect_rejected(vig_fn, opts, NULL, "option 'widths' needs 4 entries for a pyramid model, got 3");
     advgnn_options_free(opts);
 
     /* Without oneDNN's bf16 kernels, precision bf16 is rejected here too. */
     if (!advgnn_nn_bf16_supported()) {
         opts = tiny_vig(vig, "deconv");
         CHECK_INT_EQ(harness_set_string(opts, ctx, "precision", "bf16"), ADVGNN_OK);
-        CHECK_INT_EQ(vig_fn->check_options(ctx, opts), ADVGNN_ERR_OPTION);
-        CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "set precision to f32");
-        advgnn_ctx_clear_error(ctx);
+        expect_rejected(vig_fn, opts, NULL, "set precision to f32");
         advgnn_options_free(opts);
     }
 
+    /* A preset with another variant, and a feature stage listed twice. */
+    opts = harness_options(ctx, vig);
+    CHECK_INT_EQ(harness_set_string(opts, ctx, "variant", "isotropic"), ADVGNN_OK);
+    expect_rejected(vig_fn, opts, NULL, "option 'variant' is isotropic, but preset 'small' is a pyramid model");
+    advgnn_options_free(opts);
+    opts = tiny_vig(vig, "deconv");
+    set_numbers(opts, "feature_stages", twice, 2);
+    expect_rejected(vig_fn, opts, NULL, "option 'feature_stages' lists stage 2 twice");
+    advgnn_options_free(opts);
+
+    /* With an input size: too small for k, a reduce ratio that does not divide
+     * its grid, and a feature_pool wider than the feature grid. */
+    opts = tiny_vig(vig, "deconv");
+    CHECK_INT_EQ(harness_set_int(opts, ctx, "k", 9), ADVGNN_OK);
+    expect_rejected(vig_fn, opts, &size_64, "set image_size to at least 96");
+    CHECK_INT_EQ(vig_fn->check_options(ctx, opts, &size_96), ADVGNN_OK);
+    set_numbers(opts, "reduce_ratios", ratio_five, 4);
+    expect_rejected(vig_fn, opts, &size_96, "ratio 5 of stage 1 does not divide its 24 x 24 grid");
+    advgnn_options_free(opts);
+    opts = tiny_vig(vig, "deconv");
+    CHECK_INT_EQ(harness_set_int(opts, ctx, "feature_pool", 15), ADVGNN_OK);
+    CHECK_INT_EQ(vig_fn->check_options(ctx, opts, NULL), ADVGNN_OK);
+    expect_rejected(vig_fn, opts, &size_96, "set feature_pool to at most 11");
+    advgnn_options_free(opts);
+
     opts = tiny_cnn_ae(cnn_ae, 8, 16);
-    CHECK_INT_EQ(cnn_ae_fn->check_options(ctx, opts), ADVGNN_OK);
+    CHECK_INT_EQ(cnn_ae_fn->check_options(ctx, opts, NULL), ADVGNN_OK);
+    CHECK_INT_EQ(cnn_ae_fn->check_options(ctx, opts, &size_96), ADVGNN_OK);
     set_numbers(opts, "feature_stages", stage_five, 1);
-    CHECK_INT_EQ(cnn_ae_fn->check_options(ctx, opts), ADVGNN_ERR_OPTION);
-    CHECK_STR_CONTAINS(advgnn_ctx_error(ctx), "option 'feature_stages' names stage 5");
-    advgnn_ctx_clear_error(ctx);
+    expect_rejected(cnn_ae_fn, opts, NULL, "option 'feature_stages' names stage 5");
     advgnn_options_free(opts);
 }
 

@@ -64,12 +64,14 @@ typedef struct advgnn_encoder_functions {
     int (*load)(void *state, advgnn_ctx *ctx, const char *path);
 
     /* Optional (ABI 1.2). Checks the finished options without building
-     * anything, for the rules that the option schema cannot state and that
-     * do not depend on the input size. Returns ADVGNN_OK, or the error that
-     * create() would return, with its message in ctx. A script's
-     * advgnn.encoder() calls it, so a wrong value stops the script at that
-     * line, before any experiment runs. create() must still check. */
-    int (*check_options)(advgnn_ctx *ctx, const advgnn_options *opts);
+     * anything, for the rules that the option schema cannot state. With
+     * `config` NULL it checks what does not depend on the input; with a
+     * config it also checks the input size. Returns ADVGNN_OK, or the error
+     * that create() would return, with its message in ctx. A script's
+     * advgnn.encoder() calls it without a config and advgnn.experiment{}
+     * with one, so a wrong value stops the script at that line, before any
+     * experiment runs. create() must still check. */
+    int (*check_options)(advgnn_ctx *ctx, const advgnn_options *opts, const advgnn_encoder_config *config);
 } advgnn_encoder_functions;
 
 #ifdef __cplusplus

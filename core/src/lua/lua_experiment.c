@@ -326,10 +326,40 @@ static void read_categories(lua_State *L, int table, int fields)
 
 /* ---- advgnn.experiment ------------------------------------------------ */
 
+/* Lets the encoder check its options against the input size (the crop, or
+ * image_size), so that an unusable size stops the script at this line
+ * instead of when experiment:run() creates the encoder. */
+static void check_encoder_size(lua_State *L, const char *name, const lua_experiment *experiment,
+                               const advgnn_lua_plugin_obj *encoder)
+{
+    advgnn_lua_env *env = advgnn_lua_env_get(L);
+    int side = experiment->crop_size ? experiment->crop_size : experiment->image_size;
+    advgnn_encoder_config config = {.struct_size = sizeof(config), .image_height = side, .image_width = side,
+                                    .channels = 3, .seed = experiment->seed};
+    char message[ADVGNN_ERROR_MAX];
+    size_t own = strlen(encoder->plugin->name);
+    const char *text = message;
+    int rc;
+
+    if (!encoder->plugin->fn.encoder.check_options)
+        return;
+    rc = encoder->plugin->fn.encoder.check_options(env->ctx, encoder->options, &config);
+    if (rc == ADVGNN_OK)
+        return;
+    snprintf(message, sizeof message, "%s", advgnn_ctx_error(env->ctx));
+    advgnn_ctx_clear_error(env->ctx);
+
+    /* Plugins start their messages with "<name>: ", which the prefix repeats. */
+    if (strncmp(text, encoder->plugin->name, own) == 0 && strncmp(text + own, ": ", 2) == 0)
+        text += own + 2;
+    advgnn_lua_fail(L, rc, "experiment '%s': encoder '%s': %s", name, encoder->plugin->name, text);
+}
+
 static int l_experiment(lua_State *L)
 {
     advgnn_lua_env *env = advgnn_lua_env_get(L);
     lua_experiment *experiment;
+    const advgnn_lua_plugin_obj *encoder;
     const char *name;
 
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -359,7 +389,7 @@ static int l_experiment(lua_State *L)
     lua_setfield(L, 3, "dataset");
     if (lua_getfield(L, 1, "encoder") == LUA_TNIL)
         advgnn_lua_fail(L, ADVGNN_ERR_INVALID_ARG, "experiment: field 'encoder' is missing");
-    check_plugin_value(L, -1, ADVGNN_PLUGIN_ENCODER, "field 'encoder'");
+    encoder = check_plugin_value(L, -1, ADVGNN_PLUGIN_ENCODER, "field 'encoder'");
     lua_setfield(L, 3, "encoder");
     read_scorers(L, 1, 3);
     read_categories(L, 1, 3);
@@ -384,6 +414,7 @@ static int l_experiment(lua_State *L)
     experiment->batch_size = (int)integer_field(L, 1, "batch_size", 8, 1, BATCH_SIZE_MAX);
     experiment->seed = (uint64_t)integer_field(L, 1, "seed", 0, 0, LUA_MAXINTEGER);
     experiment->heatmaps = (int)integer_field(L, 1, "heatmaps", 8, -1, INT32_MAX);
+    check_encoder_size(L, name, experiment, encoder);
 
     lua_setiuservalue(L, 2, 1);
     return 1;

@@ -304,7 +304,7 @@ static int new_plugin_object(lua_State *L, advgnn_plugin_kind kind)
     if (rc != ADVGNN_OK)
         return fail_with_context(L, rc, plugin);
     if (kind == ADVGNN_PLUGIN_ENCODER && plugin->fn.encoder.check_options) {
-        rc = plugin->fn.encoder.check_options(env->ctx, obj->options);
+        rc = plugin->fn.encoder.check_options(env->ctx, obj->options, NULL);
         if (rc != ADVGNN_OK)
             return fail_with_context(L, rc, plugin);
     }

@@ -77,11 +77,17 @@ static int check_layout(advgnn_ctx *ctx, const advgnn_number_list *widths, const
     if (stages->count < 1 || stages->count > AE_MAX_FEATURES)
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "cnn_ae: option 'feature_stages' needs 1 to %d entries",
                             AE_MAX_FEATURES);
-    for (size_t s = 0; s < stages->count; s++)
+    for (size_t s = 0; s < stages->count; s++) {
         if ((int)stages->values[s] > depth || stages->values[s] != (int)stages->values[s])
             return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
                                 "cnn_ae: option 'feature_stages' names stage %g; stages are 1 to %d", stages->values[s],
                                 depth);
+        for (size_t t = 0; t < s; t++)
+            if (stages->values[t] == stages->values[s])
+                return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                                    "cnn_ae: option 'feature_stages' lists stage %g twice; list each stage once",
+                                    stages->values[s]);
+    }
     return ADVGNN_OK;
 }
 
@@ -98,12 +104,12 @@ static int check_options(advgnn_ctx *ctx, const advgnn_number_list *widths, cons
     return rc;
 }
 
-/* Runs the checks of cnn_ae_create that do not need the input size. */
-static int cnn_ae_check_options(advgnn_ctx *ctx, const advgnn_options *opts)
+/* Runs the checks of cnn_ae_create, those of the input size only with a config. */
+static int cnn_ae_check_options(advgnn_ctx *ctx, const advgnn_options *opts, const advgnn_encoder_config *config)
 {
     advgnn_number_list widths = advgnn_options_numbers(opts, "widths");
     advgnn_number_list stages = advgnn_options_numbers(opts, "feature_stages");
-    int rc = check_layout(ctx, &widths, &stages);
+    int rc = config ? check_options(ctx, &widths, &stages, config) : check_layout(ctx, &widths, &stages);
 
     return rc == ADVGNN_OK ? ae_check_options(ctx, opts, "cnn_ae") : rc;
 }

@@ -146,6 +146,17 @@ static int resolve_arch(advgnn_ctx *ctx, const advgnn_options *opts, vig_arch *a
     a->pyramid = strcmp(advgnn_options_string(opts, "variant"), "pyramid") == 0;
     for (size_t p = 0; p < sizeof(presets) / sizeof(presets[0]); p++)
         if (strcmp(preset, presets[p].name) == 0) {
+            /* A preset fixes the variant, so a different one set beside it
+             * would be recorded but not built. */
+            if (advgnn_options_is_set(opts, "variant") && presets[p].pyramid != a->pyramid)
+                return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                                    "vig: option 'variant' is %s, but preset '%s' is a %s model; set preset = "
+                                    "\"custom\" with 'widths' and 'blocks', pick %s preset (%s), or remove "
+                                    "'variant'",
+                                    advgnn_options_string(opts, "variant"), preset,
+                                    presets[p].pyramid ? "pyramid" : "isotropic",
+                                    a->pyramid ? "a pyramid" : "an isotropic",
+                                    a->pyramid ? "small, pvig_ti, pvig_s" : "vig_ti, vig_s");
             a->pyramid = presets[p].pyramid;
             memcpy(a->widths, presets[p].widths, sizeof(a->widths));
             memcpy(a->blocks, presets[p].blocks, sizeof(a->blocks));
@@ -184,6 +195,12 @@ static int resolve_arch(advgnn_ctx *ctx, const advgnn_options *opts, vig_arch *a
                             AE_MAX_FEATURES);
     a->feature_count = (int)stages.count;
     copy_ints(a->feature_stages, &stages, AE_MAX_FEATURES);
+    for (int f = 0; f < a->feature_count; f++)
+        for (int g = 0; g < f; g++)
+            if (a->feature_stages[f] == a->feature_stages[g])
+                return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                                    "vig: option 'feature_stages' lists stage %d twice; list each stage once",
+                                    a->feature_stages[f]);
     return resolve_decoder(ctx, opts, a);
 }
 
@@ -364,21 +381,57 @@ static int min_image_side(const vig_arch *a, int height, int width, int divisor,
     return (side + divisor - 1) / divisor * divisor;
 }
 
-static int build(ae_encoder *enc, advgnn_ctx *ctx, const vig_arch *a)
+/* Checks what the input size must meet: divisibility by the stages' scale,
+ * enough keys in every stage, reduce ratios that divide their stage's grid,
+ * and a feature_pool no wider than the feature grid. */
+static int check_size(advgnn_ctx *ctx, const vig_arch *a, int height, int width, int feature_pool)
 {
-    int stage_node[VIG_STAGES] = {-1, -1, -1, -1};
-    int divisor = a->pyramid ? 32 : 16;
-    int rc, side, stage, keys = 0, needed = 0;
+    int divisor = a->pyramid ? 32 : 16, side, stage, keys = 0, needed = 0, first = VIG_STAGES;
 
-    if (enc->height % divisor || enc->width % divisor)
+    if (height % divisor || width % divisor)
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: %s model needs an image size divisible by %d, got %d x %d",
-                            a->pyramid ? "a pyramid" : "an isotropic", divisor, enc->height, enc->width);
-    side = min_image_side(a, enc->height, enc->width, divisor, &stage, &keys, &needed);
+                            a->pyramid ? "a pyramid" : "an isotropic", divisor, height, width);
+    side = min_image_side(a, height, width, divisor, &stage, &keys, &needed);
     if (stage >= 0)
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
                             "vig: image size %d x %d is too small: stage %d gives %d keys per image where a block "
                             "needs k = %d; set image_size to at least %d, or lower 'k'",
-                            enc->height, enc->width, stage + 1, keys, needed, side);
+                            height, width, stage + 1, keys, needed, side);
+    for (int s = 0; a->pyramid && s < VIG_STAGES; s++) {
+        int gh = height / (4 << s), gw = width / (4 << s);
+
+        if (a->blocks[s] > 0 && (gh % a->ratios[s] || gw % a->ratios[s]))
+            return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                                "vig: option 'reduce_ratios': ratio %d of stage %d does not divide its %d x %d grid at "
+                                "image size %d x %d; set it to a divisor of %d and %d (4, 2, 1, 1 by default), or "
+                                "change image_size",
+                                a->ratios[s], s + 1, gh, gw, height, width, gh, gw);
+    }
+
+    /* The features share the grid of the earliest feature stage. */
+    for (int f = 0; f < a->feature_count; f++)
+        first = a->feature_stages[f] - 1 < first ? a->feature_stages[f] - 1 : first;
+    if (first < VIG_STAGES) {
+        int scale = a->pyramid ? 4 << first : 16, gh = height / scale, gw = width / scale;
+        int widest = gh < gw ? gh : gw;
+
+        if (feature_pool > widest)
+            return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                                "vig: option 'feature_pool' is %d, wider than the %d x %d feature grid at image size "
+                                "%d x %d, so every feature would average most of the grid; set feature_pool to at "
+                                "most %d, or raise image_size",
+                                feature_pool, gh, gw, height, width, widest % 2 ? widest : widest - 1);
+    }
+    return ADVGNN_OK;
+}
+
+static int build(ae_encoder *enc, advgnn_ctx *ctx, const vig_arch *a)
+{
+    int stage_node[VIG_STAGES] = {-1, -1, -1, -1};
+    int rc = check_size(ctx, a, enc->height, enc->width, enc->net.feature_pool);
+
+    if (rc != ADVGNN_OK)
+        return rc;
     rc = a->pyramid ? build_pyramid(&enc->net, ctx, a, stage_node) : build_isotropic(&enc->net, ctx, a, stage_node);
     if (rc == ADVGNN_OK)
         rc = decoder(&enc->net, ctx, a, stage_node[VIG_STAGES - 1]);
@@ -416,13 +469,18 @@ static int load_init_weights(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_opti
     return ae_encoder_load_weights(enc, ctx, "init_weights", path);
 }
 
-/* Runs the checks of vig_create that do not need the input size. */
-static int vig_check_options(advgnn_ctx *ctx, const advgnn_options *opts)
+/* Runs the checks of vig_create, those of the input size only with a config. */
+static int vig_check_options(advgnn_ctx *ctx, const advgnn_options *opts, const advgnn_encoder_config *config)
 {
     vig_arch arch;
     int rc = resolve_arch(ctx, opts, &arch);
 
-    return rc == ADVGNN_OK ? ae_check_options(ctx, opts, "vig") : rc;
+    if (rc == ADVGNN_OK)
+        rc = ae_check_options(ctx, opts, "vig");
+    if (rc == ADVGNN_OK && config)
+        rc = check_size(ctx, &arch, config->image_height, config->image_width,
+                        (int)advgnn_options_int(opts, "feature_pool"));
+    return rc;
 }
 
 static int vig_create(advgnn_ctx *ctx, const advgnn_options *opts, const advgnn_encoder_config *config, void **out)
