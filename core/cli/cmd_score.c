@@ -358,21 +358,31 @@ static int choose_paths(advgnn_ctx *ctx, const cli_options *options, const char 
     return ADVGNN_OK;
 }
 
-/* Prints "<image> <score>" lines and writes OUTPUT/scores.csv. NOTE: the
- * file does not name each image's overlay, so two images with one file name
- * cannot be told apart there (their overlays get "-2" suffixes). */
+/* Prints "<image> <score>" lines and writes OUTPUT/scores.csv: image, score
+ * and, with two or more scorers (`columns` > 0), each scorer's own score
+ * under its label, so that a fused score can be traced to its parts. NOTE:
+ * the file does not name each image's overlay, so two images with one file
+ * name cannot be distinguished there (their overlays get "-2" suffixes). */
 static int report_scores(advgnn_ctx *ctx, const score_setup *setup, char **images, size_t count,
-                         const float *scores)
+                         const float *scores, size_t columns, const float *scorer_scores, char *const *labels)
 {
     advgnn_text csv = {0};
     char *path = advgnn_fs_join(setup->output_dir, "scores.csv");
     int rc;
 
-    advgnn_text_appendf(&csv, "image,score\n");
+    advgnn_text_appendf(&csv, "image,score");
+    for (size_t s = 0; s < columns; s++) {
+        advgnn_text_appendf(&csv, ",");
+        advgnn_text_append_csv_field(&csv, labels[s]);
+    }
+    advgnn_text_appendf(&csv, "\n");
     for (size_t i = 0; i < count; i++) {
         printf("%s %.9g\n", images[i], (double)scores[i]);
         advgnn_text_append_csv_field(&csv, images[i]);
-        advgnn_text_appendf(&csv, ",%.9g\n", (double)scores[i]);
+        advgnn_text_appendf(&csv, ",%.9g", (double)scores[i]);
+        for (size_t s = 0; s < columns; s++)
+            advgnn_text_appendf(&csv, ",%.9g", (double)scorer_scores[s * count + i]);
+        advgnn_text_appendf(&csv, "\n");
     }
     fflush(stdout);
     if (!path || csv.failed)
@@ -451,10 +461,11 @@ int cli_cmd_score(const cli_options *options, int argc, char **argv)
     score_setup setup;
     advgnn_ctx *ctx = NULL;
     advgnn_registry *reg = NULL;
-    float *scores = NULL;
+    float *scores = NULL, *scorer_scores = NULL;
+    char **labels = NULL;
     const char *hint = NULL;
     const char *root = NULL;
-    size_t count = 0;
+    size_t count = 0, columns = 0;
     size_t unreadable = 0;
     int rc;
 
@@ -497,16 +508,21 @@ int cli_cmd_score(const cli_options *options, int argc, char **argv)
             hint = "pass PNG, JPEG or BMP files that open in an image viewer";
         }
     }
-    if (rc == ADVGNN_OK && !(scores = advgnn_calloc(count, sizeof(float))))
+    /* With one scorer its score is the score, so it gets no column of its own. */
+    if (rc == ADVGNN_OK && setup.spec.scorer_count > 1)
+        columns = setup.spec.scorer_count;
+    if (rc == ADVGNN_OK && (!(scores = advgnn_calloc(count, sizeof(float))) ||
+                            (columns && !(scorer_scores = advgnn_calloc(columns * count, sizeof(float)))) ||
+                            (columns && !(labels = advgnn_calloc(columns, sizeof(char *))))))
         rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
     if (rc == ADVGNN_OK) {
         rc = advgnn_experiment_score(ctx, &setup.spec, setup.category, setup.weights, (const char *const *)argv + 1,
-                                     count, scores);
+                                     count, scores, scorer_scores, labels);
         if (rc != ADVGNN_OK)
             hint = score_hint(rc, advgnn_ctx_error(ctx));
     }
     if (rc == ADVGNN_OK)
-        rc = report_scores(ctx, &setup, argv + 1, count, scores);
+        rc = report_scores(ctx, &setup, argv + 1, count, scores, columns, scorer_scores, labels);
     if (rc == ADVGNN_OK && !options->quiet)
         fprintf(stderr, "overlays and scores.csv in %s\n", setup.output_dir);
 
@@ -521,6 +537,10 @@ int cli_cmd_score(const cli_options *options, int argc, char **argv)
     for (size_t i = 0; i < setup.option_count; i++)
         advgnn_options_free(setup.options[i]);
     advgnn_free(scores);
+    advgnn_free(scorer_scores);
+    for (size_t s = 0; labels && s < columns; s++)
+        advgnn_free(labels[s]);
+    advgnn_free(labels);
     advgnn_free(setup.output_dir);
     advgnn_free(setup.weights);
     cJSON_Delete(setup.results);

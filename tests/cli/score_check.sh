@@ -54,4 +54,22 @@ expect "did not finish (status 'failed'" "$work/err"
 expect "hint: pass the folder of a finished run" "$work/err"
 reject "fields of advgnn.experiment" "$work/err"
 
+# 4. Two scorers: scores.csv gives the fused score and each scorer's own,
+# under the run's labels, and the printed score is the fused one.
+"$advgnn" --no-progress --quiet run "$script" "out=$work/run2" two=1 >"$work/out" 2>"$work/err"
+status=$?
+show "run with two scorers" $status
+[ $status -eq 0 ] || fail "the run with two scorers failed"
+"$advgnn" --no-progress score "$work/run2" "$work/good.png" --output "$work/s4" >"$work/out" 2>"$work/err"
+status=$?
+show "two scorers" $status
+[ $status -eq 0 ] || fail "exit status $status, expected 0"
+header=$(head -n 1 "$work/s4/scores.csv")
+[ "$header" = "image,score,memory_bank,bank_all" ] || fail "scores.csv header is '$header'"
+row=$(tail -n 1 "$work/s4/scores.csv")
+fields=$(printf '%s\n' "$row" | awk -F, '{ print NF }')
+[ "$fields" = 4 ] || fail "scores.csv row '$row' has $fields fields, expected 4"
+printed=$(awk '{ print $2 }' "$work/out")
+[ "$(printf '%s\n' "$row" | cut -d, -f2)" = "$printed" ] || fail "the printed score $printed is not the score column"
+
 finish

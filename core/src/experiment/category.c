@@ -1165,7 +1165,7 @@ static void remove_empty_work_dir(category_run *cr)
 }
 
 int advgnn_run_category_score(advgnn_run *run, size_t category_index, const char *weights,
-                              const advgnn_sample *samples, size_t count, float *scores)
+                              const advgnn_sample *samples, size_t count, float *scores, float *scorer_scores)
 {
     category_run cr;
     int rc;
@@ -1201,6 +1201,8 @@ int advgnn_run_category_score(advgnn_run *run, size_t category_index, const char
         const float *column_scores, *column_maps;
         column_outputs(&cr, advgnn_run_label_count(run) - 1, &column_scores, &column_maps);
         memcpy(scores, column_scores, count * sizeof(float));
+        for (size_t s = 0; scorer_scores && s < cr.scorer_count; s++)
+            memcpy(scorer_scores + s * count, cr.scorers[s].test_scores, count * sizeof(float));
     }
     if (rc != ADVGNN_OK && cr.loaded)
         advgnn_error_prefixf(run->ctx, "category %s", cr.name);

@@ -621,7 +621,8 @@ static void describe_images(const char *category, const char *const *image_paths
 }
 
 int advgnn_experiment_score(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, const char *category,
-                            const char *weights, const char *const *image_paths, size_t count, float *scores)
+                            const char *weights, const char *const *image_paths, size_t count, float *scores,
+                            float *scorer_scores, char **scorer_labels)
 {
     advgnn_sample *samples = advgnn_calloc(count ? count : 1, sizeof(*samples));
     advgnn_experiment_spec scoring = *spec;
@@ -654,7 +655,12 @@ int advgnn_experiment_score(advgnn_ctx *ctx, const advgnn_experiment_spec *spec,
     }
     if (rc == ADVGNN_OK) {
         describe_images(advgnn_sample_store_category(run.store, (size_t)index), image_paths, count, samples);
-        rc = advgnn_run_category_score(&run, (size_t)index, weights, samples, count, scores);
+        rc = advgnn_run_category_score(&run, (size_t)index, weights, samples, count, scores, scorer_scores);
+    }
+    for (size_t s = 0; rc == ADVGNN_OK && scorer_labels && s < spec->scorer_count; s++) {
+        scorer_labels[s] = advgnn_strdup(advgnn_run_label(&run, s));
+        if (!scorer_labels[s])
+            rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "out of memory");
     }
 
     release_run(&run);

@@ -93,8 +93,13 @@ int advgnn_experiment_run(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, c
  * which must still be present; with the run's seed and options this gives
  * the run's scorers. `category` NULL picks the dataset's only category.
  * `weights` is the encoder's saved weights, NULL for an encoder that does not
- * train. Writes count scores to `scores`. */
+ * train. Writes count scores to `scores` (the fused ones with two or more
+ * scorers). Unless they are NULL, also writes scorer s's score of image i to
+ * scorer_scores[s * count + i] and its label (as in results.json) to
+ * scorer_labels[s], a copy the caller frees with advgnn_free; both hold
+ * spec->scorer_count entries. */
 int advgnn_experiment_score(advgnn_ctx *ctx, const advgnn_experiment_spec *spec, const char *category,
-                            const char *weights, const char *const *image_paths, size_t count, float *scores);
+                            const char *weights, const char *const *image_paths, size_t count, float *scores,
+                            float *scorer_scores, char **scorer_labels);
 
 #endif

@@ -71,9 +71,11 @@ ADVGNN_INTERNAL int advgnn_run_category(advgnn_run *run, size_t category_index);
  * (NULL for an encoder that does not train), and held-out images give the
  * fusion statistics, as in the run. Writes each image's score (the fused one
  * with two or more scorers) to scores[i], and overlays of all of them to
- * <spec output_dir>/heatmaps/<category>/. */
+ * <spec output_dir>/heatmaps/<category>/. Unless `scorer_scores` is NULL,
+ * also writes scorer s's score of image i to scorer_scores[s * count + i]. */
 ADVGNN_INTERNAL int advgnn_run_category_score(advgnn_run *run, size_t category_index, const char *weights,
-                                              const advgnn_sample *samples, size_t count, float *scores);
+                                              const advgnn_sample *samples, size_t count, float *scores,
+                                              float *scorer_scores);
 
 /* Returns the number of labels the results carry: the scorers, plus "fused"
  * when there are two or more. */
