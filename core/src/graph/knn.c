@@ -281,7 +281,7 @@ static float load(const void *data, advgnn_dtype dtype, int64_t i)
 
 /* Returns the squared norm of a row, summed in double in four interleaved
  * partial sums. A single running sum was one chain of dependent additions,
- * and most of the time that building the node rows took. */
+ * which took most of the time of building the node rows. */
 static double squared_norm(const float *row, int channels)
 {
     double part[4] = {0, 0, 0, 0};
@@ -472,6 +472,21 @@ static void consider(float *best, int32_t *index, int *filled, int kd, float s, 
         insert(best, index, filled, kd, s, j);
 }
 
+/* Writes every dilation-th of the kd best ranking scores of a row to
+ * `edges`, from one insertion scan over every key (the reference order of
+ * the top-k, NaNs included). */
+static void plain_scan(const advgnn_knn_graph *g, const float *scores, int32_t *edges)
+{
+    float best[KNN_MAX_KD];
+    int32_t index[KNN_MAX_KD];
+    int filled = 0;
+
+    for (int j = 0; j < g->keys; j++)
+        consider(best, index, &filled, g->kd, scores[j], j);
+    for (int i = 0; i < g->k; i++)
+        edges[i] = index[i * g->dilation];
+}
+
 /* Keeps the kd best (largest) ranking scores of one row, sorted best first,
  * and writes every dilation-th of them to `edges`. `scores` is the row of the
  * matmul and is overwritten with the ranking scores. */
@@ -508,9 +523,8 @@ static void select_row(const advgnn_knn_graph *g, float *scores, const float *bi
     /* Without a bound (fewer sets than kd) or when NaNs left the list short,
      * one plain scan over every key. */
     if (filled < kd) {
-        filled = 0;
-        for (int j = 0; j < g->keys; j++)
-            consider(best, index, &filled, kd, scores[j], j);
+        plain_scan(g, scores, edges);
+        return;
     }
     for (int i = 0; i < g->k; i++)
         edges[i] = index[i * g->dilation];
@@ -554,11 +568,12 @@ __attribute__((target("avx2"))) static inline void vector_insert(float *best, in
     }
 }
 
-/* select_row with vector insertions, for kd <= KNN_VECTOR_KD. The list only
- * ever takes scores greater than its kd-th entry, which starts at -inf, so
- * no NaN enters it. Its result equals select_row's whenever the row has
- * at least kd scores above -inf that are not NaN; otherwise it runs
- * select_row's plain scan. Entries behind the kd-th are never read. */
+/* Selects as select_row does, with vector insertions, for kd up to
+ * KNN_VECTOR_KD. The list only takes scores greater than its kd-th entry,
+ * which starts at -inf, so no NaN enters it. The result equals
+ * select_row's whenever the row has at least kd scores above -inf that are
+ * not NaN. Other rows take select_row's plain scan. Entries behind the
+ * kd-th are never read. */
 __attribute__((target("avx2"))) static void select_row_avx2(const advgnn_knn_graph *g, float *scores,
                                                             const float *bias_row, int32_t *edges)
 {
@@ -613,14 +628,7 @@ __attribute__((target("avx2"))) static void select_row_avx2(const advgnn_knn_gra
 
     /* Rows short of kd usable scores take select_row's plain scan. */
     if (filled < kd) {
-        float plain_best[KNN_MAX_KD];
-        int32_t plain_index[KNN_MAX_KD];
-
-        filled = 0;
-        for (int j = 0; j < g->keys; j++)
-            consider(plain_best, plain_index, &filled, kd, scores[j], j);
-        for (int i = 0; i < g->k; i++)
-            edges[i] = plain_index[i * g->dilation];
+        plain_scan(g, scores, edges);
         return;
     }
     for (int i = 0; i < g->k; i++)

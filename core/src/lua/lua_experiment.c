@@ -337,8 +337,6 @@ static void check_encoder_size(lua_State *L, const char *name, const lua_experim
     advgnn_encoder_config config = {.struct_size = sizeof(config), .image_height = side, .image_width = side,
                                     .channels = 3, .seed = experiment->seed};
     char message[ADVGNN_ERROR_MAX];
-    size_t own = strlen(encoder->plugin->name);
-    const char *text = message;
     int rc;
 
     if (!encoder->plugin->fn.encoder.check_options)
@@ -348,11 +346,8 @@ static void check_encoder_size(lua_State *L, const char *name, const lua_experim
         return;
     snprintf(message, sizeof message, "%s", advgnn_ctx_error(env->ctx));
     advgnn_ctx_clear_error(env->ctx);
-
-    /* Plugins start their messages with "<name>: ", which the prefix repeats. */
-    if (strncmp(text, encoder->plugin->name, own) == 0 && strncmp(text + own, ": ", 2) == 0)
-        text += own + 2;
-    advgnn_lua_fail(L, rc, "experiment '%s': encoder '%s': %s", name, encoder->plugin->name, text);
+    advgnn_lua_fail(L, rc, "experiment '%s': encoder '%s': %s", name, encoder->plugin->name,
+                    advgnn_lua_plugin_text(encoder->plugin, message));
 }
 
 static int l_experiment(lua_State *L)

@@ -57,6 +57,11 @@ ADVGNN_INTERNAL void advgnn_lua_open_plugins(lua_State *L);
 /* Returns the plugin object at `index`, or NULL when it is something else. */
 ADVGNN_INTERNAL advgnn_lua_plugin_obj *advgnn_lua_test_plugin(lua_State *L, int index);
 
+/* Returns `message` past the prefixes that a Lua message about `plugin`
+ * repeats: "plugin '<name>': " of the options module, then "<name>: " of the
+ * plugin's own checks. The result points into `message`. */
+ADVGNN_INTERNAL const char *advgnn_lua_plugin_text(const advgnn_plugin *plugin, const char *message);
+
 /* Registers the experiment metatable and advgnn.experiment into the module
  * table at the top of the stack. */
 ADVGNN_INTERNAL void advgnn_lua_open_experiment(lua_State *L);

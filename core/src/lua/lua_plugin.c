@@ -152,23 +152,23 @@ static int fail_with_context(lua_State *L, int status, const advgnn_plugin *plug
 
     /* Copy and clear first: the first error in a context wins, and a script
      * may catch this one with pcall and go on. */
-    char own_prefix[256];
-    const char *text = message;
-
     snprintf(message, sizeof message, "%s", advgnn_ctx_error(env->ctx));
     advgnn_ctx_clear_error(env->ctx);
+    return advgnn_lua_fail(L, status, "%s '%s': %s", advgnn_plugin_kind_name(plugin->kind), plugin->name,
+                           advgnn_lua_plugin_text(plugin, message));
+}
 
-    /* The options module starts its messages with "plugin '<name>': ". The
-     * kind tells a script author more, so it replaces that prefix. */
-    snprintf(own_prefix, sizeof own_prefix, "plugin '%s': ", plugin->name);
-    if (strncmp(text, own_prefix, strlen(own_prefix)) == 0)
-        text += strlen(own_prefix);
+const char *advgnn_lua_plugin_text(const advgnn_plugin *plugin, const char *message)
+{
+    size_t length = strlen(plugin->name);
 
-    /* Plugins' own checks start with "<name>: ", which the prefix repeats. */
-    snprintf(own_prefix, sizeof own_prefix, "%s: ", plugin->name);
-    if (strncmp(text, own_prefix, strlen(own_prefix)) == 0)
-        text += strlen(own_prefix);
-    return advgnn_lua_fail(L, status, "%s '%s': %s", advgnn_plugin_kind_name(plugin->kind), plugin->name, text);
+    /* The Lua message names the plugin's kind, which is more useful to a script author than "plugin". */
+    if (strncmp(message, "plugin '", 8) == 0 && strncmp(message + 8, plugin->name, length) == 0 &&
+        strncmp(message + 8 + length, "': ", 3) == 0)
+        message += 8 + length + 3;
+    if (strncmp(message, plugin->name, length) == 0 && strncmp(message + length, ": ", 2) == 0)
+        message += length + 2;
+    return message;
 }
 
 /* Validates every entry of the options table at `index` into obj->options. */

@@ -672,9 +672,6 @@ int ae_encoder_configure(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options 
     t->resume_from = enc->resume;
     t->progress = 1;
     t->label = label;
-    enc->net.ssim_weight = advgnn_options_number(opts, "ssim_weight");
-    enc->net.ssim_range = advgnn_options_number(opts, "ssim_range");
-    enc->net.feature_pool = (int)advgnn_options_int(opts, "feature_pool");
     if (enc->threads > 0)
         advgnn_ctx_set_threads(ctx, enc->threads);
     return ADVGNN_OK;
@@ -847,8 +844,8 @@ static void box_average(float *plane, int h, int w, int side, double *rows)
 }
 
 /* Writes image `b` of the last forward's feature nodes into `out` (C, gh, gw).
- * The planes are independent, so the threads share them out; each thread
- * owns its scratch. Fails only when memory runs out. */
+ * The planes are independent, so the threads share them out, each with its
+ * own scratch. Fails only when memory runs out. */
 static int assemble_features(ae_net *net, advgnn_ctx *ctx, int b, float *out)
 {
     int channels, gh, gw, pool = net->feature_pool, failed = 0;
@@ -1006,10 +1003,9 @@ int ae_encoder_new_net(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options *o
     int64_t shape[4] = {enc->train.batch_size, 3, config->image_height, config->image_width};
     int rc = ae_net_new(ctx, shape, &enc->net);
 
-    if (rc == ADVGNN_OK && strcmp(advgnn_options_string(opts, "precision"), "bf16") == 0) {
+    /* ae_encoder_configure has checked that this CPU runs bf16. */
+    if (rc == ADVGNN_OK && strcmp(advgnn_options_string(opts, "precision"), "bf16") == 0)
         enc->net.dtype = ADVGNN_DTYPE_BF16;
-        rc = check_bf16_support(ctx, enc->label);
-    }
 
     enc->net.ssim_weight = advgnn_options_number(opts, "ssim_weight");
     enc->net.ssim_range = advgnn_options_number(opts, "ssim_range");

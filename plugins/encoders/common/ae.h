@@ -226,7 +226,8 @@ int ae_check_options(advgnn_ctx *ctx, const advgnn_options *opts, const char *la
 int ae_encoder_configure(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options *opts,
                          const advgnn_encoder_config *config, const char *label);
 /* Creates the empty network for the configured batch and image size and sets
- * its loss and feature pooling from the shared options. */
+ * its loss and feature pooling from the shared options. Call it after
+ * ae_encoder_configure, which checks those options. */
 int ae_encoder_new_net(ae_encoder *enc, advgnn_ctx *ctx, const advgnn_options *opts,
                        const advgnn_encoder_config *config);
 /* Loads `weights` when the option is set (after the network is built). */

@@ -352,6 +352,12 @@ static int build_isotropic(ae_net *net, advgnn_ctx *ctx, const vig_arch *a, int 
     return rc;
 }
 
+/* Returns how many image pixels one node of graph stage `s` spans along a side. */
+static int stage_scale(const vig_arch *a, int s)
+{
+    return a->pyramid ? 4 << s : 16;
+}
+
 /* Returns the smallest square image side, a multiple of `divisor`, at which
  * every graph stage of `a` has as many keys as its largest k. Dilation is 1
  * at that size, because the dilation limit grows with the size. Sets *stage
@@ -364,7 +370,7 @@ static int min_image_side(const vig_arch *a, int height, int width, int divisor,
     *stage = -1;
     for (int s = 0; s < a->stages; s++) {
         /* Image pixels per key along a side: the stage's scale times its reduce ratio. */
-        int cell = (a->pyramid ? 4 << s : 16) * (a->pyramid ? a->ratios[s] : 1);
+        int cell = stage_scale(a, s) * (a->pyramid ? a->ratios[s] : 1);
         int k = !a->pyramid && a->blocks[0] > 1 ? 2 * a->k : a->k, n = 1;
 
         if (a->blocks[s] == 0)
@@ -398,7 +404,7 @@ static int check_size(advgnn_ctx *ctx, const vig_arch *a, int height, int width,
                             "needs k = %d; set image_size to at least %d, or lower 'k'",
                             height, width, stage + 1, keys, needed, side);
     for (int s = 0; a->pyramid && s < VIG_STAGES; s++) {
-        int gh = height / (4 << s), gw = width / (4 << s);
+        int gh = height / stage_scale(a, s), gw = width / stage_scale(a, s);
 
         if (a->blocks[s] > 0 && (gh % a->ratios[s] || gw % a->ratios[s]))
             return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
@@ -412,7 +418,7 @@ static int check_size(advgnn_ctx *ctx, const vig_arch *a, int height, int width,
     for (int f = 0; f < a->feature_count; f++)
         first = a->feature_stages[f] - 1 < first ? a->feature_stages[f] - 1 : first;
     if (first < VIG_STAGES) {
-        int scale = a->pyramid ? 4 << first : 16, gh = height / scale, gw = width / scale;
+        int gh = height / stage_scale(a, first), gw = width / stage_scale(a, first);
         int widest = gh < gw ? gh : gw;
 
         if (feature_pool > widest)
