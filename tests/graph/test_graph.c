@@ -212,9 +212,10 @@ static void reference_max_relative(const advgnn_layer *l, advgnn_tensor *const *
             }
 }
 
-/* The f32 inference forward (no argmax, AVX2 gathers where the CPU has them,
- * a scalar tail for the 20 % 8 nodes left) must give the training forward's
- * bits, also for keys that are NaN, equal or zeros of both signs. */
+/* The f32 inference forward keeps no argmax, gathers with AVX2 where the CPU
+ * has it, and runs the 20 % 8 nodes left in a scalar tail. It must give the
+ * training forward's bits, also for keys that are NaN, equal or zeros of both
+ * signs. */
 static void check_inference_bits(advgnn_ctx *ctx, advgnn_layer *l, advgnn_tensor **in, int separate_keys)
 {
     const advgnn_tensor *y = advgnn_layer_output(l);

@@ -37,7 +37,7 @@ typedef struct pool_layer {
      * Zen 3, oneDNN 2.6.3 ran it on plain NCHW with its reference kernel
      * (simple_nchw). For 8 x 48 x 56 x 56 with a 3x3 stride-2 window that took
      * 11.2 ms forward and 3.0 ms backward, and these loops take 5.0 and 0.17 ms.
-     * NOTE: the forward is scalar; oneDNN's JIT kernel took 0.19 ms on Zen 4.
+     * NOTE: the forward is scalar. oneDNN's JIT kernel took 0.19 ms on Zen 4.
      * The window, for max pooling and for average pooling's own forward: */
     int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
     void *argmax; /* (N, C, OH, OW) int32: index in the input plane of each maximum */

@@ -40,8 +40,8 @@ int vig_graph_block(ae_net *net, advgnn_ctx *ctx, const char *name, const char *
                             (int)s[2], (int)s[3], ratio);
     keys = (int)(s[2] / ratio * (s[3] / ratio));
     if (k * dilation > keys) {
-        /* The smallest square grid with enough keys, and the image side that
-         * gives it at this block's scale. */
+        /* Finds the smallest square grid with enough keys, and the image side
+         * that gives it at this block's scale. */
         int side = 1, scale = (int)(net->input_shape[2] / s[2]);
 
         while ((side / ratio) * (side / ratio) < k * dilation || side % ratio)
