@@ -1,5 +1,6 @@
-/* Convolution and transposed convolution: oneDNN forward against a plain-C
- * reference in double, finite-difference gradients, bf16 against f32. */
+/* Convolution and transposed convolution: the forward (oneDNN's, or the
+ * engine's own kernels) against a plain-C reference in double,
+ * finite-difference gradients, bf16 against f32. */
 #include "nn_test.h"
 
 typedef struct conv_case {
@@ -210,9 +211,21 @@ int main(void)
          * tensors and the backward as matrix products batched over groups. */
         {2, 16, 30, 30, {.out_channels = 24, .kernel_h = 1, .kernel_w = 1, .groups = 4, .bias = 1}, 0, 0},
         {1, 8, 28, 28, {.out_channels = 8, .kernel_h = 1, .kernel_w = 1, .groups = 2}, 0, 0},
-        /* Columns of 2 x 256 x 16384 floats (33 MB): one matmul per image
-         * instead of one for the batch. */
+        /* 3x3 convolutions with at most 4 output channels run on the
+         * engine's own kernel: rows narrower than a 16-pixel step, rows of
+         * 17, 32 and 33 pixels (whether the second step's last tap is
+         * padding), and a wide one with a partial last vector. */
+        {1, 5, 9, 17, {.out_channels = 1, .kernel_h = 3, .kernel_w = 3, .pad_h = 1, .pad_w = 1}, 0, 0},
+        {2, 3, 4, 32, {.out_channels = 2, .kernel_h = 3, .kernel_w = 3, .pad_h = 1, .pad_w = 1, .bias = 1}, 0, 0},
+        {2, 3, 5, 33, {.out_channels = 2, .kernel_h = 3, .kernel_w = 3, .pad_h = 1, .pad_w = 1, .bias = 1}, 0, 0},
+        {1, 2, 3, 8, {.out_channels = 4, .kernel_h = 3, .kernel_w = 3, .pad_h = 1, .pad_w = 1, .bias = 1}, 0, 0},
+        {2, 16, 40, 53, {.out_channels = 3, .kernel_h = 3, .kernel_w = 3, .pad_h = 1, .pad_w = 1, .bias = 1}, 0, 1},
+        /* Columns of 2 x 256 x 16384 floats (33 MB): with as many images
+         * as threads, each image runs in bands of input rows. */
         {2, 4, 128, 128, {.out_channels = 16, .kernel_h = 4, .kernel_w = 4, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .bias = 1}, 1, 1},
+        /* One image with columns of 29 MB: fewer images than threads, so
+         * one matmul for the image instead of the bands of the case above. */
+        {1, 8, 120, 120, {.out_channels = 32, .kernel_h = 4, .kernel_w = 4, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .bias = 1}, 1, 1},
     };
     advgnn_ctx *ctx = advgnn_ctx_new();
 

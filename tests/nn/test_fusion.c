@@ -8,6 +8,10 @@
  *     folds the new values;
  *   - training forwards of the fused network equal the unfused ones bit for
  *     bit, and a backward after a fused inference forward is rejected;
+ *   - the GELU that the tiled-GEMM path of plain 1x1 convolutions applies
+ *     itself is within 3e-7 * max(1, |x|) of the exact erf form (computed
+ *     in double) over [-12, 12], keeps NaN and +inf, and covers the pixels
+ *     left over after the 8-wide vectors;
  *   - wrong layers, a committed network and mismatched shapes are errors
  *     that name the layers; a dilated transposed convolution, which runs on
  *     oneDNN's kernels, is left unfused. */
@@ -167,6 +171,64 @@ done:
     advgnn_nn_free(fused.nn);
 }
 
+/* Bound of the GELU of the fused 1x1 GEMM path against the exact erf form:
+ * Abramowitz and Stegun's erfc error (1.5e-7, halved by GELU's factor 1/2)
+ * plus the f32 rounding of the few operations around it. */
+#define GELU_TOLERANCE 3e-7
+
+/* A 1-channel 1x1 convolution of weight 1 and bias 0 and a batch norm that
+ * passes its input on unchanged (scale 1, shift 0 up to f32 rounding), so
+ * that the fused output is GELU of the input. 41 x 41 pixels leave one pixel
+ * after the last 8-wide vector of each tile. */
+static void check_gelu_accuracy(advgnn_ctx *ctx)
+{
+    const int64_t side = 41, pixels = side * side;
+    fusion_case fc = {"gelu accuracy", {1, 1, side, side}, {.out_channels = 1, .kernel_h = 1, .kernel_w = 1, .bias = 1},
+                      ADVGNN_ACTIVATION_GELU, 0, 2};
+    advgnn_tensor x;
+    chain c;
+    double worst = 0;
+
+    NN_CHECK_OK(ctx, build_chain(ctx, &fc, 1, &c));
+    NN_CHECK_OK(ctx, advgnn_tensor_alloc(ctx, &x, ADVGNN_DTYPE_F32, 4, fc.input));
+    if (!c.conv || !x.data) {
+        check_failures++;
+        goto done;
+    }
+    CHECK_INT_EQ(c.fused, 2);
+    ((float *)advgnn_layer_param(c.conv, "weight")->value->data)[0] = 1.0f;
+    ((float *)advgnn_layer_param(c.conv, "bias")->value->data)[0] = 0.0f;
+    ((float *)advgnn_layer_param(c.bn, "weight")->value->data)[0] = 1.0f;
+    ((float *)advgnn_layer_param(c.bn, "bias")->value->data)[0] = 0.0f;
+    ((float *)advgnn_layer_param(c.bn, "running_mean")->value->data)[0] = 0.0f;
+    ((float *)advgnn_layer_param(c.bn, "running_var")->value->data)[0] = 1.0f - 1e-5f;
+
+    float *in = x.data;
+    for (int64_t i = 0; i < pixels; i++)
+        in[i] = (float)(-12.0 + 24.0 * (double)i / (double)(pixels - 4));
+    in[pixels - 3] = NAN;
+    in[pixels - 2] = INFINITY;
+    in[pixels - 1] = -0.0f;
+    NN_CHECK_OK(ctx, run_chain(&c, ctx, &x, ADVGNN_NN_MODE_INFERENCE));
+
+    const float *y = advgnn_layer_output(c.act)->data;
+    for (int64_t i = 0; i < pixels - 3; i++) {
+        double v = in[i], want = 0.5 * v * erfc(-v / sqrt(2.0));
+
+        worst = fmax(worst, fabs(y[i] - want) / fmax(1.0, fabs(v)));
+    }
+    printf("%-28s max error %.3g against the exact erf form in [-12, 12]\n", fc.label, worst);
+    CHECK(worst <= GELU_TOLERANCE);
+    CHECK(isnan(y[pixels - 3]));
+    CHECK(isinf(y[pixels - 2]));
+    CHECK(y[pixels - 2] > 0);
+    CHECK(y[pixels - 1] == 0.0f);
+
+done:
+    advgnn_tensor_release(&x);
+    advgnn_nn_free(c.nn);
+}
+
 static void check_errors(advgnn_ctx *ctx)
 {
     const int64_t shape[4] = {1, 4, 8, 8}, other[4] = {1, 6, 8, 8};
@@ -238,7 +300,9 @@ int main(void)
 {
     static const fusion_case cases[] = {
         {"1x1 56x56 gelu", {2, 16, 56, 56}, {.out_channels = 24, .kernel_h = 1, .kernel_w = 1, .bias = 1},
-         ADVGNN_ACTIVATION_GELU, 0, 0},
+         ADVGNN_ACTIVATION_GELU, 0, 2},
+        {"1x1 28x28 relu", {2, 16, 28, 28}, {.out_channels = 40, .kernel_h = 1, .kernel_w = 1, .bias = 1},
+         ADVGNN_ACTIVATION_RELU, 0, 2},
         {"1x1 56x56 no activation", {2, 24, 56, 56}, {.out_channels = 16, .kernel_h = 1, .kernel_w = 1, .bias = 1},
          ADVGNN_ACTIVATION_INVALID, 0, 0},
         {"3x3 stride 2 relu", {2, 8, 16, 16},
@@ -246,9 +310,12 @@ int main(void)
           .bias = 1},
          ADVGNN_ACTIVATION_RELU, 0, 0},
         {"grouped 1x1 30x30 gelu", {2, 32, 30, 30},
-         {.out_channels = 32, .kernel_h = 1, .kernel_w = 1, .groups = 4, .bias = 1}, ADVGNN_ACTIVATION_GELU, 0, 0},
+         {.out_channels = 32, .kernel_h = 1, .kernel_w = 1, .groups = 4, .bias = 1}, ADVGNN_ACTIVATION_GELU, 0, 2},
         {"grouped 1x1 14x14 gelu", {2, 32, 14, 14},
-         {.out_channels = 32, .kernel_h = 1, .kernel_w = 1, .groups = 4, .bias = 1}, ADVGNN_ACTIVATION_GELU, 0, 0},
+         {.out_channels = 32, .kernel_h = 1, .kernel_w = 1, .groups = 4, .bias = 1}, ADVGNN_ACTIVATION_GELU, 0, 2},
+        {"3x3 3 outputs relu", {2, 8, 20, 21},
+         {.out_channels = 3, .kernel_h = 3, .kernel_w = 3, .pad_h = 1, .pad_w = 1, .bias = 1}, ADVGNN_ACTIVATION_RELU,
+         0, 1},
         {"3x3 7x7 no bias tanh", {1, 16, 7, 7},
          {.out_channels = 8, .kernel_h = 3, .kernel_w = 3, .pad_h = 1, .pad_w = 1}, ADVGNN_ACTIVATION_TANH, 0, 0},
         {"1x1 7x7 sigmoid", {3, 12, 7, 7}, {.out_channels = 20, .kernel_h = 1, .kernel_w = 1, .bias = 1},
@@ -266,6 +333,7 @@ int main(void)
     advgnn_ctx_set_threads(ctx, 2);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         check_case(ctx, &cases[i]);
+    check_gelu_accuracy(ctx);
     check_errors(ctx);
     advgnn_ctx_free(ctx);
     return CHECK_DONE();

@@ -234,6 +234,32 @@ ADVGNN_INTERNAL int nn_is_batch_norm(const advgnn_layer *layer);
  * values and marking the layer as not trained. Returns 0 for another layer. */
 ADVGNN_INTERNAL int nn_norm_inference_affine(advgnn_layer *layer, float *scale, float *shift);
 
+/* ---- bias + activation of fused kernels (activation_kernel.c) ---------- */
+
+/* Returns nonzero for the activations nn_bias_activation_f32 applies: GELU
+ * (erf form), ReLU, and dnnl_alg_kind_undef for none. */
+ADVGNN_INTERNAL int nn_bias_activation_supported(dnnl_alg_kind_t alg);
+
+/* y[i] = act(y[i] + bias) for i < n, in place, with AVX2 where the CPU has
+ * it. GELU follows oneDNN's gelu_erf to about 1.5e-7 * |x| (see the file). */
+ADVGNN_INTERNAL void nn_bias_activation_f32(float *y, int64_t n, float bias, dnnl_alg_kind_t alg);
+
+/* ---- 3x3 convolution with few output channels (conv3x3_narrow.c) ------- */
+
+#define NN_NARROW_MAX_OUT 4 /* output channels the kernel takes */
+
+/* Returns nonzero when nn_conv3x3_narrow_f32 takes `out_channels`. */
+ADVGNN_INTERNAL int nn_conv3x3_narrow_supported(int64_t out_channels);
+
+/* y (images, cout, h, w) = bias + the 3x3 convolution of stride 1 and
+ * padding 1 of x (images, cin, h, w) with weights (cout, cin, 3, 3), all
+ * plain f32; bias may be NULL. cout is 1 .. NN_NARROW_MAX_OUT. Runs on an
+ * OpenMP team of its own. Returns 0, or -1 when a thread's staging buffer
+ * (up to 192 KB, more for thousands of input channels) could not be
+ * allocated; y is then incomplete. */
+ADVGNN_INTERNAL int nn_conv3x3_narrow_f32(const float *x, int64_t images, int64_t cin, int64_t h, int64_t w,
+                                           const float *weights, const float *bias, int cout, float *y);
+
 /* ---- safetensors files (safetensors.c) --------------------------------- */
 
 struct cJSON;
