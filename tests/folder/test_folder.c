@@ -110,6 +110,8 @@ static void make_dir(const char *path)
     CHECK(mkdir(path, 0755) == 0);
 }
 
+static void expect_failure(const setting *settings, size_t count, int status, const char *path, const char *hint);
+
 /* ---- Magnetic Tile --------------------------------------------------------- */
 
 static const char *const tile_types[] = {"MT_Blowhole", "MT_Break", "MT_Crack", "MT_Fray", "MT_Uneven"};
@@ -391,6 +393,141 @@ static void test_masks_beside_images(void)
         fn->close(state);
 }
 
+/* The default options on a layout without mask files: a PNG defect image is
+ * never its own mask, require_masks names the image and the options, and
+ * MVTec AD's ground_truth/<defect>/<stem>_mask.png is found without options. */
+static void test_default_masks(void)
+{
+    char root[512], dir[600], image[700];
+
+    snprintf(root, sizeof(root), "%s/no_masks", tmpdir);
+    make_dir(root);
+    snprintf(dir, sizeof(dir), "%s/good", root);
+    make_dir(dir);
+    for (int i = 0; i < 5; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "g%d.png", i);
+        touch(dir, name);
+    }
+    snprintf(dir, sizeof(dir), "%s/defect", root);
+    make_dir(dir);
+    touch(dir, "d0.png");
+    touch(dir, "d1.png");
+
+    setting defaults[] = {STR("root", root)};
+    snprintf(image, sizeof(image), "%s/defect/d0.png", root);
+    expect_failure(defaults, 1, ADVGNN_ERR_NOT_FOUND, image, "would be the image itself");
+    expect_failure(defaults, 1, ADVGNN_ERR_NOT_FOUND, "set 'mask_suffix'", "require_masks = false");
+
+    setting optional[] = {STR("root", root), BOOL("require_masks", 0)};
+    void *state = open_folder(optional, 2);
+    CHECK(state != NULL);
+    advgnn_sample_store *store = state ? list_folder(state) : NULL;
+    CHECK(store != NULL);
+    if (store) {
+        const advgnn_sample *samples;
+        size_t count, defective = 0;
+        advgnn_sample_store_split(store, 0, ADVGNN_SPLIT_TEST, &samples, &count);
+        for (size_t i = 0; i < count; i++) {
+            if (!samples[i].anomalous)
+                continue;
+            defective++;
+            CHECK(samples[i].mask_path == NULL);
+        }
+        CHECK_INT_EQ(defective, 2);
+        advgnn_sample_store_free(store);
+    }
+    if (state)
+        fn->close(state);
+
+    /* MVTec AD's mask folder is found with the default options. d1 has no
+     * mask there, and the message names both files tried. */
+    snprintf(dir, sizeof(dir), "%s/ground_truth", root);
+    make_dir(dir);
+    snprintf(dir, sizeof(dir), "%s/ground_truth/defect", root);
+    make_dir(dir);
+    touch(dir, "d0_mask.png");
+    snprintf(image, sizeof(image), "%s/ground_truth/defect/d1_mask.png", root);
+    expect_failure(defaults, 1, ADVGNN_ERR_NOT_FOUND, image, "would be the image itself");
+    touch(dir, "d1_mask.png");
+
+    state = open_folder(defaults, 1);
+    CHECK(state != NULL);
+    store = state ? list_folder(state) : NULL;
+    CHECK(store != NULL);
+    if (store) {
+        const advgnn_sample *samples;
+        size_t count, defective = 0;
+        advgnn_sample_store_split(store, 0, ADVGNN_SPLIT_TEST, &samples, &count);
+        for (size_t i = 0; i < count; i++) {
+            if (!samples[i].anomalous)
+                continue;
+            defective++;
+            CHECK(samples[i].mask_path != NULL);
+            if (!samples[i].mask_path)
+                continue;
+            CHECK(strcmp(samples[i].mask_path, samples[i].image_path) != 0);
+            CHECK_STR_CONTAINS(samples[i].mask_path, "/ground_truth/defect/d");
+            CHECK_STR_CONTAINS(samples[i].mask_path, "_mask.png");
+        }
+        CHECK_INT_EQ(defective, 2);
+        advgnn_sample_store_free(store);
+    }
+    if (state)
+        fn->close(state);
+
+    /* The same layout in MVTec AD's form: the ground_truth folder is named
+     * after the defect folder's last path component. */
+    static const char *const nested[] = {"test/defect"};
+    snprintf(dir, sizeof(dir), "%s/test", root);
+    make_dir(dir);
+    snprintf(dir, sizeof(dir), "%s/test/defect", root);
+    make_dir(dir);
+    touch(dir, "d0.png");
+    setting mvtec[] = {STR("root", root), STRS("defect_dirs", nested, 1)};
+    state = open_folder(mvtec, 2);
+    CHECK(state != NULL);
+    store = state ? list_folder(state) : NULL;
+    CHECK(store != NULL);
+    if (store) {
+        const advgnn_sample *samples;
+        size_t count;
+        size_t defective = 0;
+        advgnn_sample_store_split(store, 0, ADVGNN_SPLIT_TEST, &samples, &count);
+        for (size_t i = 0; i < count; i++) {
+            if (!samples[i].anomalous)
+                continue;
+            defective++;
+            CHECK(strcmp(samples[i].name, "test/defect/d0.png") == 0);
+            CHECK_STR_CONTAINS(samples[i].mask_path, "/ground_truth/defect/d0_mask.png");
+        }
+        CHECK_INT_EQ(defective, 1);
+        advgnn_sample_store_free(store);
+    }
+    if (state)
+        fn->close(state);
+}
+
+/* A file as root, such as an archive, is named as a file that this plugin
+ * cannot read, never as missing. */
+static void test_file_root(void)
+{
+    char root[512];
+
+    snprintf(root, sizeof(root), "%s/parts.tar.xz", tmpdir);
+    FILE *f = fopen(root, "wb");
+    CHECK(f != NULL);
+    if (f)
+        fclose(f);
+    setting file_root[] = {STR("root", root)};
+    expect_failure(file_root, 1, ADVGNN_ERR_NOT_IMPLEMENTED, root, "reads folders only, not archives");
+    advgnn_ctx_clear_error(ctx);
+    void *state = open_folder(file_root, 1);
+    CHECK(state == NULL);
+    CHECK(strstr(advgnn_ctx_error(ctx), "not found") == NULL);
+    advgnn_ctx_clear_error(ctx);
+}
+
 /* Fails each allocation of open and list in turn on the mask folder layout:
  * every failure must come back as a status, without a leak (checked under
  * ASan) or a crash. */
@@ -553,6 +690,8 @@ int main(void)
     }
     test_mask_folder_layout();
     test_masks_beside_images();
+    test_default_masks();
+    test_file_root();
     test_allocation_failures();
     test_errors();
     if (check_failures)

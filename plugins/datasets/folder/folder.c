@@ -29,7 +29,8 @@ static const advgnn_option_spec folder_options[] = {
      .help = "folders of defective images; a sample's defect type is its folder's first path component",
      .def.strings = {default_defect_dirs, 1}},
     {.name = "mask_dir", .type = ADVGNN_OPT_STRING,
-     .help = "folder of the masks (its <defect type> subfolder when present); empty means beside each image",
+     .help = "folder of the masks (its <defect type> subfolder when present); empty means beside each image, "
+             "else ground_truth/<defect folder name>/<stem>_mask<mask_extension> as in MVTec AD",
      .def.string = ""},
     {.name = "mask_suffix", .type = ADVGNN_OPT_STRING,
      .help = "text between the image stem and the mask extension in mask names, e.g. \"_mask\"", .def.string = ""},
@@ -111,7 +112,8 @@ static char **copy_strings(advgnn_string_list list)
     return out;
 }
 
-/* The root folder's last path component, ignoring trailing slashes. */
+/* Returns the last path component of `path` (new string), ignoring trailing
+ * slashes; NULL when out of memory. */
 static char *base_name(const char *path)
 {
     size_t end = strlen(path);
@@ -208,6 +210,13 @@ static int require_folder(advgnn_ctx *ctx, const folder_state *state, const char
  * fails at open with the path in the message. */
 static int check_folders(advgnn_ctx *ctx, const folder_state *state)
 {
+    /* The other dataset plugins read archives, so a user may expect this one
+     * to. A file root is therefore named as a file, not as missing. */
+    if (is_regular_file(state->root))
+        return advgnn_failf(ctx, ADVGNN_ERR_NOT_IMPLEMENTED,
+                            "folder: root '%s' is a file, but the folder plugin reads folders only, not archives; "
+                            "extract it and set 'root' to the extracted folder",
+                            state->root);
     if (!is_folder(state->root))
         return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
                             "folder: root folder '%s' not found; set 'root' to the dataset folder", state->root);
@@ -375,6 +384,89 @@ static int list_normal(advgnn_ctx *ctx, const folder_state *state, advgnn_sample
     return rc;
 }
 
+/* Returns root/ground_truth/<last path component of dir>/<stem>_mask<mask_extension>
+ * (new string), where MVTec AD keeps the mask of test/<dir>/<stem>.png; NULL
+ * when out of memory. */
+static char *ground_truth_mask(const folder_state *state, const char *dir, const char *file)
+{
+    char *last = base_name(dir);
+    char *folder = last ? path_join("ground_truth", last) : NULL;
+    char *base = folder ? path_join(state->root, folder) : NULL;
+    char *name = mask_name(file, "_mask", state->mask_extension);
+    char *path = base && name ? path_join(base, name) : NULL;
+
+    advgnn_free(last);
+    advgnn_free(folder);
+    advgnn_free(base);
+    advgnn_free(name);
+    return path;
+}
+
+/* The mask files tried for one defect image. */
+typedef struct mask_lookup {
+    char *image;        /* root/<dir>/<file> */
+    char *named;        /* <mask folder>/<stem><mask_suffix><mask_extension> */
+    char *ground_truth; /* MVTec AD's mask path; NULL when mask_dir is set */
+    const char *found;  /* `named` or `ground_truth` when that file exists, else NULL */
+} mask_lookup;
+
+static void mask_lookup_free(mask_lookup *lookup)
+{
+    advgnn_free(lookup->image);
+    advgnn_free(lookup->named);
+    advgnn_free(lookup->ground_truth);
+}
+
+/* Finds the mask of root/<dir>/<file>, whose masks folder is `masks`. A mask
+ * path never equals the image path: with the default empty mask_suffix, a
+ * PNG image would otherwise be its own mask, and the pixel metrics would be
+ * computed against the thresholded image. */
+static int find_mask(advgnn_ctx *ctx, const folder_state *state, const char *dir, const char *masks,
+                     const char *file, mask_lookup *lookup)
+{
+    memset(lookup, 0, sizeof(*lookup));
+    char *name = mask_name(file, state->mask_suffix, state->mask_extension);
+    char *folder = path_join(state->root, dir);
+    lookup->image = folder ? path_join(folder, file) : NULL;
+    lookup->named = name ? path_join(masks, name) : NULL;
+    if (state->mask_dir[0] == '\0')
+        lookup->ground_truth = ground_truth_mask(state, dir, file);
+    advgnn_free(name);
+    advgnn_free(folder);
+    if (!lookup->image || !lookup->named || (state->mask_dir[0] == '\0' && !lookup->ground_truth)) {
+        mask_lookup_free(lookup);
+        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory");
+    }
+
+    if (strcmp(lookup->named, lookup->image) != 0 && is_regular_file(lookup->named))
+        lookup->found = lookup->named;
+    else if (lookup->ground_truth && is_regular_file(lookup->ground_truth))
+        lookup->found = lookup->ground_truth;
+    return ADVGNN_OK;
+}
+
+/* Fails for a defect image without a mask, naming the files tried and the
+ * options that change them. */
+static int fail_missing_mask(advgnn_ctx *ctx, const folder_state *state, const mask_lookup *lookup)
+{
+    if (state->mask_dir[0] != '\0')
+        return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
+                            "folder: defect image '%s' has no mask '%s'; add the mask, fix 'mask_dir', "
+                            "'mask_suffix' or 'mask_extension', or set require_masks = false",
+                            lookup->image, lookup->named);
+    if (strcmp(lookup->named, lookup->image) == 0)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
+                            "folder: defect image '%s' has no mask: with mask_suffix \"%s\" and mask_extension "
+                            "\"%s\" its mask beside it would be the image itself, and '%s' does not exist; set "
+                            "'mask_suffix' (e.g. \"_mask\" for <name>_mask.png beside the image) or 'mask_dir', "
+                            "add the mask, or set require_masks = false to keep defect images without masks",
+                            lookup->image, state->mask_suffix, state->mask_extension, lookup->ground_truth);
+    return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
+                        "folder: defect image '%s' has no mask: neither '%s' nor '%s' exists; add the mask, set "
+                        "'mask_dir', 'mask_suffix' or 'mask_extension', or set require_masks = false",
+                        lookup->image, lookup->named, lookup->ground_truth);
+}
+
 /* Lists one defect folder into the test split, each image with its mask. */
 static int list_defects(advgnn_ctx *ctx, const folder_state *state, advgnn_sample_sink *sink, size_t index,
                         size_t *defective)
@@ -391,29 +483,21 @@ static int list_defects(advgnn_ctx *ctx, const folder_state *state, advgnn_sampl
         rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory");
 
     for (size_t i = 0; i < files.count && rc == ADVGNN_OK; i++) {
-        char *file = mask_name(files.names[i], state->mask_suffix, state->mask_extension);
-        char *mask_path = file ? path_join(masks, file) : NULL;
-        advgnn_free(file);
-        if (!mask_path) {
-            rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory");
+        mask_lookup lookup;
+        rc = find_mask(ctx, state, dir, masks, files.names[i], &lookup);
+        if (rc != ADVGNN_OK)
             break;
-        }
 
-        int has_mask = is_regular_file(mask_path);
-        if (!has_mask && state->require_masks) {
-            rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
-                              "folder: defect image '%s/%s/%s' has no mask '%s'; add the mask, fix 'mask_dir', "
-                              "'mask_suffix' or 'mask_extension', or set require_masks = false",
-                              state->root, dir, files.names[i], mask_path);
+        if (!lookup.found && state->require_masks) {
+            rc = fail_missing_mask(ctx, state, &lookup);
         } else {
             /* load() is NULL, so the core never reads the key; it still identifies
              * the sample: defect folder index + 1 above bit 32, file index below. */
             uint64_t key = ((uint64_t)(index + 1) << 32) | i;
-            rc = add_sample(ctx, state, sink, ADVGNN_SPLIT_TEST, type, dir, files.names[i],
-                            has_mask ? mask_path : NULL, key);
+            rc = add_sample(ctx, state, sink, ADVGNN_SPLIT_TEST, type, dir, files.names[i], lookup.found, key);
             (*defective)++;
         }
-        advgnn_free(mask_path);
+        mask_lookup_free(&lookup);
     }
     advgnn_free(masks);
     advgnn_free(type);
