@@ -6,8 +6,10 @@
 
 static const char run_details[] =
     "Runs a Lua experiment script. The words key=value after SCRIPT reach the\n"
-    "script as advgnn.args.key: a number when the value reads as one, a boolean\n"
-    "for true and false, else a string.\n"
+    "script as advgnn.args.key: a boolean for true and false, a number when the\n"
+    "value reads as a Lua number and has no leading zero, else a string. So\n"
+    "epochs=3 is the integer 3 and category=01 the string \"01\". The table\n"
+    "advgnn.raw_args has every value as typed (category=1e3 gives \"1e3\").\n"
     "\n"
     "The script uses the advgnn module (also a global):\n"
     "  advgnn.dataset(name, {options})  choose a plugin; options are checked at once\n"
@@ -23,7 +25,7 @@ static const char run_details[] =
     "  advgnn.log(level, fmt, ...)      log at error, warn, info or debug\n"
     "  advgnn.track{uri=, experiment=}  MLflow server and experiment of the runs that\n"
     "                                   follow (default: --tracking-uri, experiment name)\n"
-    "  advgnn.args, advgnn.version, advgnn.shard ({index, count})\n"
+    "  advgnn.args, advgnn.raw_args, advgnn.version, advgnn.shard ({index, count})\n"
     "\n"
     "Fields of advgnn.experiment:\n"
     "  name        names the run folder (default: the script's file name)\n"

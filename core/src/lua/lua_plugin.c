@@ -171,6 +171,17 @@ const char *advgnn_lua_plugin_text(const advgnn_plugin *plugin, const char *mess
     return message;
 }
 
+/* Returns a note for a number given where the option takes text, else "".
+ * Such a number often comes from a key=value argument, which advgnn.args
+ * converts (category=1e3), while advgnn.raw_args keeps the text. */
+static const char *number_for_string_note(const advgnn_option_spec *spec, const char *unsupported)
+{
+    if ((spec->type == ADVGNN_OPT_STRING || spec->type == ADVGNN_OPT_STRING_LIST) && strstr(unsupported, "number"))
+        return "; a key=value argument that reads as a number reaches the script as one in advgnn.args, while "
+               "advgnn.raw_args keeps its text";
+    return "";
+}
+
 /* Validates every entry of the options table at `index` into obj->options. */
 static void set_options(lua_State *L, advgnn_lua_plugin_obj *obj, int index)
 {
@@ -201,9 +212,10 @@ static void set_options(lua_State *L, advgnn_lua_plugin_obj *obj, int index)
             unsupported = NULL;
         }
         if (unsupported)
-            advgnn_lua_fail(L, ADVGNN_ERR_OPTION, "%s '%s': option '%s' must be %s %s, not %s", kind,
+            advgnn_lua_fail(L, ADVGNN_ERR_OPTION, "%s '%s': option '%s' must be %s %s, not %s%s", kind,
                             obj->plugin->name, name, spec->type == ADVGNN_OPT_INT ? "an" : "a",
-                            advgnn_option_type_name(spec->type), unsupported);
+                            advgnn_option_type_name(spec->type), unsupported,
+                            number_for_string_note(spec, unsupported));
 
         rc = advgnn_options_set(obj->options, env->ctx, name, &value);
         if (rc != ADVGNN_OK)

@@ -2,6 +2,7 @@
  * error plumbing shared by the module, and the protected calls. */
 #include "lua/lua_runner.h"
 
+#include <ctype.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -153,15 +154,27 @@ static void add_script_folder_to_path(lua_State *L, const char *script)
 
 /* ---- script arguments -------------------------------------------------- */
 
-/* Pushes the value of one "key=value" word: an integer or float when the text
- * parses as a Lua number, a boolean for "true"/"false", else the string. */
+/* Returns nonzero when `text` starts, after an optional sign, with a 0
+ * followed by a digit ("01", "-007"). Such text names things (BTAD's
+ * categories "01" to "03") more often than it means a number, and the
+ * conversion would drop its zeros. */
+static int has_leading_zero(const char *text)
+{
+    if (text[0] == '-' || text[0] == '+')
+        text++;
+    return text[0] == '0' && isdigit((unsigned char)text[1]);
+}
+
+/* Pushes the value of one "key=value" word: a boolean for "true"/"false", an
+ * integer or float when the text parses as a Lua number without a leading
+ * zero, else the string. */
 static void push_argument_value(lua_State *L, const char *text)
 {
     if (strcmp(text, "true") == 0)
         lua_pushboolean(L, 1);
     else if (strcmp(text, "false") == 0)
         lua_pushboolean(L, 0);
-    else if (text[0] == '\0' || lua_stringtonumber(L, text) == 0)
+    else if (text[0] == '\0' || has_leading_zero(text) || lua_stringtonumber(L, text) == 0)
         lua_pushstring(L, text);
 }
 
@@ -187,15 +200,19 @@ static int check_arguments(advgnn_ctx *ctx, int argc, char *const *args)
     return ADVGNN_OK;
 }
 
-/* Pushes advgnn.args built from the checked "key=value" words. */
-static void push_arguments(lua_State *L, int argc, char *const *args)
+/* Pushes advgnn.args built from the checked "key=value" words, with each
+ * value converted as push_argument_value does, or as its text when `raw`. */
+static void push_arguments(lua_State *L, int argc, char *const *args, int raw)
 {
     lua_createtable(L, 0, argc);
     for (int i = 0; i < argc; i++) {
         const char *equals = strchr(args[i], '=');
 
         lua_pushlstring(L, args[i], (size_t)(equals - args[i]));
-        push_argument_value(L, equals + 1);
+        if (raw)
+            lua_pushstring(L, equals + 1);
+        else
+            push_argument_value(L, equals + 1);
         lua_rawset(L, -3);
     }
 }
@@ -294,8 +311,10 @@ static void push_module(lua_State *L, int argc, char *const *args)
     lua_pushstring(L, advgnn_version_string());
     lua_setfield(L, -2, "version");
 
-    push_arguments(L, argc, args);
+    push_arguments(L, argc, args, 0);
     lua_setfield(L, -2, "args");
+    push_arguments(L, argc, args, 1);
+    lua_setfield(L, -2, "raw_args");
 
     /* string.format as it is before the script runs, so a script that
      * replaces it does not change advgnn.log or advgnn.format_table. */
