@@ -72,6 +72,22 @@ static const char *output_hint(const char *message)
     return NULL;
 }
 
+/* Returns the hint for an invalid argument to a function of the advgnn
+ * module other than advgnn.experiment, or NULL.
+ * NOTE: this matches the "advgnn.<function>:" prefix of the messages of
+ * core/src/lua, because they share ADVGNN_ERR_INVALID_ARG with the fields of
+ * advgnn.experiment. */
+static const char *lua_function_hint(const char *message)
+{
+    if (strstr(message, "advgnn.sweep:"))
+        return "fix the argument named above; 'advgnn help run' describes advgnn.sweep(grid, fn)";
+    if (strstr(message, "advgnn.log:"))
+        return "fix the argument named above; 'advgnn help run' describes advgnn.log(level, fmt, ...)";
+    if (strstr(message, "advgnn.format_table:"))
+        return "fix the argument named above; 'advgnn help run' describes advgnn.format_table(rows, cols)";
+    return NULL;
+}
+
 /* Returns what the user can do about a failure with this status and message. */
 static const char *hint_for(int status, const char *message)
 {
@@ -98,7 +114,10 @@ static const char *hint_for(int status, const char *message)
 
     switch (status) {
     case ADVGNN_ERR_NOT_FOUND:
-        if (strstr(message, "plugin"))
+        /* NOTE: matches texts of core/src/plugin/print.c and cmd_score.c. A
+         * plain "plugin" would also match a dataset path such as
+         * experiments/magnetic_tile_plugin.lua in a layout error. */
+        if (strstr(message, "plugin named '") || strstr(message, "is of kind") || strstr(message, "--plugin-path"))
             return "run 'advgnn plugins' to list the plugins found, or add their folder with --plugin-path DIR";
         return "check the name or path in the message above";
     case ADVGNN_ERR_OPTION:
@@ -112,6 +131,8 @@ static const char *hint_for(int status, const char *message)
     case ADVGNN_ERR_SCRIPT:
         return "fix the script at the file and line shown above";
     case ADVGNN_ERR_INVALID_ARG:
+        if (lua_function_hint(message))
+            return lua_function_hint(message);
         return "fix the value named above; 'advgnn help run' lists the fields of advgnn.experiment";
     case ADVGNN_ERR_PLUGIN:
         if (!strstr(message, "failed to load") && !strstr(message, ".so"))

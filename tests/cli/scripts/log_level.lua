@@ -1,0 +1,2 @@
+-- Calls advgnn.log with an unknown level.
+advgnn.log("loud", "message")

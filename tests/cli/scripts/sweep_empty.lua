@@ -1,0 +1,2 @@
+-- Calls advgnn.sweep with an empty grid.
+advgnn.sweep({}, function() end)
