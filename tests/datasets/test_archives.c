@@ -194,6 +194,28 @@ static void compare_loco_load(const char *folder_root, const char *archive_root)
     dlclose(ds.handle);
 }
 
+/* A training folder without PNG images inside an archive is named by its
+ * entry path, "<archive>!/<folder>", as every other message names members. */
+static void check_empty_train_message(const char *dir)
+{
+    char folder[256], archive[256], expected[512];
+    test_dataset ds;
+
+    snprintf(folder, sizeof(folder), "%s/empty_train", dir);
+    builder_write_text(folder, "bottle/train/good/notes.txt", "not an image");
+    builder_copy(ADVGNN_SHARED_DATA "/mvtec_ad/bottle/test/good/000.png", folder, "bottle/test/good/000.png");
+    snprintf(archive, sizeof(archive), "%s/empty_train.tar.xz", dir);
+    pack(folder, "bottle", archive, 0);
+
+    CHECK(test_dataset_load(&ds, "mvtec_ad"));
+    if (!ds.desc)
+        return;
+    test_option options[] = {OPT_STRING("root", archive)};
+    snprintf(expected, sizeof(expected), "no PNG images in '%s!/bottle/train/good'", archive);
+    test_expect_failure(ctx, &ds, options, 1, ADVGNN_ERR_NOT_FOUND, expected);
+    dlclose(ds.handle);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/advgnn_dataset_archives_XXXXXX";
@@ -237,6 +259,8 @@ int main(void)
     pack(dir, "KolektorSDD", tar_xz, 0);
     compare_dataset("kolektor", kolektor_folder, kolektor_zip, NULL, 0, 16);
     compare_dataset("kolektor", kolektor_folder, tar_xz, NULL, 0, 16);
+
+    check_empty_train_message(dir);
 
     advgnn_source_close_all();
     builder_remove(dir);

@@ -78,6 +78,17 @@ static int mvtec_ad_open(advgnn_ctx *ctx, const advgnn_options *opts, void **sta
 
 /* ---- listing ---------------------------------------------------------------- */
 
+/* Fails for a training folder without PNG images, naming it by its entry
+ * path, so a folder inside an archive reads "<archive>!/<folder>". */
+static int fail_no_images(advgnn_ctx *ctx, advgnn_source *src, const char *rel)
+{
+    char *path = advgnn_source_entry_path(src, rel);
+    int rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND, PLUGIN ": no PNG images in '%s'; add the training images",
+                          path ? path : rel);
+    advgnn_free(path);
+    return rc;
+}
+
 /* Lists train/good into the train and validation splits. */
 static int list_train(advgnn_ctx *ctx, const mvtec_ad_state *state, advgnn_sample_sink *sink, const char *category,
                       const char *dir, layout_tally *tally)
@@ -95,8 +106,7 @@ static int list_train(advgnn_ctx *ctx, const mvtec_ad_state *state, advgnn_sampl
     if (!splits)
         rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
     else if (files.count == 0)
-        rc = advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND, PLUGIN ": no PNG images in '%s/%s'",
-                          advgnn_source_path(state->src), good);
+        rc = fail_no_images(ctx, state->src, good);
     else
         rc = layout_split_normals(ctx, PLUGIN, good, files.count, 0.0, state->validation_ratio, state->seed, splits);
 
