@@ -243,6 +243,17 @@ static void test_bad_layouts(const char *dir)
                        "[{\"defect_name\": \"a\", \"pixel_value\": 255, \"saturation_threshold\": 10, "
                        "\"relative_saturation\": \"no\"}]");
     test_expect_failure(ctx, &ds, options, 1, ADVGNN_ERR_FORMAT, "entry 0: field 'relative_saturation'");
+
+    /* Trailing garbage after the list, and a file cut short, fail naming
+     * where the parser stopped. */
+    builder_write_text(dir, "juice_bottle/defects_config.json",
+                       "[{\"defect_name\": \"a\", \"pixel_value\": 255, \"saturation_threshold\": 10, "
+                       "\"relative_saturation\": false}]\n}{");
+    test_expect_failure(ctx, &ds, options, 1, ADVGNN_ERR_FORMAT,
+                        "defects_config.json' is not valid JSON: error at line 2, column 1");
+    builder_write_text(dir, "juice_bottle/defects_config.json", "[{\"defect_name\": \"a\",\n \"pixel_");
+    test_expect_failure(ctx, &ds, options, 1, ADVGNN_ERR_FORMAT,
+                        "defects_config.json' is not valid JSON: error at line 2");
     builder_copy(BOTTLE "/defects_config.json", dir, "juice_bottle/defects_config.json");
 
     /* A defect image whose mask folder is missing. */

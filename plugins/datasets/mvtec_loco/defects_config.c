@@ -64,14 +64,38 @@ static int parse_entry(advgnn_ctx *ctx, const char *path, size_t index, const cJ
     return entry->name ? ADVGNN_OK : advgnn_failf(ctx, ADVGNN_ERR_NOMEM, PLUGIN ": out of memory");
 }
 
+/* Fails for text that is not valid JSON, naming the line and column (both
+ * from 1) of the byte at `error`, where the parser stopped. */
+static int syntax_error(advgnn_ctx *ctx, const char *path, const char *text, const char *error)
+{
+    size_t line = 1, column = 1;
+
+    for (const char *p = text; error && p < error && *p; p++) {
+        column++;
+        if (*p == '\n') {
+            line++;
+            column = 1;
+        }
+    }
+    return advgnn_failf(ctx, ADVGNN_ERR_FORMAT,
+                        PLUGIN ": '%s' is not valid JSON: error at line %zu, column %zu; fix the file or restore the "
+                               "published one",
+                        path, line, column);
+}
+
 int defects_config_parse(advgnn_ctx *ctx, const char *path, const char *text, defects_config *out)
 {
-    cJSON *root = cJSON_Parse(text);
+    /* Requiring the end of the text after the value rejects trailing
+     * garbage, which cJSON_Parse ignores. */
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
     int rc = ADVGNN_OK;
 
     out->entries = NULL;
     out->count = 0;
-    if (!root || !cJSON_IsArray(root)) {
+    if (!root)
+        return syntax_error(ctx, path, text, end);
+    if (!cJSON_IsArray(root)) {
         cJSON_Delete(root);
         return advgnn_failf(ctx, ADVGNN_ERR_FORMAT, PLUGIN ": '%s' is not a JSON list of defect entries", path);
     }
