@@ -1,12 +1,13 @@
-/* kNN graph against a brute-force reference in double, and the max-relative
+/* kNN graph against a brute-force reference in double, on 2 threads and on
+ * 1 (which picks the image-parallel build), and the max-relative
  * aggregation: reference forward, finite-difference gradients, bf16. */
 #include <stdlib.h>
 
 #include "nn_test.h"
 
-/* one_hot: every node's feature is one of the C unit vectors, so each
- * distance is exactly 0 or 2 and most picks are ties, which must go to the
- * lower key index exactly. */
+/* one_hot: every node's feature is one of the C unit vectors or zero, so
+ * each distance is exactly 0, 1 or 2 and most picks are ties, which must go
+ * to the lower key index exactly. */
 typedef struct knn_case {
     int n, c, h, w, k, dilation, ratio, with_bias, bf16, one_hot;
 } knn_case;
@@ -73,7 +74,9 @@ static void check_knn_case(advgnn_ctx *ctx, const knn_case *kc, uint64_t seed)
 
         for (int n = 0; n < kc->n; n++)
             for (int i = 0; i < nodes; i++) {
-                int hot = (int)advgnn_rng_below(&rng, (uint64_t)kc->c);
+                /* hot == c: an all-zero feature, which stays zero after
+                 * normalization, so its key term -|y|^2 / 2 is 0, not -1/2. */
+                int hot = (int)advgnn_rng_below(&rng, (uint64_t)kc->c + 1);
 
                 for (int ch = 0; ch < kc->c; ch++)
                     v[((size_t)n * kc->c + ch) * nodes + i] = ch == hot ? 1.0f : 0.0f;
@@ -162,9 +165,16 @@ static void test_knn(advgnn_ctx *ctx)
     advgnn_knn_config bad = {30, 1, 1, NULL, 0};
     advgnn_knn_graph *graph = NULL;
 
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (!cases[i].bf16 || nn_test_bf16(ctx))
-            check_knn_case(ctx, &cases[i], 60 + i);
+    /* On 2 threads, a single image runs by blocks of rows shared by the
+     * threads, and two images run one per thread. On 1 thread, every f32
+     * case runs one image per thread. Both builds thus see every case. */
+    for (int threads = 2; threads >= 1; threads--) {
+        advgnn_ctx_set_threads(ctx, threads);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+            if (!cases[i].bf16 || nn_test_bf16(ctx))
+                check_knn_case(ctx, &cases[i], 60 + i);
+    }
+    advgnn_ctx_set_threads(ctx, 2);
 
     /* Without bf16 in oneDNN the bf16 distances are refused, with what to do. */
     if (!nn_test_bf16(ctx)) {
