@@ -1,9 +1,6 @@
 /* Convolution and transposed convolution on oneDNN: forward, backward-data and
  * backward-weights, with the layouts picked by oneDNN and reorders built once. */
-#include <stdlib.h>
 #include <string.h>
-
-#include <omp.h>
 
 #include "nn/nn_internal.h"
 
@@ -686,18 +683,14 @@ static int64_t input_range(int64_t in, int64_t out, int stride, int pad, int k, 
     return first;
 }
 
-/* Adds the column rows of channel o of one image to its output plane, for
- * the input rows [band_first, band_end) in the columns. Column row r starts
- * at columns + r * row_stride, with input row band_first first. */
+/* Adds the column rows of channel o of one image to its output plane.
+ * Column row r of the image starts at columns + r * row_stride. */
 NN_VECTOR static void col2im_plane(const advgnn_conv2d_desc *d, const float *columns, int64_t row_stride, float *y,
-                                   int64_t o, int64_t band_first, int64_t band_end, int64_t in_h, int64_t in_w,
-                                   int64_t out_h, int64_t out_w)
+                                   int64_t o, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w)
 {
     for (int ky = 0; ky < d->kernel_h; ky++) {
         int64_t iy_end, iy_first = input_range(in_h, out_h, d->stride_h, d->pad_h, ky, &iy_end);
 
-        iy_first = iy_first > band_first ? iy_first : band_first;
-        iy_end = iy_end < band_end ? iy_end : band_end;
         for (int kx = 0; kx < d->kernel_w; kx++) {
             const float *row = columns + ((o * d->kernel_h + ky) * d->kernel_w + kx) * row_stride;
             int64_t ix_end, ix_first = input_range(in_w, out_w, d->stride_w, d->pad_w, kx, &ix_end);
@@ -705,7 +698,7 @@ NN_VECTOR static void col2im_plane(const advgnn_conv2d_desc *d, const float *col
 
             for (int64_t iy = iy_first; iy < iy_end; iy++) {
                 float *out_row = y + (iy * d->stride_h - d->pad_h + ky) * out_w + offset;
-                const float *in_row = row + (iy - band_first) * in_w;
+                const float *in_row = row + iy * in_w;
 
 #pragma omp simd
                 for (int64_t ix = ix_first; ix < ix_end; ix++)
@@ -725,88 +718,6 @@ NN_VECTOR static void affine_plane(float *y, int64_t n, float scale, float shift
 
         y[i] = relu && v < 0.0f ? 0.0f : v;
     }
-}
-
-/* Bytes of columns per band of banded_transposed_forward (C_out * KH * KW
- * rows of band * W floats). About 256 KB, half of a Zen 3 core's L2, keeps
- * them in the cache between the GEMM that writes them and the scatter-add
- * that reads them. */
-#define TRANSPOSED_BAND_BYTES (256u << 10)
-
-/* The f32 forward of the per-image path when there are at least as many
- * images as threads. Each thread takes whole images. For each band of input
- * rows it runs oneDNN's sgemm (on the calling thread) into a small column
- * buffer, then the scatter-add from it. With one matmul per image, the
- * columns of the decoder's last 4x4 layer (24 -> 16 at 112 x 112) took
- * 12.8 MB per image, written by the matmul and read back from memory by the
- * scatter-add. Bands overlap by the kernel's reach in the output, so the
- * bands of one image run in order on one thread, and an output row gets its
- * batch norm and ReLU once no later band adds to it. */
-static int banded_transposed_forward(conv_layer *c, advgnn_ctx *ctx, float *out, int fused, int relu)
-{
-    advgnn_layer *l = &c->base;
-    const advgnn_conv2d_desc *d = &c->desc;
-    const int64_t *in = l->input_shape[0];
-    int64_t images = in[0], in_c = in[1], in_h = in[2], in_w = in[3], plane = in_h * in_w;
-    int64_t out_c = d->out_channels, out_h = l->output.shape[2], out_w = l->output.shape[3];
-    int64_t out_plane = out_h * out_w, rows = out_c * d->kernel_h * d->kernel_w;
-    int64_t band = (int64_t)(TRANSPOSED_BAND_BYTES / sizeof(float)) / (rows * in_w);
-    const float *x = l->input_data[0], *w = c->weight->value.data, *bias = c->bias ? c->bias->value.data : NULL;
-    const float *scale = c->fused_scale, *shift = c->fused_shift;
-    int failed = 0;
-
-    if (band > in_h)
-        band = in_h;
-    if (band < 1)
-        band = 1;
-
-#pragma omp parallel reduction(| : failed)
-    {
-        float *columns = malloc((size_t)(rows * band * in_w) * sizeof(float));
-
-        failed |= columns == NULL;
-
-#pragma omp for schedule(static)
-        for (int64_t n = 0; n < images; n++) {
-            float *y = out + n * out_c * out_plane;
-            int64_t done = 0; /* output rows that no later band adds to, finished */
-
-            if (!columns)
-                continue;
-            for (int64_t o = 0; o < out_c; o++)
-                for (int64_t i = 0; i < out_plane; i++)
-                    y[o * out_plane + i] = bias ? bias[o] : 0.0f;
-
-            for (int64_t first = 0; first < in_h; first += band) {
-                int64_t end = first + band < in_h ? first + band : in_h;
-                int64_t ready = end < in_h ? end * d->stride_h - d->pad_h : out_h;
-
-                /* columns (rows, (end - first) * W) = W^T X[n][:, first:end]; the
-                 * weight (C_in, rows) read transposed. */
-                failed |= dnnl_sgemm('T', 'N', rows, (end - first) * in_w, in_c, 1.0f, w, rows,
-                                     x + n * in_c * plane + first * in_w, plane, 0.0f, columns,
-                                     (end - first) * in_w) != dnnl_success;
-                for (int64_t o = 0; o < out_c; o++)
-                    col2im_plane(d, columns, (end - first) * in_w, y + o * out_plane, o, first, end, in_h, in_w,
-                                 out_h, out_w);
-
-                if (ready > out_h)
-                    ready = out_h;
-                if (ready < 0)
-                    ready = 0;
-                for (int64_t o = 0; fused && ready > done && o < out_c; o++)
-                    affine_plane(y + o * out_plane + done * out_w, (ready - done) * out_w, scale[o], shift[o],
-                                 relu);
-                done = ready > done ? ready : done;
-            }
-        }
-        free(columns);
-    }
-    if (failed)
-        return advgnn_failf(ctx, ADVGNN_ERR_NOMEM,
-                            "layer %s: out of memory for the transposed convolution's columns, or oneDNN's sgemm "
-                            "failed", l->name);
-    return ADVGNN_OK;
 }
 
 static int matmul_transposed_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode mode)
@@ -839,8 +750,6 @@ static int matmul_transposed_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn
         if (relu)
             c->fused_act->trained = 0;
     }
-    if (!bf16 && !c->packed_input && images >= omp_get_max_threads())
-        return banded_transposed_forward(c, ctx, sums, fused, relu);
     if (c->packed_input) {
 #pragma omp parallel for schedule(static)
         for (int64_t k = 0; k < in[1]; k++)
@@ -864,8 +773,7 @@ static int matmul_transposed_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn
 
             for (int64_t i = 0; i < out_plane; i++)
                 y[i] = b;
-            col2im_plane(&c->desc, columns + (n - first) * plane, row_stride, y, o, 0, in[2], in[2], in[3], out_h,
-                         out_w);
+            col2im_plane(&c->desc, columns + (n - first) * plane, row_stride, y, o, in[2], in[3], out_h, out_w);
             if (fused)
                 affine_plane(y, out_plane, scale[o], shift[o], relu);
             for (int64_t i = 0; bf16 && i < out_plane; i++)
@@ -1084,8 +992,10 @@ static int is_conv(const advgnn_layer *l)
  * a rebuild:
  *   w'[o] = w[o] * scale[o],  b'[o] = b[o] * scale[o] + shift[o].
  * The fold reads every weight once per forward, which costs far less than
- * the batch norm's pass over the activations that it replaces. */
-static void fold_norm(conv_layer *c)
+ * the batch norm's pass over the activations that it replaces. Without
+ * `weights` only the bias is folded, for gemm_fused_forward, which applies
+ * the scale to its output instead. */
+static void fold_norm(conv_layer *c, int weights)
 {
     int64_t out = c->desc.out_channels;
     int64_t row = advgnn_tensor_numel(&c->weight->value) / out;
@@ -1098,7 +1008,7 @@ static void fold_norm(conv_layer *c)
 
 #pragma omp parallel for schedule(static)
     for (int64_t o = 0; o < out; o++) {
-        for (int64_t i = 0; i < row; i++)
+        for (int64_t i = 0; weights && i < row; i++)
             fw[o * row + i] = w[o * row + i] * scale[o];
         fb[o] = (b ? b[o] : 0.0f) * scale[o] + shift[o];
     }
@@ -1111,24 +1021,28 @@ static int fused_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode mode)
 
     if (mode != ADVGNN_NN_MODE_INFERENCE)
         return c->unfused_forward ? c->unfused_forward(l, ctx, mode) : nn_steps_run(l, ctx, &l->fwd);
-    fold_norm(c);
+    fold_norm(c, 1);
     return nn_steps_run(l, ctx, &l->fwd_infer);
 }
 
 /* Bytes of output (all channels of a run of pixels) that one job of
- * gemm_fused_forward writes: small enough to stay in a core's L2 cache (512
- * KB on Zen 3) between the GEMM and the bias + activation pass. */
+ * gemm_fused_forward writes. They stay in a core's L2 cache (512 KB on Zen
+ * 3) between the GEMM and the pass that applies the batch norm and the
+ * activation. */
 #define GEMM_TILE_BYTES (256u << 10)
 
 /* The inference forward of a plain 1x1 convolution with its batch norm and
- * activation. oneDNN 2.6.3 runs these layers as a GEMM per image, where its
- * GELU post-op is slow (see advgnn_nn_fuse_inference), so the activation had
- * been a separate pass over memory: 2.5 ms of bench_vig's 39 ms per image.
- * Here each job multiplies the folded weights with a run of pixels of one
- * image, with oneDNN's sgemm, which runs on the calling thread inside a
- * parallel region. It then applies the bias and activation to that output
- * block while it is in the cache. Per group g:
- *   Y[n, g][:, cols] = W'_g X[n, g][:, cols]   ((C_out / G) x (C_in / G) x cols) */
+ * activation, if any. oneDNN 2.6.3 runs these layers as a GEMM per image,
+ * where its GELU post-op is slow (see advgnn_nn_fuse_inference), so the
+ * activation had been a separate pass over memory: 2.5 ms of bench_vig's
+ * 39 ms per image. Here each job multiplies the weights with a run of pixels
+ * of one image, with oneDNN's sgemm, which runs on the calling thread inside
+ * a parallel region. It then applies the batch norm's scale, the folded bias
+ * and the activation to that output block while it is in the cache. Per
+ * group g:
+ *   Y[n, g][:, cols] = act(scale * (W_g X[n, g][:, cols]) + b')
+ * Scaling the output instead of the weights spares the copy of all weights
+ * that fold_norm writes on every forward. */
 static int gemm_fused_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode mode)
 {
     conv_layer *c = (conv_layer *)l;
@@ -1136,17 +1050,19 @@ static int gemm_fused_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode m
     int64_t images = in[0], in_c = in[1], out_c = c->desc.out_channels, groups = c->desc.groups;
     int64_t cg = in_c / groups, og = out_c / groups, plane = in[2] * in[3];
     int64_t tile = (int64_t)(GEMM_TILE_BYTES / sizeof(float)) / out_c, tiles;
-    const float *x = l->input_data[0], *w = c->fused_weights, *b = c->fused_bias;
+    const float *x = l->input_data[0], *w = c->weight->value.data, *b = c->fused_bias, *scale = c->fused_scale;
     float *y = (c->fused_act ? c->fused_act : c->fused_norm)->output.data;
     int failed = 0;
 
     if (mode != ADVGNN_NN_MODE_INFERENCE)
         return c->unfused_forward ? c->unfused_forward(l, ctx, mode) : nn_steps_run(l, ctx, &l->fwd);
-    fold_norm(c);
+    fold_norm(c, 0);
 
-    /* Equal runs of a multiple of 8 pixels, at least 64 wide, so that the
-     * GEMM's column blocks stay full. */
-    tile = tile < 64 ? 64 : tile;
+    /* Equal runs of a multiple of 8 pixels, at least 128 wide. Narrower runs
+     * repack the weights too often: 960 x 240 at 14 x 14 ran at 139 GFLOP/s
+     * in runs of 72 pixels and at 164 in one run of 196, on two Zen 3 cores. */
+    if (tile < 128)
+        tile = 128;
     tiles = (plane + tile - 1) / tile;
     tile = ((plane + tiles - 1) / tiles + 7) / 8 * 8;
     tiles = (plane + tile - 1) / tile;
@@ -1161,7 +1077,7 @@ static int gemm_fused_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode m
                                  x + (n * in_c + k * cg) * plane + first, plane, 0.0f,
                                  y + (n * out_c + k * og) * plane + first, plane) != dnnl_success;
         for (int64_t o = 0; o < out_c; o++)
-            nn_bias_activation_f32(y + (n * out_c + o) * plane + first, width, b[o], c->gemm_act);
+            nn_affine_activation_f32(y + (n * out_c + o) * plane + first, width, scale[o], b[o], c->gemm_act);
     }
     if (failed)
         return advgnn_failf(ctx, ADVGNN_ERR_BACKEND, "layer %s: oneDNN's sgemm failed in the inference forward",
@@ -1205,8 +1121,9 @@ static int fused_pd(conv_layer *c, conv_mds *m, const advgnn_layer *act, dnnl_pr
     return st == dnnl_success;
 }
 
-/* Reserves the scale, shift, folded bias and folded weights of fold_norm. */
-static int reserve_fold(conv_layer *c, advgnn_ctx *ctx)
+/* Reserves the scale, shift and folded bias of fold_norm, and the folded
+ * weights when `weights`. */
+static int reserve_fold(conv_layer *c, advgnn_ctx *ctx, int weights)
 {
     advgnn_layer *l = &c->base;
     size_t channel_bytes = (size_t)c->desc.out_channels * sizeof(float);
@@ -1218,7 +1135,7 @@ static int reserve_fold(conv_layer *c, advgnn_ctx *ctx)
         rc = nn_reserve(l->nn, ctx, l, ADVGNN_NN_ARENA_SCRATCH, channel_bytes, &c->fused_shift);
     if (rc == ADVGNN_OK)
         rc = nn_reserve(l->nn, ctx, l, ADVGNN_NN_ARENA_SCRATCH, channel_bytes, &c->fused_bias);
-    if (rc == ADVGNN_OK)
+    if (rc == ADVGNN_OK && weights)
         rc = nn_reserve(l->nn, ctx, l, ADVGNN_NN_ARENA_SCRATCH, weight_bytes, &c->fused_weights);
     return rc;
 }
@@ -1230,7 +1147,7 @@ static int build_fused(conv_layer *c, advgnn_ctx *ctx, conv_mds *m, dnnl_primiti
     void **x_slot;
     conv_slots slots = {&c->base.fwd_infer, ADVGNN_NN_ARENA_SCRATCH, &c->fused_weights, &c->fused_bias,
                         &target->output.data, &x_slot};
-    int rc = reserve_fold(c, ctx);
+    int rc = reserve_fold(c, ctx, 1);
 
     return rc == ADVGNN_OK ? add_conv_steps(c, ctx, m, pd, &slots) : rc;
 }
@@ -1315,21 +1232,21 @@ int advgnn_nn_fuse_inference(advgnn_layer *conv, advgnn_ctx *ctx, advgnn_layer *
      * GEMM convolution) in a slow generic loop: with GELU, the 8 x 48 -> 192
      * 1x1 convolution at 56 x 56 took 33 ms instead of 3.3 ms for the
      * convolution and the separate activation layer. */
+    /* A plain 1x1 convolution (where oneDNN runs its GEMM convolution) runs
+     * as tiled GEMMs that apply the batch norm and the activation themselves
+     * (gemm_fused_forward), unless the activation is one they lack. */
+    if (plain_forward(c) && (!act || nn_affine_activation_supported(alg))) {
+        rc = reserve_fold(c, ctx, 0);
+        if (rc != ADVGNN_OK)
+            return rc;
+        c->gemm_act = act ? alg : dnnl_alg_kind_undef;
+        set_fused(c, norm, act, gemm_fused_forward);
+        *fused = act ? 2 : 1;
+        return ADVGNN_OK;
+    }
     if (act && fused_pd(c, &m, act, &pd) && !is_jit(pd)) {
         dnnl_primitive_desc_destroy(pd);
         pd = NULL;
-
-        /* There, a plain 1x1 convolution runs as tiled GEMMs that apply the
-         * activation themselves (gemm_fused_forward). */
-        if (plain_forward(c) && nn_bias_activation_supported(alg)) {
-            rc = reserve_fold(c, ctx);
-            if (rc != ADVGNN_OK)
-                return rc;
-            c->gemm_act = alg;
-            set_fused(c, norm, act, gemm_fused_forward);
-            *fused = 2;
-            return ADVGNN_OK;
-        }
     }
     if (!pd) {
         act = NULL;

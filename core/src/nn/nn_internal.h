@@ -234,15 +234,16 @@ ADVGNN_INTERNAL int nn_is_batch_norm(const advgnn_layer *layer);
  * values and marking the layer as not trained. Returns 0 for another layer. */
 ADVGNN_INTERNAL int nn_norm_inference_affine(advgnn_layer *layer, float *scale, float *shift);
 
-/* ---- bias + activation of fused kernels (activation_kernel.c) ---------- */
+/* ---- affine + activation of fused kernels (activation_kernel.c) -------- */
 
-/* Returns nonzero for the activations nn_bias_activation_f32 applies: GELU
+/* Returns nonzero for the activations nn_affine_activation_f32 applies: GELU
  * (erf form), ReLU, and dnnl_alg_kind_undef for none. */
-ADVGNN_INTERNAL int nn_bias_activation_supported(dnnl_alg_kind_t alg);
+ADVGNN_INTERNAL int nn_affine_activation_supported(dnnl_alg_kind_t alg);
 
-/* y[i] = act(y[i] + bias) for i < n, in place, with AVX2 where the CPU has
- * it. GELU follows oneDNN's gelu_erf to about 1.5e-7 * |x| (see the file). */
-ADVGNN_INTERNAL void nn_bias_activation_f32(float *y, int64_t n, float bias, dnnl_alg_kind_t alg);
+/* y[i] = act(y[i] * scale + shift) for i < n, in place, with AVX2 where the
+ * CPU has it. GELU is within 2e-7 * max(1, |x|) of the exact erf form (see
+ * the file). */
+ADVGNN_INTERNAL void nn_affine_activation_f32(float *y, int64_t n, float scale, float shift, dnnl_alg_kind_t alg);
 
 /* ---- 3x3 convolution with few output channels (conv3x3_narrow.c) ------- */
 
