@@ -205,6 +205,9 @@ int main(void)
         {1, 4, 6, 5, {.out_channels = 4, .kernel_h = 3, .kernel_w = 3, .pad_h = 1, .pad_w = 1, .groups = 4, .bias = 1}, 0, 0},
         {2, 16, 4, 4, {.out_channels = 32, .kernel_h = 1, .kernel_w = 1, .bias = 1}, 0, 0},
         {1, 6, 4, 5, {.out_channels = 4, .kernel_h = 4, .kernel_w = 4, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .bias = 1}, 1, 0},
+        /* 21 columns: the paired scatter-add of 4-wide stride-2 kernels runs
+         * two 8-wide steps and a tail of 4. */
+        {1, 3, 5, 21, {.out_channels = 2, .kernel_h = 4, .kernel_w = 4, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .bias = 1}, 1, 0},
         {2, 4, 3, 3, {.out_channels = 2, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .output_pad_h = 1, .output_pad_w = 1, .bias = 1}, 1, 0},
         {1, 4, 4, 4, {.out_channels = 6, .kernel_h = 3, .kernel_w = 3, .pad_h = 2, .pad_w = 2, .dilation_h = 2, .dilation_w = 2, .groups = 2}, 1, 0},
         /* Grouped 1x1 over at least 28 x 28 pixels: the forward on the plain
