@@ -222,10 +222,10 @@ static void reference_max_relative(const advgnn_layer *l, advgnn_tensor *const *
             }
 }
 
-/* The f32 inference forward keeps no argmax, gathers with AVX2 where the CPU
- * has it, and runs the 20 % 8 nodes left in a scalar tail. It must give the
- * training forward's bits, also for keys that are NaN, equal or zeros of both
- * signs. */
+/* The f32 inference forward keeps no argmax, reads the keys with AVX2 where
+ * the CPU has it (gathers, or rows of keys transposed to node-major order),
+ * and runs the 20 % 8 nodes left in a scalar tail. It must give the training
+ * forward's bits, also for keys that are NaN, equal or zeros of both signs. */
 static void check_inference_bits(advgnn_ctx *ctx, advgnn_layer *l, advgnn_tensor **in, int separate_keys)
 {
     const advgnn_tensor *y = advgnn_layer_output(l);
@@ -255,9 +255,9 @@ static void check_inference_bits(advgnn_ctx *ctx, advgnn_layer *l, advgnn_tensor
     free(training);
 }
 
-static void check_max_relative(advgnn_ctx *ctx, int separate_keys, int interleave, uint64_t seed)
+static void check_max_relative(advgnn_ctx *ctx, int channels, int separate_keys, int interleave, uint64_t seed)
 {
-    int64_t shape[4] = {2, 3, 4, 5}, keys_shape[4] = {2, 3, 2, 3};
+    int64_t shape[4] = {2, channels, 4, 5}, keys_shape[4] = {2, channels, 2, 3};
     int64_t key_count = separate_keys ? 6 : 20, nodes = 20;
     int k = 4;
     int32_t *edges = malloc(sizeof(int32_t) * 2 * nodes * k);
@@ -270,7 +270,7 @@ static void check_max_relative(advgnn_ctx *ctx, int separate_keys, int interleav
     advgnn_rng_seed(&rng, seed);
     for (int64_t i = 0; i < 2 * nodes * k; i++)
         edges[i] = (int32_t)advgnn_rng_below(&rng, (uint64_t)key_count);
-    snprintf(name, sizeof(name), "mr_keys%d_il%d", separate_keys, interleave);
+    snprintf(name, sizeof(name), "mr_c%d_keys%d_il%d", channels, separate_keys, interleave);
 
     NN_CHECK_OK(ctx, advgnn_nn_new(ctx, &nn));
     NN_CHECK_OK(ctx, advgnn_nn_max_relative(nn, ctx, name, ADVGNN_DTYPE_F32, shape, separate_keys ? keys_shape : NULL,
@@ -331,10 +331,14 @@ int main(void)
 
     advgnn_ctx_set_threads(ctx, 2);
     test_knn(ctx);
-    check_max_relative(ctx, 0, 0, 70);
-    check_max_relative(ctx, 0, 1, 71);
-    check_max_relative(ctx, 1, 0, 72);
-    check_max_relative(ctx, 1, 1, 73);
+    /* 3 channels run the f32 inference by gathers, 16 on keys transposed
+     * to one row per key (channels a multiple of 8). */
+    for (int channels = 3; channels <= 16; channels += 13) {
+        check_max_relative(ctx, channels, 0, 0, 70);
+        check_max_relative(ctx, channels, 0, 1, 71);
+        check_max_relative(ctx, channels, 1, 0, 72);
+        check_max_relative(ctx, channels, 1, 1, 73);
+    }
     advgnn_ctx_free(ctx);
     return CHECK_DONE();
 }
