@@ -56,9 +56,11 @@ struct advgnn_knn_graph {
     int padded_nodes;         /* nodes rounded up to a whole number of blocks */
     int bf16;                 /* the matmul reads bf16 copies of the rows */
     /* Top-k kernels, chosen at creation for this CPU (see select_row). */
-    void (*rank_pass)(float *scores, const float *bias_row, int keys, int blocks, float *maxima);
+    void (*rank_pass)(float *scores, const float *key_term, const float *bias_row, int keys, int blocks,
+                      float *maxima);
     unsigned (*at_least)(const float *scores, int first, float t);
-    void (*select)(const struct advgnn_knn_graph *g, float *scores, const float *bias_row, int32_t *edges);
+    void (*select)(const struct advgnn_knn_graph *g, float *scores, const float *key_term, const float *bias_row,
+                   int32_t *edges);
     int keys_are_nodes;       /* reduce ratio 1: key rows alias the node rows */
     float *node_rows;         /* (padded_nodes, C) normalized nodes; padding rows stay 0 */
     float *key_rows;          /* (keys, C) normalized keys; the node rows when keys_are_nodes */
@@ -71,12 +73,16 @@ struct advgnn_knn_graph {
     int worker_count, worker_rows;
 };
 
-static void rank_pass_portable(float *scores, const float *bias_row, int keys, int blocks, float *maxima);
-static void rank_pass_avx2(float *scores, const float *bias_row, int keys, int blocks, float *maxima);
+static void rank_pass_portable(float *scores, const float *key_term, const float *bias_row, int keys, int blocks,
+                               float *maxima);
+static void rank_pass_avx2(float *scores, const float *key_term, const float *bias_row, int keys, int blocks,
+                           float *maxima);
 static unsigned at_least_portable(const float *scores, int first, float t);
 static unsigned at_least_avx2(const float *scores, int first, float t);
-static void select_row(const advgnn_knn_graph *g, float *scores, const float *bias_row, int32_t *edges);
-static void select_row_avx2(const advgnn_knn_graph *g, float *scores, const float *bias_row, int32_t *edges);
+static void select_row(const advgnn_knn_graph *g, float *scores, const float *key_term, const float *bias_row,
+                       int32_t *edges);
+static void select_row_avx2(const advgnn_knn_graph *g, float *scores, const float *key_term, const float *bias_row,
+                            int32_t *edges);
 
 static int dnnl_fail(advgnn_ctx *ctx, dnnl_status_t st, const char *what)
 {
@@ -418,7 +424,8 @@ static void prepare_image(const advgnn_knn_graph *g, const void *image, advgnn_d
  * is exact, so the vector code rounds exactly as the scalar code.
  *
  * A row runs in two passes. The first turns the matmul's scores into ranking
- * scores in place and takes, for each block of 64 keys (up to KNN_MAX_SETS / 8
+ * scores in place (adding the key term first where the product lacks it)
+ * and takes, for each block of 64 keys (up to KNN_MAX_SETS / 8
  * blocks), the maximum of each
  * of the 8 interleaved sets of 8 keys (one vertical vector max per block).
  * These maxima are keys of disjoint sets, so at least kd keys score at least
@@ -431,8 +438,11 @@ static void prepare_image(const advgnn_knn_graph *g, const void *image, advgnn_d
 #define KNN_SET_BLOCK 64
 #define KNN_MAX_SETS 1024
 
-static void rank_pass_portable(float *scores, const float *bias_row, int keys, int blocks, float *maxima)
+static void rank_pass_portable(float *scores, const float *key_term, const float *bias_row, int keys, int blocks,
+                               float *maxima)
 {
+    for (int j = 0; key_term && j < keys; j++)
+        scores[j] += key_term[j];
     for (int j = 0; bias_row && j < keys; j++)
         scores[j] -= 0.5f * bias_row[j];
     for (int b = 0; b < blocks; b++) {
@@ -448,11 +458,19 @@ static void rank_pass_portable(float *scores, const float *bias_row, int keys, i
     }
 }
 
-__attribute__((target("avx2"))) static void rank_pass_avx2(float *scores, const float *bias_row, int keys,
-                                                           int blocks, float *maxima)
+__attribute__((target("avx2"))) static void rank_pass_avx2(float *scores, const float *key_term,
+                                                           const float *bias_row, int keys, int blocks, float *maxima)
 {
     __m256 half = _mm256_set1_ps(0.5f);
 
+    if (key_term) {
+        int j = 0;
+
+        for (; j + 8 <= keys; j += 8)
+            _mm256_storeu_ps(scores + j, _mm256_add_ps(_mm256_loadu_ps(scores + j), _mm256_loadu_ps(key_term + j)));
+        for (; j < keys; j++)
+            scores[j] += key_term[j];
+    }
     if (bias_row) {
         int j = 0;
 
@@ -528,8 +546,10 @@ static void plain_scan(const advgnn_knn_graph *g, const float *scores, int32_t *
 
 /* Keeps the kd best (largest) ranking scores of one row, sorted best first,
  * and writes every dilation-th of them to `edges`. `scores` is the row of the
- * matmul and is overwritten with the ranking scores. */
-static void select_row(const advgnn_knn_graph *g, float *scores, const float *bias_row, int32_t *edges)
+ * distance product and is overwritten with the ranking scores. key_term is
+ * the key term -|y_j|^2 / 2 when the product did not add it, else NULL. */
+static void select_row(const advgnn_knn_graph *g, float *scores, const float *key_term, const float *bias_row,
+                       int32_t *edges)
 {
     float best[KNN_MAX_KD], maxima[KNN_MAX_SETS];
     int32_t index[KNN_MAX_KD];
@@ -537,7 +557,7 @@ static void select_row(const advgnn_knn_graph *g, float *scores, const float *bi
     int filled = 0, kd = g->kd, sets = 8 * blocks, groups = g->keys / 8;
     float t = -INFINITY;
 
-    g->rank_pass(scores, bias_row, g->keys, blocks, maxima);
+    g->rank_pass(scores, key_term, bias_row, g->keys, blocks, maxima);
 
     /* T is the kd-th largest set maximum (the list below reuses `best`). */
     if (sets >= kd) {
@@ -614,7 +634,8 @@ __attribute__((target("avx2"))) static inline void vector_insert(float *best, in
  * not NaN. Other rows take select_row's plain scan. Entries behind the
  * kd-th are never read. */
 __attribute__((target("avx2"))) static void select_row_avx2(const advgnn_knn_graph *g, float *scores,
-                                                            const float *bias_row, int32_t *edges)
+                                                            const float *key_term, const float *bias_row,
+                                                            int32_t *edges)
 {
     _Alignas(32) float best[KNN_VECTOR_KD];
     _Alignas(32) int32_t index[KNN_VECTOR_KD];
@@ -623,7 +644,7 @@ __attribute__((target("avx2"))) static void select_row_avx2(const advgnn_knn_gra
     int kd = g->kd, regs = (kd + 7) / 8, sets = 8 * blocks, groups = g->keys / 8, filled = 0;
     float t = -INFINITY;
 
-    rank_pass_avx2(scores, bias_row, g->keys, blocks, maxima);
+    rank_pass_avx2(scores, key_term, bias_row, g->keys, blocks, maxima);
 
     /* T, the kd-th largest set maximum, from a list of values alone. */
     if (sets >= kd) {
@@ -734,8 +755,8 @@ static int ensure_workers(advgnn_knn_graph *g, advgnn_ctx *ctx, int count)
  * The build by blocks of the whole batch entered four parallel regions per
  * image, and with passive OpenMP waits each one woke the threads through
  * futexes: about 0.8 ms per image of pvig_ti's 12 graphs on two cores. The
- * scores are the same sums as the matmul's: the key term is the sgemm's
- * C operand (beta 1), added after the dot product. */
+ * top-k's first pass adds the key term to each dot product, as the matmul's
+ * bias does after its sum. */
 static int build_by_image(advgnn_knn_graph *g, advgnn_ctx *ctx, const advgnn_tensor *x, int32_t *edges)
 {
     int64_t images = x->shape[0], keys = g->keys, c = g->channels;
@@ -759,14 +780,13 @@ static int build_by_image(advgnn_knn_graph *g, advgnn_ctx *ctx, const advgnn_ten
             for (int first = 0; first < g->nodes; first += g->worker_rows) {
                 int rows = g->nodes - first < g->worker_rows ? g->nodes - first : g->worker_rows;
 
-                for (int i = 0; i < rows; i++)
-                    memcpy(w->scores + (size_t)i * keys, w->key_term, (size_t)keys * sizeof(float));
                 failed |= dnnl_sgemm('N', 'T', rows, keys, c, 1.0f, w->node_rows + (size_t)first * c, c,
-                                     w->key_rows, c, 1.0f, w->scores, keys) != dnnl_success;
+                                     w->key_rows, c, 0.0f, w->scores, keys) != dnnl_success;
                 for (int i = 0; i < rows; i++) {
                     const float *bias_row = g->bias ? g->bias + (size_t)(first + i) * keys : NULL;
 
-                    g->select(g, w->scores + (size_t)i * keys, bias_row, image_edges + (size_t)(first + i) * g->k);
+                    g->select(g, w->scores + (size_t)i * keys, w->key_term, bias_row,
+                              image_edges + (size_t)(first + i) * g->k);
                 }
             }
         }
@@ -805,7 +825,7 @@ int advgnn_knn_graph_build(advgnn_knn_graph *g, advgnn_ctx *ctx, const advgnn_te
             for (int i = 0; i < rows; i++) {
                 const float *bias_row = g->bias ? g->bias + (size_t)(first + i) * g->keys : NULL;
 
-                g->select(g, g->scores + (size_t)i * g->keys, bias_row, image_edges + (size_t)(first + i) * g->k);
+                g->select(g, g->scores + (size_t)i * g->keys, NULL, bias_row, image_edges + (size_t)(first + i) * g->k);
             }
         }
     }
