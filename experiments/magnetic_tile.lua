@@ -29,6 +29,8 @@ local dataset = advgnn.dataset("folder", {
         "MT_Fray/Imgs",
         "MT_Uneven/Imgs",
     },
+    -- Every defect folder ends in "Imgs", so name the types.
+    defect_types = { "MT_Blowhole", "MT_Break", "MT_Crack", "MT_Fray", "MT_Uneven" },
     -- Images are JPEG; the .png files beside them are their masks.
     image_extensions = { ".jpg" },
     mask_extension = ".png",

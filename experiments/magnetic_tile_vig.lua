@@ -57,6 +57,8 @@ local function dataset()
             "MT_Fray/Imgs",
             "MT_Uneven/Imgs",
         },
+        -- Every defect folder ends in "Imgs", so name the types.
+        defect_types = { "MT_Blowhole", "MT_Break", "MT_Crack", "MT_Fray", "MT_Uneven" },
         image_extensions = { ".jpg" },
         mask_extension = ".png",
         mask_threshold = 127,

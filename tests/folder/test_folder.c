@@ -1,6 +1,7 @@
 /* The folder dataset plugin through its descriptor: the real Magnetic Tile
  * layout (split counts, defect types, masks, seeded determinism), temporary
- * layouts with a mask folder or masks beside the images, and each error. */
+ * layouts with a mask folder or masks beside the images, MVTec AD's layout
+ * from links to real images, and each error. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 #include "data/sample_store.h"
 
 #define TILE_ROOT ADVGNN_SHARED_DATA "/magnetic_tile"
+#define METAL_NUT_ROOT ADVGNN_SHARED_DATA "/mvtec_ad/metal_nut"
+#define BOTTLE_ROOT ADVGNN_SHARED_DATA "/mvtec_ad/bottle"
 
 static advgnn_ctx *ctx;
 static const advgnn_plugin_descriptor *desc;
@@ -110,6 +113,73 @@ static void make_dir(const char *path)
     CHECK(mkdir(path, 0755) == 0);
 }
 
+/* Creates dir/name as a symbolic link to `target`, so that real images are
+ * used without copying them. */
+static void link_file(const char *target, const char *dir, const char *name)
+{
+    char path[700];
+
+    CHECK((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) < sizeof(path));
+    CHECK(symlink(target, path) == 0);
+}
+
+/* The warnings and debug lines that the plugin logged, for checks on them. */
+static char log_lines[8192];
+static size_t log_warnings;
+
+static void capture_log(void *user, advgnn_log_level level, const char *line)
+{
+    size_t used = strlen(log_lines);
+
+    (void)user;
+    log_warnings += level == ADVGNN_LOG_WARN;
+    snprintf(log_lines + used, sizeof(log_lines) - used, "%s\n", line);
+}
+
+/* Sends the plugin's log lines, down to debug, to log_lines; stop_capture
+ * restores the quiet default. */
+static void start_capture(void)
+{
+    log_lines[0] = '\0';
+    log_warnings = 0;
+    advgnn_ctx_set_log_sink(ctx, capture_log, NULL);
+    advgnn_ctx_set_log_level(ctx, ADVGNN_LOG_DEBUG);
+}
+
+static void stop_capture(void)
+{
+    advgnn_ctx_set_log_sink(ctx, NULL, NULL);
+    advgnn_ctx_set_log_level(ctx, ADVGNN_LOG_WARN);
+}
+
+/* Opens and lists the dataset; NULL with the error left in ctx. */
+static advgnn_sample_store *open_and_list(const setting *settings, size_t count)
+{
+    void *state = open_folder(settings, count);
+    advgnn_sample_store *store = state ? list_folder(state) : NULL;
+
+    if (state)
+        fn->close(state);
+    return store;
+}
+
+/* Returns the defective test samples of a store and their count. */
+static size_t defective_samples(const advgnn_sample_store *store, const advgnn_sample **out, size_t max)
+{
+    const advgnn_sample *samples;
+    size_t count, defective = 0;
+
+    advgnn_sample_store_split(store, 0, ADVGNN_SPLIT_TEST, &samples, &count);
+    for (size_t i = 0; i < count; i++) {
+        if (!samples[i].anomalous)
+            continue;
+        if (defective < max)
+            out[defective] = &samples[i];
+        defective++;
+    }
+    return defective;
+}
+
 static void expect_failure(const setting *settings, size_t count, int status, const char *path, const char *hint);
 
 /* ---- Magnetic Tile --------------------------------------------------------- */
@@ -125,6 +195,7 @@ static advgnn_sample_store *list_tile(int64_t seed, int jpg_extension_only)
         STR("root", TILE_ROOT),
         STR("normal_dir", "MT_Free/Imgs"),
         STRS("defect_dirs", tile_defect_dirs, 5),
+        STRS("defect_types", tile_types, 5),
         NUM("test_normal_ratio", 0.2),
         NUM("validation_ratio", 0.1),
         INT("seed", seed),
@@ -237,6 +308,34 @@ static void test_tile_split_determinism(void)
     advgnn_sample_store_free(other);
 }
 
+/* Without defect_types every Magnetic Tile defect folder ends in "Imgs", so
+ * every defect image gets that type, and the plugin warns once. */
+static void test_tile_shared_type(void)
+{
+    setting settings[] = {STR("root", TILE_ROOT), STR("normal_dir", "MT_Free/Imgs"),
+                          STRS("defect_dirs", tile_defect_dirs, 5), STRS("image_extensions", jpg_only, 1)};
+
+    start_capture();
+    advgnn_sample_store *store = open_and_list(settings, 4);
+    stop_capture();
+    CHECK(store != NULL);
+    if (store) {
+        const advgnn_sample *samples;
+        size_t count, defective = 0, typed_imgs = 0;
+        advgnn_sample_store_split(store, 0, ADVGNN_SPLIT_TEST, &samples, &count);
+        for (size_t i = 0; i < count; i++) {
+            defective += samples[i].anomalous;
+            typed_imgs += samples[i].anomalous && strcmp(samples[i].defect_type, "Imgs") == 0;
+        }
+        CHECK_INT_EQ(defective, 392);
+        CHECK_INT_EQ(typed_imgs, 392);
+        advgnn_sample_store_free(store);
+    }
+    CHECK_STR_CONTAINS(log_lines, "'MT_Blowhole/Imgs' and 'MT_Break/Imgs' both end in 'Imgs'");
+    CHECK_STR_CONTAINS(log_lines, "set 'defect_types'");
+    CHECK_INT_EQ(log_warnings, 1);
+}
+
 /* ---- temporary layouts ------------------------------------------------------ */
 
 /* root/good: 10 images plus a text file and a hidden image; root/defect:
@@ -306,8 +405,8 @@ static void test_mask_folder_layout(void)
         fn->close(state);
 }
 
-/* Masks beside their images with a suffix, defect types from the first path
- * component, and a per-type subfolder of mask_dir. */
+/* Masks beside their images with a suffix, defect types from the last path
+ * component or from defect_types, and a per-type subfolder of mask_dir. */
 static void test_masks_beside_images(void)
 {
     char root[512], dir[600];
@@ -346,7 +445,7 @@ static void test_masks_beside_images(void)
         CHECK_INT_EQ(count, 2); /* a_mask.png is not an image */
         if (count == 2) {
             CHECK(strcmp(samples[0].name, "dent/Imgs/b.bmp") == 0);
-            CHECK(strcmp(samples[0].defect_type, "dent") == 0);
+            CHECK(strcmp(samples[0].defect_type, "Imgs") == 0);
             CHECK_STR_CONTAINS(samples[0].mask_path, "/dent/Imgs/b_mask.png");
             CHECK(strcmp(samples[1].name, "scratch/a.png") == 0);
             CHECK(strcmp(samples[1].defect_type, "scratch") == 0);
@@ -356,6 +455,25 @@ static void test_masks_beside_images(void)
     }
     if (state)
         fn->close(state);
+
+    /* defect_types names the types in the order of defect_dirs. */
+    static const char *const types[] = {"scratch", "dent"};
+    setting named[] = {STR("root", root), STR("normal_dir", "ok"), STRS("defect_dirs", defect_dirs, 2),
+                       STRS("defect_types", types, 2), STR("mask_suffix", "_mask"), NUM("test_normal_ratio", 0.0)};
+    store = open_and_list(named, 6);
+    CHECK(store != NULL);
+    if (store) {
+        const advgnn_sample *samples;
+        size_t count;
+        advgnn_sample_store_split(store, 0, ADVGNN_SPLIT_TEST, &samples, &count);
+        CHECK_INT_EQ(count, 2);
+        if (count == 2) {
+            CHECK(strcmp(samples[0].name, "dent/Imgs/b.bmp") == 0);
+            CHECK(strcmp(samples[0].defect_type, "dent") == 0);
+            CHECK(strcmp(samples[1].defect_type, "scratch") == 0);
+        }
+        advgnn_sample_store_free(store);
+    }
 
     /* mask_dir with a subfolder named after the defect type is preferred. */
     snprintf(dir, sizeof(dir), "%s/gt", root);
@@ -499,6 +617,7 @@ static void test_default_masks(void)
                 continue;
             defective++;
             CHECK(strcmp(samples[i].name, "test/defect/d0.png") == 0);
+            CHECK(strcmp(samples[i].defect_type, "defect") == 0);
             CHECK_STR_CONTAINS(samples[i].mask_path, "/ground_truth/defect/d0_mask.png");
         }
         CHECK_INT_EQ(defective, 1);
@@ -508,8 +627,9 @@ static void test_default_masks(void)
         fn->close(state);
 }
 
-/* A file as root, such as an archive, is named as a file that this plugin
- * cannot read, never as missing. */
+/* A file as root is named as a file, never as missing: an archive, by its
+ * name or by its first bytes, as one that this plugin cannot read, and any
+ * other file as not the dataset folder. */
 static void test_file_root(void)
 {
     char root[512];
@@ -525,6 +645,34 @@ static void test_file_root(void)
     void *state = open_folder(file_root, 1);
     CHECK(state == NULL);
     CHECK(strstr(advgnn_ctx_error(ctx), "not found") == NULL);
+    advgnn_ctx_clear_error(ctx);
+
+    /* An xz stream under another name is still an archive. */
+    char renamed[512];
+    snprintf(renamed, sizeof(renamed), "%s/parts.bin", tmpdir);
+    f = fopen(renamed, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fwrite("\xfd" "7zXZ\0", 1, 6, f);
+        fclose(f);
+    }
+    setting renamed_root[] = {STR("root", renamed)};
+    expect_failure(renamed_root, 1, ADVGNN_ERR_NOT_IMPLEMENTED, renamed, "extract it");
+}
+
+/* A real image as root: the message states that root must be a folder and
+ * mentions no archive. */
+static void test_image_root(void)
+{
+    const char *image = BOTTLE_ROOT "/train/good/000.png";
+    setting image_root[] = {STR("root", image)};
+
+    expect_failure(image_root, 1, ADVGNN_ERR_NOT_FOUND, image, "is a file, not a folder");
+    expect_failure(image_root, 1, ADVGNN_ERR_NOT_FOUND, "set 'root' to the dataset folder", "contains 'good'");
+    void *state = open_folder(image_root, 1);
+    CHECK(state == NULL);
+    CHECK(strstr(advgnn_ctx_error(ctx), "archive") == NULL);
+    CHECK(strstr(advgnn_ctx_error(ctx), "extract") == NULL);
     advgnn_ctx_clear_error(ctx);
 }
 
@@ -563,6 +711,208 @@ static void test_allocation_failures(void)
     }
     CHECK(failures > 10);
     advgnn_options_free(opts);
+}
+
+/* Links up to `count` files of `source` ending in `extension` into `dir`,
+ * in byte order of their names. With `mask_suffix`, also links the .png
+ * beside each as <stem><mask_suffix>.png, as Magnetic Tile keeps its masks
+ * beside its images. Returns the number of images linked. */
+static size_t link_images(const char *source, const char *extension, const char *dir, size_t count,
+                          const char *mask_suffix)
+{
+    struct dirent **entries;
+    int n = scandir(source, &entries, NULL, alphasort);
+    size_t linked = 0;
+
+    CHECK(n > 0);
+    for (int i = 0; i < n; i++) {
+        const char *name = entries[i]->d_name;
+        size_t len = strlen(name), lx = strlen(extension);
+        if (linked < count && len > lx && strcmp(name + len - lx, extension) == 0) {
+            char target[700], stem[256], mask[300];
+            snprintf(target, sizeof(target), "%s/%s", source, name);
+            link_file(target, dir, name);
+            snprintf(stem, sizeof(stem), "%.*s", (int)(len - lx), name);
+            if (mask_suffix) {
+                snprintf(target, sizeof(target), "%s/%s.png", source, stem);
+                snprintf(mask, sizeof(mask), "%s%s.png", stem, mask_suffix);
+                link_file(target, dir, mask);
+            }
+            linked++;
+        }
+        free(entries[i]);
+    }
+    if (n > 0)
+        free(entries);
+    return linked;
+}
+
+/* Creates tmpdir/<name> with good/ holding links to the first 5 images of
+ * `normal_source` that end in `extension`, and an empty defect/. Writes the
+ * root folder to `root` and the defect folder to `defect` (600 bytes each). */
+static void make_linked_layout(const char *name, const char *normal_source, const char *extension, char *root,
+                               char *defect)
+{
+    char good[700];
+
+    snprintf(root, 600, "%s/%s", tmpdir, name);
+    make_dir(root);
+    snprintf(good, sizeof(good), "%s/good", root);
+    make_dir(good);
+    CHECK_INT_EQ(link_images(normal_source, extension, good, 5, NULL), 5);
+    snprintf(defect, 600, "%s/defect", root);
+    make_dir(defect);
+}
+
+/* Checks that the store has `expected` defect images, each with the mask
+ * <image stem>_mask.png beside it. */
+static void check_masks_beside(const advgnn_sample_store *store, size_t expected)
+{
+    const advgnn_sample *defects[8];
+    size_t count = defective_samples(store, defects, 8);
+
+    CHECK_INT_EQ(count, expected);
+    for (size_t i = 0; i < count && i < 8; i++) {
+        const char *image = defects[i]->image_path;
+        const char *mask = defects[i]->mask_path;
+        CHECK(mask != NULL);
+        if (!mask)
+            continue;
+        size_t stem = strlen(image) - strlen(strrchr(image, '.'));
+        CHECK(strncmp(mask, image, stem) == 0);
+        CHECK(strcmp(mask + stem, "_mask.png") == 0);
+    }
+}
+
+/* Masks named <stem>_mask.png beside real Magnetic Tile images with the
+ * default empty mask_suffix: they are the masks of those images, never
+ * defect images of their own, with require_masks true or false. A file named
+ * like a mask whose image is missing stays an image, with one warning. */
+static void test_default_suffix_beside(void)
+{
+    char root[600], dir[600];
+
+    make_linked_layout("mask_beside", TILE_ROOT "/MT_Free/Imgs", ".jpg", root, dir);
+    CHECK_INT_EQ(link_images(TILE_ROOT "/MT_Crack/Imgs", ".jpg", dir, 3, "_mask"), 3);
+
+    setting required[] = {STR("root", root)};
+    start_capture();
+    advgnn_sample_store *store = open_and_list(required, 1);
+    stop_capture();
+    CHECK(store != NULL);
+    if (store)
+        check_masks_beside(store, 3);
+    advgnn_sample_store_free(store);
+    CHECK_STR_CONTAINS(log_lines, "3 mask file(s) beside the images");
+    CHECK_INT_EQ(log_warnings, 0);
+    advgnn_ctx_clear_error(ctx);
+
+    setting optional[] = {STR("root", root), BOOL("require_masks", 0)};
+    store = open_and_list(optional, 2);
+    CHECK(store != NULL);
+    if (store)
+        check_masks_beside(store, 3);
+    advgnn_sample_store_free(store);
+
+    /* A real mask without its image: an image of its own, and a warning. */
+    link_file(TILE_ROOT "/MT_Crack/Imgs/exp1_num_249594.png", dir, "lost_mask.png");
+    start_capture();
+    store = open_and_list(optional, 2);
+    stop_capture();
+    CHECK(store != NULL);
+    if (store) {
+        const advgnn_sample *defects[8];
+        CHECK_INT_EQ(defective_samples(store, defects, 8), 4);
+    }
+    advgnn_sample_store_free(store);
+    CHECK_STR_CONTAINS(log_lines, "named like the mask of an image that is not there, such as 'lost_mask.png'");
+    CHECK_INT_EQ(log_warnings, 1);
+    advgnn_ctx_clear_error(ctx);
+}
+
+/* The same with PNG images, where the first name beside the image is the
+ * image itself: a.png with a_mask.png, from MVTec AD's bottle. */
+static void test_default_suffix_png(void)
+{
+    char root[600], dir[600];
+
+    make_linked_layout("png_beside", BOTTLE_ROOT "/train/good", ".png", root, dir);
+    link_file(BOTTLE_ROOT "/test/broken_large/000.png", dir, "a.png");
+    link_file(METAL_NUT_ROOT "/ground_truth/color/000_mask.png", dir, "a_mask.png");
+
+    setting defaults[] = {STR("root", root)};
+    advgnn_sample_store *store = open_and_list(defaults, 1);
+    CHECK(store != NULL);
+    if (store)
+        check_masks_beside(store, 1);
+    advgnn_sample_store_free(store);
+    advgnn_ctx_clear_error(ctx);
+}
+
+/* MVTec AD's own layout, linked from metal_nut: test/color/000.png with
+ * ground_truth/color/000_mask.png. The defect type is "color", the defect
+ * folder's own name, for the default mask lookup and for mask_dir alike. */
+static void test_mvtec_layout(void)
+{
+    char root[512], link[600];
+
+    snprintf(root, sizeof(root), "%s/metal_nut", tmpdir);
+    make_dir(root);
+    snprintf(link, sizeof(link), "%s/train", root);
+    CHECK(symlink(BOTTLE_ROOT "/train", link) == 0);
+    snprintf(link, sizeof(link), "%s/test", root);
+    CHECK(symlink(METAL_NUT_ROOT "/test", link) == 0);
+    snprintf(link, sizeof(link), "%s/ground_truth", root);
+    CHECK(symlink(METAL_NUT_ROOT "/ground_truth", link) == 0);
+
+    static const char *const color[] = {"test/color"};
+    setting defaults[] = {STR("root", root), STR("normal_dir", "train/good"), STRS("defect_dirs", color, 1)};
+    setting gt_dir[] = {STR("root", root), STR("normal_dir", "train/good"), STRS("defect_dirs", color, 1),
+                        STR("mask_dir", "ground_truth"), STR("mask_suffix", "_mask")};
+    for (int variant = 0; variant < 2; variant++) {
+        advgnn_sample_store *store = variant == 0 ? open_and_list(defaults, 3) : open_and_list(gt_dir, 5);
+        CHECK(store != NULL);
+        if (!store)
+            continue;
+        const advgnn_sample *defects[2];
+        CHECK_INT_EQ(defective_samples(store, defects, 2), 1);
+        CHECK(strcmp(defects[0]->name, "test/color/000.png") == 0);
+        CHECK(strcmp(defects[0]->defect_type, "color") == 0);
+        CHECK_STR_CONTAINS(defects[0]->mask_path, "/metal_nut/ground_truth/color/000_mask.png");
+        advgnn_sample_store_free(store);
+    }
+
+    /* mask_dir without the suffix names the file it tried, in ground_truth/color. */
+    char path[700];
+    setting no_suffix[] = {STR("root", root), STR("normal_dir", "train/good"), STRS("defect_dirs", color, 1),
+                           STR("mask_dir", "ground_truth")};
+    snprintf(path, sizeof(path), "%s/ground_truth/color/000.png", root);
+    expect_failure(no_suffix, 4, ADVGNN_ERR_NOT_FOUND, path, "'mask_suffix'");
+
+    /* defect_types renames the type, and the ground_truth folder with it. */
+    static const char *const paint[] = {"paint"};
+    setting renamed[] = {STR("root", root), STR("normal_dir", "train/good"), STRS("defect_dirs", color, 1),
+                         STRS("defect_types", paint, 1), BOOL("require_masks", 0)};
+    advgnn_sample_store *store = open_and_list(renamed, 5);
+    CHECK(store != NULL);
+    if (store) {
+        const advgnn_sample *defects[2];
+        CHECK_INT_EQ(defective_samples(store, defects, 2), 1);
+        CHECK(strcmp(defects[0]->defect_type, "paint") == 0);
+        CHECK(defects[0]->mask_path == NULL);
+        advgnn_sample_store_free(store);
+    }
+    snprintf(path, sizeof(path), "%s/ground_truth/paint/000_mask.png", root);
+    expect_failure(renamed, 4, ADVGNN_ERR_NOT_FOUND, path, "require_masks = false");
+
+    static const char *const two_types[] = {"paint", "scratch"};
+    setting too_many[] = {STR("root", root), STR("normal_dir", "train/good"), STRS("defect_dirs", color, 1),
+                          STRS("defect_types", two_types, 2)};
+    expect_failure(too_many, 4, ADVGNN_ERR_OPTION, "'defect_types' has 2 entries", "'defect_dirs' has 1");
+    static const char *const nested_type[] = {"a/b"};
+    setting with_slash[] = {STR("root", root), STR("normal_dir", "train/good"), STRS("defect_dirs", color, 1),
+                            STRS("defect_types", nested_type, 1)};
+    expect_failure(with_slash, 4, ADVGNN_ERR_OPTION, "'a/b'", "without '/'");
 }
 
 /* ---- errors ----------------------------------------------------------------- */
@@ -659,6 +1009,21 @@ static void test_errors(void)
                           BOOL("require_masks", 0), NUM("test_normal_ratio", 0.5), NUM("validation_ratio", 1.0)};
     expect_failure(all_test, 6, ADVGNN_ERR_OPTION, "good", "lower the ratios");
 
+    /* mask_threshold t marks a pixel above t as defective, so 255 would mark
+     * none: the documented range is 0 to 254. */
+    setting saturated[] = {STR("root", root), INT("mask_threshold", 255)};
+    expect_failure(saturated, 2, ADVGNN_ERR_OPTION, "mask_threshold", "254");
+    setting highest[] = {STR("root", root), STR("mask_dir", "mask"), STR("mask_suffix", "_mask"),
+                         BOOL("require_masks", 0), INT("mask_threshold", 254)};
+    store = open_and_list(highest, 5);
+    CHECK(store != NULL);
+    if (store) {
+        const advgnn_sample *defects[4];
+        CHECK_INT_EQ(defective_samples(store, defects, 4), 3);
+        CHECK_INT_EQ(defects[0]->mask_threshold, 254);
+    }
+    advgnn_sample_store_free(store);
+
     /* root is required; the option set reports it before open runs. */
     setting nothing[] = {INT("seed", 1)};
     expect_failure(nothing, 1, ADVGNN_ERR_OPTION, "root", "root");
@@ -685,8 +1050,17 @@ int main(void)
     if (access(TILE_ROOT "/MT_Free/Imgs", R_OK) == 0) {
         test_tile_layout();
         test_tile_split_determinism();
+        test_tile_shared_type();
+        test_default_suffix_beside();
     } else {
         printf("shared data not found at %s: Magnetic Tile checks skipped\n", TILE_ROOT);
+    }
+    if (access(BOTTLE_ROOT "/train/good", R_OK) == 0 && access(METAL_NUT_ROOT "/ground_truth", R_OK) == 0) {
+        test_default_suffix_png();
+        test_mvtec_layout();
+        test_image_root();
+    } else {
+        printf("shared data not found at %s: MVTec AD checks skipped\n", ADVGNN_SHARED_DATA "/mvtec_ad");
     }
     test_mask_folder_layout();
     test_masks_beside_images();

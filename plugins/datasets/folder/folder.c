@@ -26,11 +26,16 @@ static const advgnn_option_spec folder_options[] = {
     {.name = "normal_dir", .type = ADVGNN_OPT_STRING, .help = "folder of the normal (defect-free) images",
      .def.string = "good"},
     {.name = "defect_dirs", .type = ADVGNN_OPT_STRING_LIST,
-     .help = "folders of defective images; a sample's defect type is its folder's first path component",
+     .help = "folders of defective images; a sample's defect type is its folder's last path component "
+             "unless defect_types is set",
      .def.strings = {default_defect_dirs, 1}},
+    {.name = "defect_types", .type = ADVGNN_OPT_STRING_LIST,
+     .help = "defect type of each defect_dirs entry, in the same order; empty means each folder's last path "
+             "component, e.g. {\"MT_Crack\"} for \"MT_Crack/Imgs\"",
+     .def.strings = {NULL, 0}},
     {.name = "mask_dir", .type = ADVGNN_OPT_STRING,
      .help = "folder of the masks (its <defect type> subfolder when present); empty means beside each image, "
-             "else ground_truth/<defect folder name>/<stem>_mask<mask_extension> as in MVTec AD",
+             "else ground_truth/<defect type>/<stem>_mask<mask_extension> as in MVTec AD",
      .def.string = ""},
     {.name = "mask_suffix", .type = ADVGNN_OPT_STRING,
      .help = "text between the image stem and the mask extension in mask names, e.g. \"_mask\"", .def.string = ""},
@@ -48,7 +53,9 @@ static const advgnn_option_spec folder_options[] = {
      .help = "seed of the shuffle that splits the normal images; equal seeds and files give equal splits",
      .def.integer = 0, .min = 0, .flags = ADVGNN_OPT_HAS_MIN},
     {.name = "mask_threshold", .type = ADVGNN_OPT_INT,
-     .help = "a mask pixel above this value (0..255 scale) is defective", .def.integer = 127, .min = 0, .max = 254,
+     .help = "a mask pixel whose value (0 to 255) in any color channel is above this is defective; 0 makes "
+             "every nonzero pixel defective",
+     .def.integer = 127, .min = 0, .max = 254,
      .flags = ADVGNN_OPT_HAS_MIN | ADVGNN_OPT_HAS_MAX},
     {.name = "require_masks", .type = ADVGNN_OPT_BOOL,
      .help = "a defective image without a mask is an error; false keeps it without a mask", .def.boolean = 1},
@@ -62,6 +69,8 @@ typedef struct folder_state {
     char *normal_dir;
     char **defect_dirs;
     size_t defect_dir_count;
+    char **defect_types; /* one per defect_dirs entry; NULL when not set */
+    size_t defect_type_count;
     char *mask_dir;
     char *mask_suffix;
     char *mask_extension;
@@ -91,6 +100,7 @@ static void folder_close(void *opaque)
     advgnn_free(state->category);
     advgnn_free(state->normal_dir);
     free_strings(state->defect_dirs, state->defect_dir_count);
+    free_strings(state->defect_types, state->defect_type_count);
     advgnn_free(state->mask_dir);
     advgnn_free(state->mask_suffix);
     advgnn_free(state->mask_extension);
@@ -148,6 +158,11 @@ static int copy_options(advgnn_ctx *ctx, const advgnn_options *opts, folder_stat
     advgnn_string_list defect_dirs = advgnn_options_strings(opts, "defect_dirs");
     state->defect_dirs = copy_strings(defect_dirs);
     state->defect_dir_count = state->defect_dirs ? defect_dirs.count : 0;
+    advgnn_string_list defect_types = advgnn_options_strings(opts, "defect_types");
+    if (defect_types.count > 0) {
+        state->defect_types = copy_strings(defect_types);
+        state->defect_type_count = state->defect_types ? defect_types.count : 0;
+    }
     state->mask_dir = advgnn_strdup(advgnn_options_string(opts, "mask_dir"));
     state->mask_suffix = advgnn_strdup(advgnn_options_string(opts, "mask_suffix"));
     state->mask_extension = advgnn_strdup(advgnn_options_string(opts, "mask_extension"));
@@ -160,9 +175,33 @@ static int copy_options(advgnn_ctx *ctx, const advgnn_options *opts, folder_stat
     state->mask_threshold = (int)advgnn_options_int(opts, "mask_threshold");
     state->require_masks = advgnn_options_bool(opts, "require_masks");
 
-    if (!state->root || !state->category || !state->normal_dir || !state->defect_dirs || !state->mask_dir ||
-        !state->mask_suffix || !state->mask_extension || !state->image_extensions)
+    if (!state->root || !state->category || !state->normal_dir || !state->defect_dirs ||
+        (defect_types.count > 0 && !state->defect_types) || !state->mask_dir || !state->mask_suffix ||
+        !state->mask_extension || !state->image_extensions)
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory copying the options");
+    return ADVGNN_OK;
+}
+
+/* Checks that defect_types, when set, names each defect_dirs entry with one
+ * folder name: the type also names the mask subfolder of mask_dir and of
+ * ground_truth. */
+static int check_defect_types(advgnn_ctx *ctx, const folder_state *state)
+{
+    if (state->defect_type_count == 0)
+        return ADVGNN_OK;
+    if (state->defect_type_count != state->defect_dir_count)
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "folder: option 'defect_types' has %zu entries but 'defect_dirs' has %zu; give one "
+                            "defect type per defect folder, in the same order, or leave 'defect_types' unset",
+                            state->defect_type_count, state->defect_dir_count);
+    for (size_t i = 0; i < state->defect_type_count; i++) {
+        const char *type = state->defect_types[i];
+        if (type[0] == '\0' || strchr(type, '/') || strcmp(type, ".") == 0 || strcmp(type, "..") == 0)
+            return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                                "folder: defect_types entry '%s' (for '%s') must be a folder name without '/', "
+                                "such as \"crack\"",
+                                type, state->defect_dirs[i]);
+    }
     return ADVGNN_OK;
 }
 
@@ -187,7 +226,7 @@ static int check_options(advgnn_ctx *ctx, const folder_state *state)
                                 "folder: defect_dirs entry '%s' must be a folder path relative to root",
                                 state->defect_dirs[i]);
     }
-    return ADVGNN_OK;
+    return check_defect_types(ctx, state);
 }
 
 /* Fails with a message naming root/<dir> when that folder does not exist. */
@@ -212,11 +251,16 @@ static int check_folders(advgnn_ctx *ctx, const folder_state *state)
 {
     /* The other dataset plugins read archives, so a user may expect this one
      * to. A file root is therefore named as a file, not as missing. */
-    if (is_regular_file(state->root))
+    if (is_regular_file(state->root) && is_archive(state->root))
         return advgnn_failf(ctx, ADVGNN_ERR_NOT_IMPLEMENTED,
                             "folder: root '%s' is a file, but the folder plugin reads folders only, not archives; "
                             "extract it and set 'root' to the extracted folder",
                             state->root);
+    if (is_regular_file(state->root))
+        return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
+                            "folder: root '%s' is a file, not a folder; set 'root' to the dataset folder, the one "
+                            "that contains '%s'",
+                            state->root, state->normal_dir);
     if (!is_folder(state->root))
         return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
                             "folder: root folder '%s' not found; set 'root' to the dataset folder", state->root);
@@ -225,6 +269,31 @@ static int check_folders(advgnn_ctx *ctx, const folder_state *state)
     for (size_t i = 0; i < state->defect_dir_count && rc == ADVGNN_OK; i++)
         rc = require_folder(ctx, state, state->defect_dirs[i], "defect image", "defect_dirs");
     return rc;
+}
+
+/* Warns when two defect folders get the same defect type from their last
+ * path component, as "MT_Crack/Imgs" and "MT_Break/Imgs" do: the results
+ * then cannot tell their defects apart. */
+static void warn_shared_types(advgnn_ctx *ctx, const folder_state *state)
+{
+    if (state->defect_type_count > 0)
+        return;
+    for (size_t i = 0; i < state->defect_dir_count; i++) {
+        for (size_t j = i + 1; j < state->defect_dir_count; j++) {
+            char *a = base_name(state->defect_dirs[i]);
+            char *b = base_name(state->defect_dirs[j]);
+            int same = a && b && strcmp(a, b) == 0;
+            if (same)
+                advgnn_log(ctx, ADVGNN_LOG_WARN,
+                           "folder: defect folders '%s' and '%s' both end in '%s', so both get that defect "
+                           "type; set 'defect_types' to name one type per folder",
+                           state->defect_dirs[i], state->defect_dirs[j], a);
+            advgnn_free(a);
+            advgnn_free(b);
+            if (same)
+                return;
+        }
+    }
 }
 
 static int folder_open(advgnn_ctx *ctx, const advgnn_options *opts, void **state_out)
@@ -239,6 +308,8 @@ static int folder_open(advgnn_ctx *ctx, const advgnn_options *opts, void **state
         rc = check_options(ctx, state);
     if (rc == ADVGNN_OK)
         rc = check_folders(ctx, state);
+    if (rc == ADVGNN_OK)
+        warn_shared_types(ctx, state);
     if (rc != ADVGNN_OK) {
         folder_close(state);
         return rc;
@@ -249,6 +320,36 @@ static int folder_open(advgnn_ctx *ctx, const advgnn_options *opts, void **state
 
 /* ---- listing ------------------------------------------------------------- */
 
+/* The suffix that masks beside their images get when mask_suffix is empty,
+ * as in MVTec AD's ground_truth folders. */
+static const char default_mask_suffix[] = "_mask";
+
+/* Removes from the images of `path` the masks beside them, which find_mask
+ * would take as the masks of other images there, and logs how many. Only
+ * applies when mask_dir is empty, since masks are elsewhere otherwise. */
+static int drop_folder_masks(advgnn_ctx *ctx, const folder_state *state, const char *path, file_list *files)
+{
+    const char *suffixes[2] = {state->mask_suffix, default_mask_suffix};
+    size_t suffix_count = state->mask_suffix[0] == '\0' ? 2 : 1;
+    mask_scan scan;
+
+    if (state->mask_dir[0] != '\0')
+        return ADVGNN_OK;
+    int rc = drop_masks(ctx, files, suffixes, suffix_count, state->mask_extension, &scan);
+    if (rc != ADVGNN_OK)
+        return rc;
+
+    if (scan.masks > 0)
+        advgnn_log(ctx, ADVGNN_LOG_DEBUG, "folder: '%s': %zu mask file(s) beside the images, not listed as images",
+                   path, scan.masks);
+    if (scan.orphans > 0)
+        advgnn_log(ctx, ADVGNN_LOG_WARN,
+                   "folder: '%s' has %zu file(s) named like the mask of an image that is not there, such as '%s'; "
+                   "they are listed as images. Add their images, or move the files out if they are masks",
+                   path, scan.orphans, scan.orphan);
+    return ADVGNN_OK;
+}
+
 /* Lists the images of root/<dir> without the masks that sit among them; an
  * empty folder is an error naming it. */
 static int list_folder(advgnn_ctx *ctx, const folder_state *state, const char *dir, file_list *out)
@@ -258,8 +359,8 @@ static int list_folder(advgnn_ctx *ctx, const folder_state *state, const char *d
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory");
 
     int rc = list_images(ctx, path, extension_list(state), out);
-    if (rc == ADVGNN_OK && state->mask_dir[0] == '\0')
-        rc = drop_masks(ctx, out, state->mask_suffix, state->mask_extension);
+    if (rc == ADVGNN_OK)
+        rc = drop_folder_masks(ctx, state, path, out);
     if (rc == ADVGNN_OK && out->count == 0) {
         char extensions[256] = "";
         for (size_t i = 0; i < state->image_extension_count; i++) {
@@ -277,16 +378,14 @@ static int list_folder(advgnn_ctx *ctx, const folder_state *state, const char *d
     return rc;
 }
 
-/* The defect type of a defect folder: its first path component. */
-static char *defect_type(const char *dir)
+/* Returns the defect type of defect_dirs[index] (new string): its
+ * defect_types entry, else the folder's last path component, which MVTec AD's
+ * test/<type> and ground_truth/<type> layout shares. NULL when out of memory. */
+static char *defect_type(const folder_state *state, size_t index)
 {
-    size_t len = strcspn(dir, "/");
-    char *out = advgnn_malloc(len + 1);
-    if (out) {
-        memcpy(out, dir, len);
-        out[len] = '\0';
-    }
-    return out;
+    if (state->defect_type_count > 0)
+        return advgnn_strdup(state->defect_types[index]);
+    return base_name(state->defect_dirs[index]);
 }
 
 /* Returns the folder that contains the masks of images in root/<dir> (new
@@ -384,62 +483,86 @@ static int list_normal(advgnn_ctx *ctx, const folder_state *state, advgnn_sample
     return rc;
 }
 
-/* Returns root/ground_truth/<last path component of dir>/<stem>_mask<mask_extension>
- * (new string), where MVTec AD keeps the mask of test/<dir>/<stem>.png; NULL
+/* Returns root/ground_truth/<type>/<stem>_mask<mask_extension> (new
+ * string), where MVTec AD keeps the mask of test/<type>/<stem>.png; NULL
  * when out of memory. */
-static char *ground_truth_mask(const folder_state *state, const char *dir, const char *file)
+static char *ground_truth_mask(const folder_state *state, const char *type, const char *file)
 {
-    char *last = base_name(dir);
-    char *folder = last ? path_join("ground_truth", last) : NULL;
+    char *folder = path_join("ground_truth", type);
     char *base = folder ? path_join(state->root, folder) : NULL;
-    char *name = mask_name(file, "_mask", state->mask_extension);
+    char *name = mask_name(file, default_mask_suffix, state->mask_extension);
     char *path = base && name ? path_join(base, name) : NULL;
 
-    advgnn_free(last);
     advgnn_free(folder);
     advgnn_free(base);
     advgnn_free(name);
     return path;
 }
 
-/* The mask files tried for one defect image. */
+/* The mask files tried for one defect image, in this order. */
 typedef struct mask_lookup {
     char *image;        /* root/<dir>/<file> */
     char *named;        /* <mask folder>/<stem><mask_suffix><mask_extension> */
+    char *beside_mask;  /* root/<dir>/<stem>_mask<mask_extension>; NULL unless
+                           mask_dir and mask_suffix are both empty */
     char *ground_truth; /* MVTec AD's mask path; NULL when mask_dir is set */
-    const char *found;  /* `named` or `ground_truth` when that file exists, else NULL */
+    const char *found;  /* the first of the above that exists, else NULL */
 } mask_lookup;
 
 static void mask_lookup_free(mask_lookup *lookup)
 {
     advgnn_free(lookup->image);
     advgnn_free(lookup->named);
+    advgnn_free(lookup->beside_mask);
     advgnn_free(lookup->ground_truth);
 }
 
-/* Finds the mask of root/<dir>/<file>, whose masks folder is `masks`. A mask
- * path never equals the image path: with the default empty mask_suffix, a
- * PNG image would otherwise be its own mask, and the pixel metrics would be
- * computed against the thresholded image. */
-static int find_mask(advgnn_ctx *ctx, const folder_state *state, const char *dir, const char *masks,
-                     const char *file, mask_lookup *lookup)
+/* Builds the paths of `lookup` for root/<dir>/<file>, whose masks folder is
+ * `masks` and whose defect type is `type`. */
+static int mask_lookup_paths(advgnn_ctx *ctx, const folder_state *state, const char *dir, const char *masks,
+                             const char *type, const char *file, mask_lookup *lookup)
 {
+    int by_default = state->mask_dir[0] == '\0';
+    int beside_default = by_default && state->mask_suffix[0] == '\0';
+
     memset(lookup, 0, sizeof(*lookup));
     char *name = mask_name(file, state->mask_suffix, state->mask_extension);
+    char *suffixed = beside_default ? mask_name(file, default_mask_suffix, state->mask_extension) : NULL;
     char *folder = path_join(state->root, dir);
     lookup->image = folder ? path_join(folder, file) : NULL;
     lookup->named = name ? path_join(masks, name) : NULL;
-    if (state->mask_dir[0] == '\0')
-        lookup->ground_truth = ground_truth_mask(state, dir, file);
+    if (beside_default)
+        lookup->beside_mask = folder && suffixed ? path_join(folder, suffixed) : NULL;
+    if (by_default)
+        lookup->ground_truth = ground_truth_mask(state, type, file);
     advgnn_free(name);
+    advgnn_free(suffixed);
     advgnn_free(folder);
-    if (!lookup->image || !lookup->named || (state->mask_dir[0] == '\0' && !lookup->ground_truth)) {
+
+    if (!lookup->image || !lookup->named || (beside_default && !lookup->beside_mask) ||
+        (by_default && !lookup->ground_truth)) {
         mask_lookup_free(lookup);
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory");
     }
+    return ADVGNN_OK;
+}
+
+/* Finds the mask of root/<dir>/<file>. A mask path never equals the image
+ * path: with the default empty mask_suffix, a PNG image would otherwise be
+ * its own mask, and the pixel metrics would be computed against the
+ * thresholded image. drop_folder_masks removes from the image list exactly
+ * the files that the two beside-the-image names match. */
+static int find_mask(advgnn_ctx *ctx, const folder_state *state, const char *dir, const char *masks,
+                     const char *type, const char *file, mask_lookup *lookup)
+{
+    int rc = mask_lookup_paths(ctx, state, dir, masks, type, file, lookup);
+    if (rc != ADVGNN_OK)
+        return rc;
 
     if (strcmp(lookup->named, lookup->image) != 0 && is_regular_file(lookup->named))
         lookup->found = lookup->named;
+    else if (lookup->beside_mask && is_regular_file(lookup->beside_mask))
+        lookup->found = lookup->beside_mask;
     else if (lookup->ground_truth && is_regular_file(lookup->ground_truth))
         lookup->found = lookup->ground_truth;
     return ADVGNN_OK;
@@ -454,17 +577,24 @@ static int fail_missing_mask(advgnn_ctx *ctx, const folder_state *state, const m
                             "folder: defect image '%s' has no mask '%s'; add the mask, fix 'mask_dir', "
                             "'mask_suffix' or 'mask_extension', or set require_masks = false",
                             lookup->image, lookup->named);
+    if (!lookup->beside_mask)
+        return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
+                            "folder: defect image '%s' has no mask: neither '%s' nor '%s' exists; add the mask, "
+                            "set 'mask_dir', 'mask_suffix' or 'mask_extension', or set require_masks = false",
+                            lookup->image, lookup->named, lookup->ground_truth);
     if (strcmp(lookup->named, lookup->image) == 0)
         return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
                             "folder: defect image '%s' has no mask: with mask_suffix \"%s\" and mask_extension "
-                            "\"%s\" its mask beside it would be the image itself, and '%s' does not exist; set "
-                            "'mask_suffix' (e.g. \"_mask\" for <name>_mask.png beside the image) or 'mask_dir', "
-                            "add the mask, or set require_masks = false to keep defect images without masks",
-                            lookup->image, state->mask_suffix, state->mask_extension, lookup->ground_truth);
+                            "\"%s\" its mask beside it would be the image itself, and neither '%s' nor '%s' "
+                            "exists; set 'mask_suffix' (e.g. \"_gt\" for <name>_gt.png beside the image) or "
+                            "'mask_dir', add the mask, or set require_masks = false to keep defect images without "
+                            "masks",
+                            lookup->image, state->mask_suffix, state->mask_extension, lookup->beside_mask,
+                            lookup->ground_truth);
     return advgnn_failf(ctx, ADVGNN_ERR_NOT_FOUND,
-                        "folder: defect image '%s' has no mask: neither '%s' nor '%s' exists; add the mask, set "
-                        "'mask_dir', 'mask_suffix' or 'mask_extension', or set require_masks = false",
-                        lookup->image, lookup->named, lookup->ground_truth);
+                        "folder: defect image '%s' has no mask: none of '%s', '%s' and '%s' exists; add the mask, "
+                        "set 'mask_dir', 'mask_suffix' or 'mask_extension', or set require_masks = false",
+                        lookup->image, lookup->named, lookup->beside_mask, lookup->ground_truth);
 }
 
 /* Lists one defect folder into the test split, each image with its mask. */
@@ -477,14 +607,14 @@ static int list_defects(advgnn_ctx *ctx, const folder_state *state, advgnn_sampl
     if (rc != ADVGNN_OK)
         return rc;
 
-    char *type = defect_type(dir);
+    char *type = defect_type(state, index);
     char *masks = type ? mask_folder(state, dir, type) : NULL;
     if (!masks)
         rc = advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory");
 
     for (size_t i = 0; i < files.count && rc == ADVGNN_OK; i++) {
         mask_lookup lookup;
-        rc = find_mask(ctx, state, dir, masks, files.names[i], &lookup);
+        rc = find_mask(ctx, state, dir, masks, type, files.names[i], &lookup);
         if (rc != ADVGNN_OK)
             break;
 

@@ -1,6 +1,7 @@
 /* Folder scanning for the folder dataset. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -60,6 +61,32 @@ static int has_extension(const char *name, advgnn_string_list extensions)
             return 1;
     }
     return 0;
+}
+
+int is_archive(const char *path)
+{
+    static const char *const suffixes[] = {".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz",
+                                           ".tar.bz2", ".tbz2", ".zip", ".7z"};
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        if (ends_with_nocase(path, suffixes[i]))
+            return 1;
+    }
+
+    /* A renamed archive: gzip, xz, bzip2, zip, 7z, then POSIX tar's "ustar"
+     * at offset 257. */
+    unsigned char head[262] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t n = fread(head, 1, sizeof(head), f);
+    fclose(f);
+    if ((n >= 2 && head[0] == 0x1f && head[1] == 0x8b) ||
+        (n >= 6 && memcmp(head, "\xfd" "7zXZ\0", 6) == 0) ||
+        (n >= 3 && memcmp(head, "BZh", 3) == 0) ||
+        (n >= 4 && memcmp(head, "PK\x03\x04", 4) == 0) ||
+        (n >= 6 && memcmp(head, "7z\xbc\xaf\x27\x1c", 6) == 0))
+        return 1;
+    return n >= 262 && memcmp(head + 257, "ustar", 5) == 0;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -157,18 +184,24 @@ static size_t stem_length(const char *name)
     return dot && dot != name ? (size_t)(dot - name) : strlen(name);
 }
 
-/* Returns nonzero when `name` is <stem of list[j]> + suffix + mask_extension
- * for some j other than `self`. */
-static int is_mask_of_another(const file_list *list, size_t self, const char *suffix, const char *mask_extension)
+/* Returns the length of <stem> when `name` is <stem> + suffix +
+ * mask_extension with a non-empty stem, else -1. */
+static long mask_stem_length(const char *name, const char *suffix, const char *mask_extension)
 {
-    const char *name = list->names[self];
     size_t len = strlen(name), lx = strlen(mask_extension), lsuffix = strlen(suffix);
 
-    if (len < lx + lsuffix || strcmp(name + len - lx, mask_extension) != 0)
-        return 0;
+    if (len <= lx + lsuffix || strcmp(name + len - lx, mask_extension) != 0)
+        return -1;
     size_t stem = len - lx - lsuffix;
     if (strncmp(name + stem, suffix, lsuffix) != 0)
-        return 0;
+        return -1;
+    return (long)stem;
+}
+
+/* Returns nonzero when a file of `list` other than list[self] has the stem
+ * name[0..stem). */
+static int has_stem(const file_list *list, size_t self, const char *name, size_t stem)
+{
     for (size_t j = 0; j < list->count; j++) {
         if (j == self)
             continue;
@@ -179,15 +212,36 @@ static int is_mask_of_another(const file_list *list, size_t self, const char *su
     return 0;
 }
 
-int drop_masks(advgnn_ctx *ctx, file_list *list, const char *suffix, const char *mask_extension)
+int drop_masks(advgnn_ctx *ctx, file_list *list, const char *const *suffixes, size_t suffix_count,
+               const char *mask_extension, mask_scan *scan)
 {
+    memset(scan, 0, sizeof(*scan));
+
     /* Decide for every file against the full list first, then compact, so
      * removing one file never changes the decision for another. */
     char *keep = advgnn_calloc(list->count ? list->count : 1, 1);
     if (!keep)
         return advgnn_failf(ctx, ADVGNN_ERR_NOMEM, "folder: out of memory matching masks");
-    for (size_t i = 0; i < list->count; i++)
-        keep[i] = !is_mask_of_another(list, i, suffix, mask_extension);
+    for (size_t i = 0; i < list->count; i++) {
+        const char *name = list->names[i];
+        int is_mask = 0, named_like_mask = 0;
+        for (size_t k = 0; k < suffix_count && !is_mask; k++) {
+            long stem = mask_stem_length(name, suffixes[k], mask_extension);
+            if (stem < 0)
+                continue;
+            is_mask = has_stem(list, i, name, (size_t)stem);
+            /* With an empty suffix every PNG would look like a mask. */
+            named_like_mask |= suffixes[k][0] != '\0';
+        }
+        keep[i] = !is_mask;
+        if (is_mask) {
+            scan->masks++;
+        } else if (named_like_mask) {
+            if (scan->orphans == 0)
+                snprintf(scan->orphan, sizeof(scan->orphan), "%s", name);
+            scan->orphans++;
+        }
+    }
 
     size_t kept = 0;
     for (size_t i = 0; i < list->count; i++) {
