@@ -232,6 +232,30 @@ static int log_level_from_name(const char *name, advgnn_log_level *level)
     return 0;
 }
 
+/* Raises the error that string.format gave inside advgnn.log as an error of
+ * advgnn.log at the script line. string.format numbers its arguments from
+ * the format string, which is argument 2 of advgnn.log, so its "bad argument
+ * #2" is advgnn.log's #3. The error object is on top of the stack. */
+static int raise_log_format_error(lua_State *L, int lua_status)
+{
+    const char *message = lua_tostring(L, -1);
+    char function[32];
+    int position = 0;
+    int consumed = 0;
+
+    /* Passed on unchanged: out of memory, an error object that is not a
+     * string, and an error of advgnn with its own status (SIGINT stops a
+     * __tostring metamethod that string.format called). */
+    if (lua_status == LUA_ERRMEM || lua_type(L, -1) != LUA_TSTRING ||
+        advgnn_lua_error_status(L, -1) != ADVGNN_ERR_SCRIPT)
+        return lua_error(L);
+    if (sscanf(message, "bad argument #%d to '%31[^']' (%n", &position, function, &consumed) == 2 &&
+        consumed > 0 && (strcmp(function, "format") == 0 || strcmp(function, "string.format") == 0))
+        return advgnn_lua_fail(L, ADVGNN_ERR_INVALID_ARG, "advgnn.log: bad argument #%d (%s", position + 1,
+                               message + consumed);
+    return advgnn_lua_fail(L, ADVGNN_ERR_INVALID_ARG, "advgnn.log: %s", message);
+}
+
 /* advgnn.log(level, fmt, ...): formats with string.format and logs the line
  * with the script position in front. */
 static int l_log(lua_State *L)
@@ -240,6 +264,7 @@ static int l_log(lua_State *L)
     const char *level_name = luaL_checkstring(L, 1);
     advgnn_log_level level;
     int argument_count = lua_gettop(L);
+    int lua_status;
 
     luaL_checkstring(L, 2);
     if (!log_level_from_name(level_name, &level))
@@ -252,7 +277,9 @@ static int l_log(lua_State *L)
     lua_pushvalue(L, lua_upvalueindex(1));
     for (int i = 2; i <= argument_count; i++)
         lua_pushvalue(L, i);
-    lua_call(L, argument_count - 1, 1);
+    lua_status = lua_pcall(L, argument_count - 1, 1, 0);
+    if (lua_status != LUA_OK)
+        return raise_log_format_error(L, lua_status);
 
     luaL_where(L, 1);
     advgnn_log(env->ctx, level, "%s%s", lua_tostring(L, -1), lua_tostring(L, -2));
