@@ -89,9 +89,16 @@ int cli_cmd_run(const cli_options *options, int argc, char **argv)
         return cli_usage_error(self, "run needs a script: advgnn run SCRIPT [key=value ...]");
     for (int i = 1; i < argc; i++) {
         const char *equals = strchr(argv[i], '=');
+        size_t key_length;
 
         if (!equals || equals == argv[i])
             return cli_usage_error(self, "script argument '%s' is not of the form key=value", argv[i]);
+        key_length = (size_t)(equals - argv[i]);
+        for (int j = 1; j < i; j++) {
+            if (strncmp(argv[j], argv[i], key_length) == 0 && argv[j][key_length] == '=')
+                return cli_usage_error(self, "script argument '%.*s' is given twice ('%s' and '%s')",
+                                       (int)key_length, argv[i], argv[j], argv[i]);
+        }
     }
 
     memset(&settings, 0, sizeof settings);

@@ -396,14 +396,17 @@ static int report_scores(advgnn_ctx *ctx, const score_setup *setup, char **image
 
 /* Decodes each image and moves the readable ones to the front of `images`,
  * printing the error of each unreadable one. Returns the number of readable
- * images and stores the number of unreadable ones in *unreadable.
+ * images and stores the number of unreadable ones in *unreadable, and of
+ * those the files that could not be opened (missing, a folder, no read
+ * permission) in *unopened.
  * NOTE: the scoring decodes the readable images again, because
  * advgnn_experiment_score takes paths, so each costs two decodes. */
-static size_t keep_readable(advgnn_ctx *ctx, char **images, size_t count, size_t *unreadable)
+static size_t keep_readable(advgnn_ctx *ctx, char **images, size_t count, size_t *unreadable, size_t *unopened)
 {
     size_t readable = 0;
 
     *unreadable = 0;
+    *unopened = 0;
     for (size_t i = 0; i < count; i++) {
         advgnn_image image = {0};
         int rc;
@@ -418,6 +421,8 @@ static size_t keep_readable(advgnn_ctx *ctx, char **images, size_t count, size_t
                 message = advgnn_status_name(rc);
             fprintf(stderr, "advgnn: error: %s\n", message);
             (*unreadable)++;
+            if (rc == ADVGNN_ERR_NOT_FOUND || rc == ADVGNN_ERR_IO)
+                (*unopened)++;
             continue;
         }
         images[readable++] = images[i];
@@ -456,6 +461,17 @@ static const char *score_hint(int status, const char *message)
     return NULL;
 }
 
+/* Returns the hint for a call in which no image could be read, when
+ * `unopened` of the `unreadable` files could not even be opened. */
+static const char *unreadable_hint(size_t unreadable, size_t unopened)
+{
+    if (unopened == unreadable)
+        return "check the image paths named above: each must be a file that exists and that you may read";
+    if (unopened == 0)
+        return "pass PNG, JPEG or BMP files that open in an image viewer";
+    return "check the paths of the files that could not be opened, and pass PNG, JPEG or BMP files for the others";
+}
+
 int cli_cmd_score(const cli_options *options, int argc, char **argv)
 {
     score_setup setup;
@@ -466,7 +482,7 @@ int cli_cmd_score(const cli_options *options, int argc, char **argv)
     const char *hint = NULL;
     const char *root = NULL;
     size_t count = 0, columns = 0;
-    size_t unreadable = 0;
+    size_t unreadable = 0, unopened = 0;
     int rc;
 
     if (argc >= 1)
@@ -501,11 +517,11 @@ int cli_cmd_score(const cli_options *options, int argc, char **argv)
 
     /* An unreadable image is reported alone; the others are still scored. */
     if (rc == ADVGNN_OK) {
-        count = keep_readable(ctx, argv + 1, count, &unreadable);
+        count = keep_readable(ctx, argv + 1, count, &unreadable, &unopened);
         if (count == 0) {
             rc = advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "none of the %zu images could be read; nothing was scored",
                               unreadable);
-            hint = "pass PNG, JPEG or BMP files that open in an image viewer";
+            hint = unreadable_hint(unreadable, unopened);
         }
     }
     /* With one scorer its score is the score, so it gets no column of its own. */

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Checks `advgnn score` with unreadable images and with a run that did not
-# finish. The script first makes a small run (scripts/score_run.lua). One of
-# its heatmap PNGs is the readable image, and a text file the unreadable one.
+# Checks `advgnn score` with unreadable and missing images and with a run
+# that did not finish. The script first makes a small run
+# (scripts/score_run.lua). One of its heatmap PNGs is the readable image,
+# and a text file the unreadable one.
 #
 # usage: score_check.sh ADVGNN SCRIPT
 set -u
@@ -41,6 +42,25 @@ show "bad only" $status
 [ $status -eq 1 ] || fail "exit status $status, expected 1"
 expect "nothing was scored" "$work/err"
 [ ! -s "$work/out" ] || fail "something was printed on stdout"
+expect "hint: pass PNG, JPEG or BMP files" "$work/err"
+
+# 2b. Only missing files: the hint is about the paths, not the file format.
+"$advgnn" --no-progress score "$work/run" "$work/absent.png" --output "$work/s2b" >"$work/out" 2>"$work/err"
+status=$?
+show "missing only" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "absent.png" "$work/err"
+expect "hint: check the image paths named above" "$work/err"
+reject "image viewer" "$work/err"
+
+# 2c. A missing file and an unreadable one: the hint covers both.
+"$advgnn" --no-progress score "$work/run" "$work/absent.png" "$work/bad.png" --output "$work/s2c" \
+    >"$work/out" 2>"$work/err"
+status=$?
+show "missing and bad" $status
+[ $status -eq 1 ] || fail "exit status $status, expected 1"
+expect "nothing was scored" "$work/err"
+expect "hint: check the paths of the files that could not be opened, and pass PNG, JPEG or BMP" "$work/err"
 
 # 3. A run that did not finish: the hint names a finished run as the fix, not
 # the fields of advgnn.experiment.

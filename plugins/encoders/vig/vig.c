@@ -394,15 +394,21 @@ static int check_size(advgnn_ctx *ctx, const vig_arch *a, int height, int width,
 {
     int divisor = a->pyramid ? 32 : 16, side, stage, keys = 0, needed = 0, first = VIG_STAGES;
 
+    /* The input size is the experiment's crop when it has one, so the
+     * messages name crop beside image_size. */
     if (height % divisor || width % divisor)
-        return advgnn_failf(ctx, ADVGNN_ERR_OPTION, "vig: %s model needs an image size divisible by %d, got %d x %d",
-                            a->pyramid ? "a pyramid" : "an isotropic", divisor, height, width);
+        return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
+                            "vig: %s model needs an image size divisible by %d, got %d x %d; set image_size, or "
+                            "crop when the experiment sets one, to a multiple of %d such as %d",
+                            a->pyramid ? "a pyramid" : "an isotropic", divisor, height, width, divisor,
+                            (height + divisor - 1) / divisor * divisor);
     side = min_image_side(a, height, width, divisor, &stage, &keys, &needed);
     if (stage >= 0)
         return advgnn_failf(ctx, ADVGNN_ERR_OPTION,
                             "vig: image size %d x %d is too small: stage %d gives %d keys per image where a block "
-                            "needs k = %d; set image_size to at least %d, or lower 'k'",
-                            height, width, stage + 1, keys, needed, side);
+                            "needs k = %d; set image_size to at least %d, or lower 'k' (with a crop, set crop to "
+                            "at least %d)",
+                            height, width, stage + 1, keys, needed, side, side);
     for (int s = 0; a->pyramid && s < VIG_STAGES; s++) {
         int gh = height / stage_scale(a, s), gw = width / stage_scale(a, s);
 
