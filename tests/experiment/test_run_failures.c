@@ -1,7 +1,8 @@
 /* The runner on files written at test time and listed by a manifest dataset
  * plugin. A failure in the second category keeps the first category's
  * results. A mask of the wrong size fails naming both files. A defective
- * image without a mask is left out of pixel metrics. An empty split and an
+ * image without a mask is left out of pixel metrics, and without any
+ * defective image with a mask they are undefined. An empty split and an
  * unknown category are errors that name what is missing. */
 #include <math.h>
 #include <stdio.h>
@@ -29,9 +30,9 @@ typedef struct fixture {
 
 /* Writes the images of one category under root/<category>/ and appends their
  * manifest lines: 6 train, 3 normal test, 3 defective test with masks. With
- * `mask_size` != SIZE the first mask has another size; with `drop_mask` the
- * last defective image has no mask. */
-static void write_category(fixture *fx, FILE *manifest, const char *category, int mask_size, int drop_mask)
+ * `mask_size` != SIZE the first mask has another size. The last
+ * `dropped_masks` defective images (0 to 3) have no mask. */
+static void write_category(fixture *fx, FILE *manifest, const char *category, int mask_size, int dropped_masks)
 {
     char dir[4096], image[4200], mask[4200];
 
@@ -54,7 +55,7 @@ static void write_category(fixture *fx, FILE *manifest, const char *category, in
         CHECK_INT_EQ(helper_write_png(fx->ctx, image, SIZE, SIZE, 3, 8 + 8 * i, 10, 12), ADVGNN_OK);
         CHECK_INT_EQ(helper_write_mask(fx->ctx, mask, size, size, 8 + 8 * i, 10, 12), ADVGNN_OK);
         fprintf(manifest, "%s\ttest\t1\tsquare\tbad_%d.png\t%s\t%s\n", category, i, image,
-                drop_mask && i == 2 ? "-" : mask);
+                i >= 3 - dropped_masks ? "-" : mask);
     }
 }
 
@@ -238,6 +239,42 @@ static void test_missing_mask(fixture *fx)
     cJSON_Delete(results);
     advgnn_free(reduced);
     advgnn_free(reduced_out);
+    advgnn_free(manifest);
+    advgnn_free(out);
+}
+
+/* Every defective image without a mask: the pixel metrics are undefined, and
+ * the reason names the missing masks, not the implied masks of the normal
+ * images, which have no defect pixel. */
+static void test_no_defect_mask(fixture *fx)
+{
+    static const char *const metric_names[] = {"pixel_auroc", "aupro"};
+    char *manifest = path_in(fx, "nomasks.tsv");
+    char *out = path_in(fx, "nomasks-out");
+    char path[4096];
+    FILE *f = fopen(manifest, "w");
+
+    write_category(fx, f, "z", SIZE, 3);
+    fclose(f);
+
+    CHECK_INT_EQ(run(fx, manifest, out, NULL, 0), ADVGNN_OK);
+    snprintf(path, sizeof(path), "%s/results.json", out);
+    cJSON *results = helper_read_json(path);
+    const cJSON *z = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(results, "categories"), "z");
+    const cJSON *undefined = cJSON_GetObjectItemCaseSensitive(z, "undefined");
+    CHECK(!isnan(helper_metric(results, "z", "memory_bank", "image_auroc")));
+    for (size_t i = 0; i < 2; i++) {
+        char key[64];
+
+        snprintf(key, sizeof(key), "memory_bank.%s", metric_names[i]);
+        const cJSON *reason = cJSON_GetObjectItemCaseSensitive(undefined, key);
+        CHECK(cJSON_IsString(reason));
+        CHECK_STR_CONTAINS(cJSON_IsString(reason) ? reason->valuestring : NULL,
+                           "none of the 3 defective test images has a mask");
+        CHECK(isnan(helper_metric(results, "z", "memory_bank", metric_names[i])));
+    }
+
+    cJSON_Delete(results);
     advgnn_free(manifest);
     advgnn_free(out);
 }
@@ -437,6 +474,7 @@ int main(void)
         test_failure_keeps_first_category(&fx);
         test_mask_size_mismatch(&fx);
         test_missing_mask(&fx);
+        test_no_defect_mask(&fx);
         test_empty_split_and_unknown_category(&fx);
         test_reconstruction_required(&fx);
         test_interrupted_run(&fx);

@@ -545,6 +545,27 @@ static uint8_t *compact_masks(const category_run *cr)
     return masks;
 }
 
+static size_t defective_count(const advgnn_split_data *test)
+{
+    size_t defective = 0;
+
+    for (size_t i = 0; i < test->count; i++)
+        defective += test->labels[i] != 0;
+    return defective;
+}
+
+/* Records a pixel metric as undefined because no defective test image has a
+ * mask. */
+static int record_no_defect_mask(category_run *cr, cJSON *metrics, cJSON *undefined, const char *label,
+                                 const char *metric)
+{
+    int rc = advgnn_failf(cr->ctx, ADVGNN_ERR_UNDEFINED,
+                          "none of the %zu defective test images has a mask, so no defect pixel is known",
+                          cr->data.test.missing_masks);
+
+    return record_metric(cr, rc, 0.0, metrics, undefined, label, metric);
+}
+
 static int column_metrics(category_run *cr, size_t column, const uint8_t *known_masks, cJSON *metrics_json,
                           cJSON *undefined)
 {
@@ -588,11 +609,12 @@ static int column_metrics(category_run *cr, size_t column, const uint8_t *known_
         return rc;
     const uint8_t *masks = known_masks ? known_masks : px.masks;
     size_t total = px.images * map_pixels(cr);
-    if (px.images == 0) {
-        rc = advgnn_failf(cr->ctx, ADVGNN_ERR_UNDEFINED, "no test image has a defect mask");
-        rc = record_metric(cr, rc, 0.0, metrics, undefined, label, "pixel_auroc");
-        rc = advgnn_failf(cr->ctx, ADVGNN_ERR_UNDEFINED, "no test image has a defect mask");
-        rc = record_metric(cr, rc, 0.0, metrics, undefined, label, "aupro");
+    if (px.images == 0 || (test->missing_masks > 0 && test->missing_masks == defective_count(test))) {
+        /* Only normal images have known pixels, if any, and their implied
+         * masks have no defect pixel. The reason names the missing masks. */
+        rc = record_no_defect_mask(cr, metrics, undefined, label, "pixel_auroc");
+        if (rc == ADVGNN_OK)
+            rc = record_no_defect_mask(cr, metrics, undefined, label, "aupro");
         advgnn_free(px.owned_maps);
         return rc;
     }
