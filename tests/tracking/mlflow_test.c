@@ -234,6 +234,22 @@ char *mt_download_artifact(const char *uri, const cJSON *run, const char *relpat
 
 /* ---- servers and proxy ------------------------------------------------------------ */
 
+int mt_mlflow_missing(void)
+{
+    const char *venv = getenv("ADVGNN_VENV");
+    char path[1024];
+
+    if (venv && venv[0])
+        snprintf(path, sizeof(path), "%s/bin/mlflow", venv);
+    else
+        snprintf(path, sizeof(path), "%s/.venv/bin/mlflow", ADVGNN_SOURCE_DIR);
+    if (access(path, X_OK) == 0)
+        return 0;
+    fprintf(stderr, "skipped: %s not found; run scripts/python-env.sh to install MLflow for the tracking tests\n",
+            path);
+    return 1;
+}
+
 const char *mt_fixture_uri(void)
 {
     static char uri[256];

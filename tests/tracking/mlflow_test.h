@@ -11,6 +11,14 @@
 
 #include "advgnn/context.h"
 
+/* Exit status that CTest reports as skipped (SKIP_RETURN_CODE). */
+#define MT_SKIP 77
+
+/* Returns nonzero, after printing why the test is skipped, when the Python
+ * environment of scripts/mlflow-server.sh ($ADVGNN_VENV, else the
+ * repository's .venv) has no mlflow program, so no test server can start. */
+int mt_mlflow_missing(void);
+
 /* The URI of the server that the CTest fixture started (the file "uri" in
  * $ADVGNN_MLFLOW_STATE), or NULL with a message on stderr. Static storage. */
 const char *mt_fixture_uri(void);

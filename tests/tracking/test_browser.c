@@ -4,7 +4,7 @@
  * through playwright-core from the experiments list to the experiment, the
  * run, a metric value, the Artifacts tab, results.json and the drawn SVG.
  * Screenshots go to ADVGNN_BROWSER_OUTPUT in the build tree. Exits 77
- * (skipped) only when Chromium or node is missing. */
+ * (skipped) only when Chromium, node or the mlflow program is missing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,7 +113,7 @@ static void check_png(const char *path, size_t min_size)
 int main(void)
 {
     const char *chromium = find_chromium();
-    const char *uri = mt_fixture_uri();
+    const char *uri;
     const char *output = ADVGNN_BROWSER_OUTPUT;
     char dir[512], experiment[64], name[64], suffix[9];
     char command[4096], path[700];
@@ -125,6 +125,9 @@ int main(void)
                 chromium ? "node" : "Chromium");
         return SKIP;
     }
+    if (mt_mlflow_missing())
+        return SKIP;
+    uri = mt_fixture_uri();
     snprintf(path, sizeof(path), "%s/node_modules/playwright-core/package.json", ADVGNN_BROWSER_DIR);
     if (access(path, R_OK) != 0) {
         fprintf(stderr, "%s is missing\nhint: run bash scripts/browser-env.sh, which installs playwright-core\n",

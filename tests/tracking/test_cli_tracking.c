@@ -62,6 +62,9 @@ static int count_artifacts(const char *uri, const char *run_id, const char *path
 
 int main(void)
 {
+    if (mt_mlflow_missing())
+        return MT_SKIP;
+
     const char *uri = mt_fixture_uri();
     char dir[512];
     char script[700];

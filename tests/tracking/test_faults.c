@@ -490,6 +490,9 @@ static void case_sync_full_batches(env *e)
 
 int main(void)
 {
+    if (mt_mlflow_missing())
+        return MT_SKIP;
+
     env e = {0};
     char suffix[9];
     char param_run_dir[700];

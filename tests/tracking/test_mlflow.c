@@ -357,6 +357,9 @@ static void check_missing_artifact_sync(const char *uri, const char *experiment,
 
 int main(void)
 {
+    if (mt_mlflow_missing())
+        return MT_SKIP;
+
     const char *uri = mt_fixture_uri();
     static const char *const experiment_tags[] = {"project", "advgnn", NULL};
     advgnn_ctx *ctx = advgnn_ctx_new();

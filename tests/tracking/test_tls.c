@@ -149,6 +149,9 @@ static void case_client_certificate(env *e)
 
 int main(void)
 {
+    if (mt_mlflow_missing())
+        return MT_SKIP;
+
     env e = {0};
     char suffix[9];
 
