@@ -20,9 +20,11 @@
  * rows of the same --precision (bf16 autocast).
  *
  * Prints one CSV row per repetition, "side,mode,preset,threads,batch,size,
- * repetition,wall_ms_per_image,cpu_ms_per_image", where the CPU time is the
- * process CPU time divided by the thread count (see bench/nn/bench_nn.c).
- * Lines starting with '#' are comments. bench/vig/compare.py reads the rows
+ * repetition,wall_ms_per_image,cpu_ms_per_image". cpu_ms_per_image is the
+ * process CPU time divided by --threads and by the images, so it equals
+ * wall_ms_per_image when every thread computes for the whole call. A lower
+ * value means that threads waited: in serial parts of the network, or for a
+ * core that other processes held. Lines starting with '#' are comments. bench/vig/compare.py reads the rows
  * of this program and of bench_vig_torch.py. Run with
  * OMP_WAIT_POLICY=passive, or idle OpenMP threads spin and count as CPU time. */
 #include <dlfcn.h>
@@ -71,7 +73,10 @@ static void usage(FILE *to)
     fprintf(to, "usage: bench_vig [--threads N] [--preset NAME] [--size PIXELS] [--batch B] [--steps S]\n"
                 "                 [--repeats R] [--decoder deconv|graph] [--precision f32|bf16]\n"
                 "                 [--mode both|inference|training]\n"
-                "Prints CSV rows of milliseconds per image; see bench/vig/bench_vig.c for the details.\n");
+                "Prints CSV rows of milliseconds per image. wall_ms_per_image is the elapsed time per image.\n"
+                "cpu_ms_per_image is the process CPU time divided by --threads and by the images: it equals\n"
+                "wall_ms_per_image when every thread computes all the time, and is lower when threads wait.\n"
+                "See bench/vig/bench_vig.c for the details.\n");
 }
 
 

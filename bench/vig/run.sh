@@ -14,6 +14,13 @@
 # advgnn ratios (above 1 means advgnn is faster), to
 # $ADVGNN_BENCH_OUT/comparison.md.
 #
+# Both programs print wall_ms_per_image (elapsed time per image) and
+# cpu_ms_per_image: the process CPU time divided by the thread count and by
+# the images. cpu_ms_per_image equals the wall time when every thread computes
+# for the whole call, and is lower when threads wait (in serial parts, or for
+# cores that other processes hold). For example, wall 55.8 and CPU 44.2 mean
+# that the threads were busy 79 % of the time.
+#
 # Needs bench/.venv with torch (bench/torch/run.sh creates it) and a build
 # with bench_vig and the vig plugin.
 #
