@@ -158,6 +158,30 @@ static int restore_option(const cJSON *set_options, const advgnn_options *defaul
 /* Finds the plugin that results.json names in `entry` and rebuilds its
  * options into choice. A dataset's 'root' is replaced by `root` unless that
  * is NULL. */
+/* A dataset with one category named after its root folder (the folder
+ * plugin with an empty 'category' option) would name it after the new folder
+ * when root=PATH points to moved data, and the run has no results under that
+ * name. When the run recorded an empty 'category' and has one category,
+ * the rebuilt dataset keeps the run's name for it. */
+static int keep_category_name(advgnn_ctx *ctx, score_setup *setup, const cJSON *options, advgnn_options *opts)
+{
+    const cJSON *recorded = cJSON_GetObjectItemCaseSensitive(options, "category");
+    const cJSON *categories = cJSON_GetObjectItemCaseSensitive(setup->results, "categories");
+    advgnn_value value = {.kind = ADVGNN_VALUE_STRING};
+
+    if (!cJSON_IsString(recorded) || recorded->valuestring[0] != '\0' || cJSON_GetArraySize(categories) != 1)
+        return ADVGNN_OK;
+    for (size_t i = 0; i < advgnn_options_count(opts); i++) {
+        const advgnn_option_spec *spec = advgnn_options_spec_at(opts, i);
+
+        if (strcmp(spec->name, "category") == 0 && spec->type == ADVGNN_OPT_STRING) {
+            value.string = cJSON_GetArrayItem(categories, 0)->string;
+            return advgnn_options_set(opts, ctx, "category", &value);
+        }
+    }
+    return ADVGNN_OK;
+}
+
 static int rebuild_choice(advgnn_ctx *ctx, advgnn_registry *reg, score_setup *setup, const cJSON *entry,
                           advgnn_plugin_kind kind, const char *root, advgnn_plugin_choice *choice)
 {
@@ -201,6 +225,8 @@ static int rebuild_choice(advgnn_ctx *ctx, advgnn_registry *reg, score_setup *se
         advgnn_value value = {.kind = ADVGNN_VALUE_STRING, .string = root};
         rc = advgnn_options_set(opts, ctx, "root", &value);
     }
+    if (rc == ADVGNN_OK && root && kind == ADVGNN_PLUGIN_DATASET)
+        rc = keep_category_name(ctx, setup, options, opts);
     advgnn_options_free(defaults);
     advgnn_options_free(scratch);
     if (rc != ADVGNN_OK)
@@ -519,8 +545,10 @@ int cli_cmd_score(const cli_options *options, int argc, char **argv)
     if (rc == ADVGNN_OK) {
         count = keep_readable(ctx, argv + 1, count, &unreadable, &unopened);
         if (count == 0) {
-            rc = advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "none of the %zu images could be read; nothing was scored",
-                              unreadable);
+            rc = unreadable == 1
+                     ? advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "the image could not be read; nothing was scored")
+                     : advgnn_failf(ctx, ADVGNN_ERR_FORMAT, "none of the %zu images could be read; nothing was scored",
+                                    unreadable);
             hint = unreadable_hint(unreadable, unopened);
         }
     }

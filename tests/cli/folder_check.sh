@@ -4,7 +4,8 @@
 # options a defect image is never its own mask, so require_masks fails
 # naming the image, and require_masks=false counts every defect image in
 # results.json's test_without_mask. An archive root is named as a file that
-# this plugin cannot read. Exits with status 77 (skipped) when the shared
+# this plugin cannot read. After the data moves, `advgnn score` with
+# root=PATH still finds the run's category. Exits with status 77 (skipped) when the shared
 # sample data, tar or xz is missing.
 #
 # usage: folder_check.sh ADVGNN SCRIPTS_DIR SHARED_DATA
@@ -59,5 +60,17 @@ run archive "root=$work/fB.tar.xz"
 expect "root '$work/fB.tar.xz' is a file, but the folder plugin reads folders only, not archives" "$work/err"
 reject "not found" "$work/err"
 expect "hint: this feature does not exist yet; choose another plugin or option" "$work/err"
+
+# The data moves to a folder of another name: `advgnn score` with root=PATH
+# keeps the run's category name (fB), which the plugin took from the old
+# root, so the run's results still apply.
+mv "$work/fB" "$work/fMoved" || fail "cannot move fB"
+"$advgnn" --no-progress score "$work/out-optional" "$work/fMoved/defect/broken_large_000.png" "root=$work/fMoved" \
+    --output "$work/s-moved" >"$work/out" 2>"$work/err"
+status=$?
+show "score after a move" $status
+[ $status -eq 0 ] || fail "score after a move: exit status $status, expected 0"
+grep -qE "^$work/fMoved/defect/broken_large_000.png [0-9.e+-]+\$" "$work/out" || fail "no score line after the move"
+reject "has no category" "$work/err"
 
 finish
