@@ -22,9 +22,11 @@
 --       [image_size=PIXELS] [epochs=N] [vig_preset=small|pvig_ti|...]
 --       [coreset_ratio=R] [runs=patch_stats,cnn_ae,vig,vig_graph] [output=FOLDER]
 --
--- Training takes about two minutes per epoch and encoder at 128 pixels on two
--- busy cores, so the defaults (10 epochs, the small pyramid ViG) need about an
--- hour. NOTE: pvig_ti was not timed here; expect it to be many times slower.
+-- On an idle 2-core AMD EPYC, one epoch of the small pyramid ViG at 128
+-- pixels took 5.7 s (686 images, 121 images/s) in December 2026. The run in
+-- docs/results.md took two to four minutes per epoch and encoder on a machine
+-- loaded by other jobs. pvig_ti trains at about 8 images/s at 224 pixels
+-- (docs/benchmarks.md).
 
 local script_dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 local root = advgnn.args.root or (script_dir .. "/../../shared/data/magnetic_tile")
@@ -134,8 +136,8 @@ table.sort(rows, function(a, b)
     end
     return a.scorer < b.scorer
 end)
-print(string.format("\ncomparison on magnetic_tile (seed %d, %d pixels, %d epochs, vig preset %s, coreset %g):",
-    seed, image_size, epochs, vig_preset, coreset_ratio))
+print(string.format("\ncomparison on magnetic_tile (seed %d, %d pixels, %d epoch%s, vig preset %s, coreset %g):",
+    seed, image_size, epochs, epochs == 1 and "" or "s", vig_preset, coreset_ratio))
 io.stdout:write(advgnn.format_table(rows, {
     "encoder",
     "scorer",
