@@ -29,7 +29,9 @@
 
 /* Bytes of the score block of one sgemm in the image-parallel build (see
  * build_by_image): within a core's L2 cache (512 KB on Zen 3), where the
- * top-k reads the scores right after. */
+ * top-k reads the scores right after. Blocks keep at least
+ * KNN_MIN_BLOCK_ROWS rows, so that 3136 keys do not shrink them to 20-row
+ * products. */
 #define KNN_WORKER_BLOCK_BYTES (256u << 10)
 
 /* The rows and scores of one thread in the image-parallel build. */
@@ -724,8 +726,8 @@ static int ensure_workers(advgnn_knn_graph *g, advgnn_ctx *ctx, int count)
         return ADVGNN_OK;
     free_workers(g);
     g->worker_rows = (int)(KNN_WORKER_BLOCK_BYTES / (sizeof(float) * (size_t)g->keys));
-    if (g->worker_rows < 1)
-        g->worker_rows = 1;
+    if (g->worker_rows < KNN_MIN_BLOCK_ROWS)
+        g->worker_rows = KNN_MIN_BLOCK_ROWS;
     if (g->worker_rows > g->nodes)
         g->worker_rows = g->nodes;
     g->workers = advgnn_calloc((size_t)count, sizeof(*g->workers));
