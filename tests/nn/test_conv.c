@@ -215,9 +215,9 @@ int main(void)
         {2, 16, 30, 30, {.out_channels = 24, .kernel_h = 1, .kernel_w = 1, .groups = 4, .bias = 1}, 0, 0},
         {1, 8, 28, 28, {.out_channels = 8, .kernel_h = 1, .kernel_w = 1, .groups = 2}, 0, 0},
         /* 3x3 convolutions with at most 4 output channels run on the
-         * engine's own kernel: rows narrower than a 16-pixel step, rows of
-         * 17, 32 and 33 pixels (whether the second step's last tap is
-         * padding), and a wide one with a partial last vector. */
+         * engine's own kernel, which works in steps of 24 pixels. The rows
+         * here are narrower than a step, one vector past it (17, 32, 33),
+         * or wide with a partial last vector (53). */
         {1, 5, 9, 17, {.out_channels = 1, .kernel_h = 3, .kernel_w = 3, .pad_h = 1, .pad_w = 1}, 0, 0},
         {2, 3, 4, 32, {.out_channels = 2, .kernel_h = 3, .kernel_w = 3, .pad_h = 1, .pad_w = 1, .bias = 1}, 0, 0},
         {2, 3, 5, 33, {.out_channels = 2, .kernel_h = 3, .kernel_w = 3, .pad_h = 1, .pad_w = 1, .bias = 1}, 0, 0},

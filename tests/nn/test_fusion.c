@@ -179,7 +179,7 @@ done:
 /* A 1-channel 1x1 convolution of weight 1 and bias 0 and a batch norm that
  * passes its input on unchanged (scale 1, shift 0 up to f32 rounding), so
  * that the fused output is GELU of the input. 41 x 41 pixels leave one pixel
- * after the last full 8-wide vector; it holds -12, whose GELU (about 0)
+ * after the last full 8-wide vector. Its input is -12, so its GELU (about 0)
  * shows whether the masked last vector was written. */
 static void check_gelu_accuracy(advgnn_ctx *ctx)
 {

@@ -25,7 +25,6 @@ typedef struct conv_layer {
     advgnn_layer *fused_norm, *fused_act; /* fused_act may be NULL */
     void *fused_scale, *fused_shift, *fused_bias, *fused_weights;
     nn_layer_ops fused_ops;
-    dnnl_alg_kind_t gemm_act; /* tiled-GEMM inference (gemm_fused_forward): its activation, or undef */
     int (*unfused_forward)(advgnn_layer *, advgnn_ctx *, advgnn_nn_mode); /* the forward before fusion; NULL: fwd */
 } conv_layer;
 
@@ -697,14 +696,14 @@ static int pairs_columns(const advgnn_conv2d_desc *d, int64_t in_w, int64_t out_
            __builtin_cpu_supports("avx2");
 }
 
-/* Adds the pairs of one output row: out[2j] += c1[j] + c3[j - 1] and
- * out[2j + 1] += c2[j] + c0[j + 1], with the terms outside [0, w) left out. */
+/* Adds the pairs of one output row, out[2j] += c1[j] + c3[j - 1] and
+ * out[2j + 1] += c2[j] + c0[j + 1], leaving out the terms outside [0, w). */
 __attribute__((target("avx2"))) static void add_pair_row(const float *c0, const float *c1, const float *c2,
                                                          const float *c3, float *out, int64_t w)
 {
     int64_t j = 1;
 
-    /* Pixel 0 has no c3 term; the vectors start at j = 1, where c3[j - 1]
+    /* Pixel 0 has no c3 term. The vectors start at j = 1, where c3[j - 1]
      * is in the row, and stop where c0[j + 8] would leave it. */
     out[0] += c1[0];
     out[1] += w > 1 ? c2[0] + c0[1] : c2[0];
@@ -1112,12 +1111,15 @@ static int gemm_fused_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode m
     int64_t cg = in_c / groups, og = out_c / groups, plane = in[2] * in[3];
     int64_t tile = (int64_t)(GEMM_TILE_BYTES / sizeof(float)) / out_c, tiles;
     const float *x = l->input_data[0], *w = c->weight->value.data, *b = c->fused_bias, *scale = c->fused_scale;
+    dnnl_alg_kind_t act = dnnl_alg_kind_undef;
     float *y = (c->fused_act ? c->fused_act : c->fused_norm)->output.data;
     int failed = 0;
 
     if (mode != ADVGNN_NN_MODE_INFERENCE)
         return c->unfused_forward ? c->unfused_forward(l, ctx, mode) : nn_steps_run(l, ctx, &l->fwd);
     fold_norm(c, 0);
+    if (c->fused_act)
+        nn_activation_algorithm(c->fused_act, &act);
 
     /* Equal runs of a multiple of 8 pixels, at least 128 wide. Narrower runs
      * repack the weights too often: 960 x 240 at 14 x 14 ran at 139 GFLOP/s
@@ -1138,7 +1140,7 @@ static int gemm_fused_forward(advgnn_layer *l, advgnn_ctx *ctx, advgnn_nn_mode m
                                  x + (n * in_c + k * cg) * plane + first, plane, 0.0f,
                                  y + (n * out_c + k * og) * plane + first, plane) != dnnl_success;
         for (int64_t o = 0; o < out_c; o++)
-            nn_affine_activation_f32(y + (n * out_c + o) * plane + first, width, scale[o], b[o], c->gemm_act);
+            nn_affine_activation_f32(y + (n * out_c + o) * plane + first, width, scale[o], b[o], act);
     }
     if (failed)
         return advgnn_failf(ctx, ADVGNN_ERR_BACKEND, "layer %s: oneDNN's sgemm failed in the inference forward",
@@ -1300,7 +1302,6 @@ int advgnn_nn_fuse_inference(advgnn_layer *conv, advgnn_ctx *ctx, advgnn_layer *
         rc = reserve_fold(c, ctx, 0);
         if (rc != ADVGNN_OK)
             return rc;
-        c->gemm_act = act ? alg : dnnl_alg_kind_undef;
         set_fused(c, norm, act, gemm_fused_forward);
         *fused = act ? 2 : 1;
         return ADVGNN_OK;

@@ -257,7 +257,7 @@ ADVGNN_INTERNAL int nn_conv3x3_narrow_supported(int64_t out_channels);
  * plain f32; bias may be NULL. cout is 1 .. NN_NARROW_MAX_OUT. Runs on an
  * OpenMP team of its own. Returns 0, or -1 when a thread's staging buffer
  * (up to 192 KB, more for thousands of input channels) could not be
- * allocated; y is then incomplete. */
+ * allocated. y is then incomplete. */
 ADVGNN_INTERNAL int nn_conv3x3_narrow_f32(const float *x, int64_t images, int64_t cin, int64_t h, int64_t w,
                                            const float *weights, const float *bias, int cout, float *y);
 
