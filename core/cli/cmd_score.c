@@ -155,14 +155,10 @@ static int restore_option(const cJSON *set_options, const advgnn_options *defaul
     return 1;
 }
 
-/* Finds the plugin that results.json names in `entry` and rebuilds its
- * options into choice. A dataset's 'root' is replaced by `root` unless that
- * is NULL. */
-/* A dataset with one category named after its root folder (the folder
- * plugin with an empty 'category' option) would name it after the new folder
- * when root=PATH points to moved data, and the run has no results under that
- * name. When the run recorded an empty 'category' and has one category,
- * the rebuilt dataset keeps the run's name for it. */
+/* Sets the dataset's 'category' option to the run's only category when the
+ * run recorded it empty. The folder plugin then names its category after
+ * its root folder, so moved data (root=PATH) would get a name that the run
+ * has no results for. */
 static int keep_category_name(advgnn_ctx *ctx, score_setup *setup, const cJSON *options, advgnn_options *opts)
 {
     const cJSON *recorded = cJSON_GetObjectItemCaseSensitive(options, "category");
@@ -182,6 +178,9 @@ static int keep_category_name(advgnn_ctx *ctx, score_setup *setup, const cJSON *
     return ADVGNN_OK;
 }
 
+/* Finds the plugin that results.json names in `entry` and rebuilds its
+ * options into choice. A dataset's 'root' is replaced by `root` unless that
+ * is NULL. */
 static int rebuild_choice(advgnn_ctx *ctx, advgnn_registry *reg, score_setup *setup, const cJSON *entry,
                           advgnn_plugin_kind kind, const char *root, advgnn_plugin_choice *choice)
 {
