@@ -352,8 +352,8 @@ static void normalize_row(float *row, int channels)
  * normalized key rows, and computes the key term -|y_j|^2 / 2, into the
  * given buffers (key_rows is node_rows when keys_are_nodes). The bf16
  * copies are made when g->bf16, into g's buffers. `parallel` shares the
- * loops among the threads; the image-parallel build calls this on one
- * thread per image. */
+ * loops among the threads, and the image-parallel build calls this with 0
+ * on one thread per image. */
 static void prepare_image(const advgnn_knn_graph *g, const void *image, advgnn_dtype dtype, float *node_rows,
                           float *key_rows, float *key_term, int parallel)
 {
@@ -751,9 +751,10 @@ static int ensure_workers(advgnn_knn_graph *g, advgnn_ctx *ctx, int count)
     return ADVGNN_OK;
 }
 
-/* The f32 build when there are at least as many images as threads: each
- * thread takes whole images and runs their rows, distance products (oneDNN's
- * sgemm, on the calling thread) and top-k in blocks that stay in its cache.
+/* Builds the graphs in f32 when there are at least as many images as
+ * threads. Each thread takes whole images and runs their rows, distance
+ * products (oneDNN's sgemm, on the calling thread) and top-k in blocks that
+ * stay in its cache.
  * The build by blocks of the whole batch entered four parallel regions per
  * image, and with passive OpenMP waits each one woke the threads through
  * futexes: about 0.8 ms per image of pvig_ti's 12 graphs on two cores. The

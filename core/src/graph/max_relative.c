@@ -111,7 +111,7 @@ __attribute__((target("avx2"))) static void plane_max_avx2(const float *x, const
  * a time. The maxima take values as the training loop's do (see
  * plane_max_portable), so the bits are the same. */
 
-/* Node i's maximum over its neighbours of channel c, scalar. */
+/* Returns node i's maximum over its neighbours of channel c (scalar). */
 static float node_max(const float *keys_by_node, const int32_t *edges, int64_t channels, int k, int64_t i, int64_t c)
 {
     float best = -INFINITY;
@@ -125,7 +125,7 @@ static float node_max(const float *keys_by_node, const int32_t *edges, int64_t c
 }
 
 /* Transposes the 8 x 8 block r (row q: 8 channels of node q) in place, so
- * that row q holds channel q of the 8 nodes. */
+ * that row q contains channel q of the 8 nodes. */
 __attribute__((target("avx2"))) static inline void transpose8(__m256 r[8])
 {
     __m256 t[8], u[8];
@@ -146,9 +146,9 @@ __attribute__((target("avx2"))) static inline void transpose8(__m256 r[8])
     }
 }
 
-/* Nodes first .. first + 7 of one image, all channels. out_x is the
- * interleaved copy of x (plane stride 2 * nodes) or NULL; out_rel's planes
- * are out_stride apart. */
+/* Computes nodes first .. first + 7 of one image, all channels. out_x is the
+ * interleaved copy of x (plane stride 2 * nodes) or NULL, and out_rel's
+ * planes are out_stride apart. */
 __attribute__((target("avx2"))) static void node_block_avx2(const float *keys_by_node, const int32_t *edges,
                                                             const float *x, int64_t nodes, int64_t channels, int k,
                                                             int64_t first, float *out_x, float *out_rel,

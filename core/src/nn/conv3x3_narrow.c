@@ -71,8 +71,8 @@ static void stage_rows(const float *x, int64_t cin, int64_t h, int64_t w, int64_
     }
 }
 
-/* Output row j of the band for every output channel, summed in f32 in the
- * vector path's order: input channel, kernel row, tap. */
+/* Computes output row j of the band for every output channel, summed in f32
+ * in the vector path's order (input channel, kernel row, tap). */
 static void row_portable(const float *stage, int64_t cin, int64_t w, int64_t band, int64_t stride, int64_t j,
                          const float *weights, const float *bias, int cout, float *y_row, int64_t plane)
 {
@@ -94,8 +94,8 @@ static void row_portable(const float *stage, int64_t cin, int64_t w, int64_t ban
 }
 
 #if NARROW_HAVE_AVX2
-/* Lanes i of a vector starting at pixel `first` for which first + i < w, as
- * a maskstore mask. */
+/* Returns the maskstore mask of the lanes i of a vector starting at pixel
+ * `first` for which first + i < w. */
 __attribute__((target("avx2"))) static inline __m256i tail_mask(int64_t first, int64_t w)
 {
     __m256i lane = _mm256_add_epi32(_mm256_set1_epi32((int)first), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -103,8 +103,9 @@ __attribute__((target("avx2"))) static inline __m256i tail_mask(int64_t first, i
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w), lane);
 }
 
-/* Output row j of the band for all `COUT` channels. Staged pixel ox of a row
- * sits at index ox + 1, so tap kx of output pixel ox is at index ox + kx.
+/* Computes output row j of the band for all `COUT` channels. Staged pixel
+ * ox of a row sits at index ox + 1, so tap kx of output pixel ox is at
+ * index ox + kx.
  * COUT is a constant at each call, so the accumulators stay in registers. */
 #define NARROW_ROW(COUT)                                                                                          \
     __attribute__((target("avx2,fma"))) static void row_avx2_##COUT(                                            \
