@@ -1,12 +1,12 @@
 #!/bin/sh
 # Checks the folder dataset's masks and roots through `advgnn run`, on a
-# layout of real bottle images without any mask file: with the default
+# layout of real bottle images without any mask file. With the default
 # options a defect image is never its own mask, so require_masks fails
-# naming the image, and require_masks=false counts every defect image in
+# naming the image. require_masks=false counts every defect image in
 # results.json's test_without_mask. An archive root is named as a file that
 # this plugin cannot read. After the data moves, `advgnn score` with
-# root=PATH still finds the run's category. Exits with status 77 (skipped) when the shared
-# sample data, tar or xz is missing.
+# root=PATH still finds the run's category. Exits with status 77 (skipped)
+# when the shared sample data, tar or xz is missing.
 #
 # usage: folder_check.sh ADVGNN SCRIPTS_DIR SHARED_DATA
 set -u

@@ -243,9 +243,9 @@ static void test_missing_mask(fixture *fx)
     advgnn_free(out);
 }
 
-/* Every defective image without a mask: the pixel metrics are undefined, and
- * the reason names the missing masks, not the implied masks of the normal
- * images, which have no defect pixel. */
+/* When no defective image has a mask, the pixel metrics are undefined. The
+ * reason names the missing masks, not the implied masks of the normal images,
+ * which have no defect pixel. */
 static void test_no_defect_mask(fixture *fx)
 {
     static const char *const metric_names[] = {"pixel_auroc", "aupro"};

@@ -136,8 +136,8 @@ static void capture_log(void *user, advgnn_log_level level, const char *line)
     snprintf(log_lines + used, sizeof(log_lines) - used, "%s\n", line);
 }
 
-/* Sends the plugin's log lines, down to debug, to log_lines; stop_capture
- * restores the quiet default. */
+/* Sends the plugin's log lines, down to debug, to log_lines until
+ * stop_capture restores the quiet default. */
 static void start_capture(void)
 {
     log_lines[0] = '\0';
@@ -152,7 +152,7 @@ static void stop_capture(void)
     advgnn_ctx_set_log_level(ctx, ADVGNN_LOG_WARN);
 }
 
-/* Opens and lists the dataset; NULL with the error left in ctx. */
+/* Opens and lists the dataset, or returns NULL with the error left in ctx. */
 static advgnn_sample_store *open_and_list(const setting *settings, size_t count)
 {
     void *state = open_folder(settings, count);
@@ -163,7 +163,8 @@ static advgnn_sample_store *open_and_list(const setting *settings, size_t count)
     return store;
 }
 
-/* Returns the defective test samples of a store and their count. */
+/* Stores up to `max` defective test samples of a store in `out` and returns
+ * how many there are. */
 static size_t defective_samples(const advgnn_sample_store *store, const advgnn_sample **out, size_t max)
 {
     const advgnn_sample *samples;
@@ -511,9 +512,10 @@ static void test_masks_beside_images(void)
         fn->close(state);
 }
 
-/* The default options on a layout without mask files: a PNG defect image is
- * never its own mask, require_masks names the image and the options, and
- * MVTec AD's ground_truth/<defect>/<stem>_mask.png is found without options. */
+/* With the default options on a layout without mask files, a PNG defect
+ * image is never its own mask, and require_masks names the image and the
+ * options. MVTec AD's ground_truth/<defect>/<stem>_mask.png is found without
+ * options. */
 static void test_default_masks(void)
 {
     char root[512], dir[600], image[700];
@@ -538,25 +540,16 @@ static void test_default_masks(void)
     expect_failure(defaults, 1, ADVGNN_ERR_NOT_FOUND, "set 'mask_suffix'", "require_masks = false");
 
     setting optional[] = {STR("root", root), BOOL("require_masks", 0)};
-    void *state = open_folder(optional, 2);
-    CHECK(state != NULL);
-    advgnn_sample_store *store = state ? list_folder(state) : NULL;
+    const advgnn_sample *defects[2];
+    advgnn_sample_store *store = open_and_list(optional, 2);
     CHECK(store != NULL);
     if (store) {
-        const advgnn_sample *samples;
-        size_t count, defective = 0;
-        advgnn_sample_store_split(store, 0, ADVGNN_SPLIT_TEST, &samples, &count);
-        for (size_t i = 0; i < count; i++) {
-            if (!samples[i].anomalous)
-                continue;
-            defective++;
-            CHECK(samples[i].mask_path == NULL);
-        }
+        size_t defective = defective_samples(store, defects, 2);
         CHECK_INT_EQ(defective, 2);
+        for (size_t i = 0; i < defective && i < 2; i++)
+            CHECK(defects[i]->mask_path == NULL);
         advgnn_sample_store_free(store);
     }
-    if (state)
-        fn->close(state);
 
     /* MVTec AD's mask folder is found with the default options. d1 has no
      * mask there, and the message names both files tried. */
@@ -569,30 +562,21 @@ static void test_default_masks(void)
     expect_failure(defaults, 1, ADVGNN_ERR_NOT_FOUND, image, "would be the image itself");
     touch(dir, "d1_mask.png");
 
-    state = open_folder(defaults, 1);
-    CHECK(state != NULL);
-    store = state ? list_folder(state) : NULL;
+    store = open_and_list(defaults, 1);
     CHECK(store != NULL);
     if (store) {
-        const advgnn_sample *samples;
-        size_t count, defective = 0;
-        advgnn_sample_store_split(store, 0, ADVGNN_SPLIT_TEST, &samples, &count);
-        for (size_t i = 0; i < count; i++) {
-            if (!samples[i].anomalous)
-                continue;
-            defective++;
-            CHECK(samples[i].mask_path != NULL);
-            if (!samples[i].mask_path)
-                continue;
-            CHECK(strcmp(samples[i].mask_path, samples[i].image_path) != 0);
-            CHECK_STR_CONTAINS(samples[i].mask_path, "/ground_truth/defect/d");
-            CHECK_STR_CONTAINS(samples[i].mask_path, "_mask.png");
-        }
+        size_t defective = defective_samples(store, defects, 2);
         CHECK_INT_EQ(defective, 2);
+        for (size_t i = 0; i < defective && i < 2; i++) {
+            CHECK(defects[i]->mask_path != NULL);
+            if (!defects[i]->mask_path)
+                continue;
+            CHECK(strcmp(defects[i]->mask_path, defects[i]->image_path) != 0);
+            CHECK_STR_CONTAINS(defects[i]->mask_path, "/ground_truth/defect/d");
+            CHECK_STR_CONTAINS(defects[i]->mask_path, "_mask.png");
+        }
         advgnn_sample_store_free(store);
     }
-    if (state)
-        fn->close(state);
 
     /* The same layout in MVTec AD's form: the ground_truth folder is named
      * after the defect folder's last path component. */
@@ -603,33 +587,23 @@ static void test_default_masks(void)
     make_dir(dir);
     touch(dir, "d0.png");
     setting mvtec[] = {STR("root", root), STRS("defect_dirs", nested, 1)};
-    state = open_folder(mvtec, 2);
-    CHECK(state != NULL);
-    store = state ? list_folder(state) : NULL;
+    store = open_and_list(mvtec, 2);
     CHECK(store != NULL);
     if (store) {
-        const advgnn_sample *samples;
-        size_t count;
-        size_t defective = 0;
-        advgnn_sample_store_split(store, 0, ADVGNN_SPLIT_TEST, &samples, &count);
-        for (size_t i = 0; i < count; i++) {
-            if (!samples[i].anomalous)
-                continue;
-            defective++;
-            CHECK(strcmp(samples[i].name, "test/defect/d0.png") == 0);
-            CHECK(strcmp(samples[i].defect_type, "defect") == 0);
-            CHECK_STR_CONTAINS(samples[i].mask_path, "/ground_truth/defect/d0_mask.png");
-        }
+        size_t defective = defective_samples(store, defects, 2);
         CHECK_INT_EQ(defective, 1);
+        for (size_t i = 0; i < defective && i < 2; i++) {
+            CHECK(strcmp(defects[i]->name, "test/defect/d0.png") == 0);
+            CHECK(strcmp(defects[i]->defect_type, "defect") == 0);
+            CHECK_STR_CONTAINS(defects[i]->mask_path, "/ground_truth/defect/d0_mask.png");
+        }
         advgnn_sample_store_free(store);
     }
-    if (state)
-        fn->close(state);
 }
 
-/* A file as root is named as a file, never as missing: an archive, by its
- * name or by its first bytes, as one that this plugin cannot read, and any
- * other file as not the dataset folder. */
+/* A file as root is named as a file, never as missing. An archive, known by
+ * its name or by its first bytes, is named as one that this plugin cannot
+ * read, and any other file as not the dataset folder. */
 static void test_file_root(void)
 {
     char root[512];
@@ -660,8 +634,8 @@ static void test_file_root(void)
     expect_failure(renamed_root, 1, ADVGNN_ERR_NOT_IMPLEMENTED, renamed, "extract it");
 }
 
-/* A real image as root: the message states that root must be a folder and
- * mentions no archive. */
+/* With a real image as root, the message states that root must be a folder
+ * and mentions no archive. */
 static void test_image_root(void)
 {
     const char *image = BOTTLE_ROOT "/train/good/000.png";
@@ -747,7 +721,7 @@ static size_t link_images(const char *source, const char *extension, const char 
     return linked;
 }
 
-/* Creates tmpdir/<name> with good/ holding links to the first 5 images of
+/* Creates tmpdir/<name> with good/ containing links to the first 5 images of
  * `normal_source` that end in `extension`, and an empty defect/. Writes the
  * root folder to `root` and the defect folder to `defect` (600 bytes each). */
 static void make_linked_layout(const char *name, const char *normal_source, const char *extension, char *root,
@@ -784,10 +758,10 @@ static void check_masks_beside(const advgnn_sample_store *store, size_t expected
     }
 }
 
-/* Masks named <stem>_mask.png beside real Magnetic Tile images with the
- * default empty mask_suffix: they are the masks of those images, never
- * defect images of their own, with require_masks true or false. A file named
- * like a mask whose image is missing stays an image, with one warning. */
+/* Masks named <stem>_mask.png beside real Magnetic Tile images, with the
+ * default empty mask_suffix, are the masks of those images and never defect
+ * images of their own, with require_masks true or false. A file named like a
+ * mask whose image is missing stays an image, with one warning. */
 static void test_default_suffix_beside(void)
 {
     char root[600], dir[600];
@@ -814,7 +788,7 @@ static void test_default_suffix_beside(void)
         check_masks_beside(store, 3);
     advgnn_sample_store_free(store);
 
-    /* A real mask without its image: an image of its own, and a warning. */
+    /* A real mask without its image is listed as an image, with a warning. */
     link_file(TILE_ROOT "/MT_Crack/Imgs/exp1_num_249594.png", dir, "lost_mask.png");
     start_capture();
     store = open_and_list(optional, 2);
@@ -830,8 +804,8 @@ static void test_default_suffix_beside(void)
     advgnn_ctx_clear_error(ctx);
 }
 
-/* The same with PNG images, where the first name beside the image is the
- * image itself: a.png with a_mask.png, from MVTec AD's bottle. */
+/* The same with PNG images, where the first name tried beside the image is
+ * the image itself. a.png is a bottle image from MVTec AD, beside a_mask.png. */
 static void test_default_suffix_png(void)
 {
     char root[600], dir[600];
@@ -849,7 +823,7 @@ static void test_default_suffix_png(void)
     advgnn_ctx_clear_error(ctx);
 }
 
-/* MVTec AD's own layout, linked from metal_nut: test/color/000.png with
+/* MVTec AD's own layout, linked from metal_nut, with test/color/000.png and
  * ground_truth/color/000_mask.png. The defect type is "color", the defect
  * folder's own name, for the default mask lookup and for mask_dir alike. */
 static void test_mvtec_layout(void)
@@ -1009,8 +983,8 @@ static void test_errors(void)
                           BOOL("require_masks", 0), NUM("test_normal_ratio", 0.5), NUM("validation_ratio", 1.0)};
     expect_failure(all_test, 6, ADVGNN_ERR_OPTION, "good", "lower the ratios");
 
-    /* mask_threshold t marks a pixel above t as defective, so 255 would mark
-     * none: the documented range is 0 to 254. */
+    /* mask_threshold t marks a pixel above t as defective. 255 would mark
+     * none, so the documented range is 0 to 254. */
     setting saturated[] = {STR("root", root), INT("mask_threshold", 255)};
     expect_failure(saturated, 2, ADVGNN_ERR_OPTION, "mask_threshold", "254");
     setting highest[] = {STR("root", root), STR("mask_dir", "mask"), STR("mask_suffix", "_mask"),

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Starts the MLflow server of the CTest fixture mlflow_server in STATE_DIR,
 # with a fresh database. Exits 77, which CTest reports as skipped, when the
-# Python environment has no mlflow program: a plain `ctest` without
-# scripts/python-env.sh then skips the tracking tests instead of failing
-# them. A server that fails to start with mlflow installed still fails.
+# Python environment has no mlflow program, so a plain `ctest` without
+# scripts/python-env.sh skips the tracking tests instead of failing them. A
+# server that fails to start with mlflow installed still fails.
 #
 # usage: start_fixture.sh SCRIPTS_DIR STATE_DIR
 # Environment: ADVGNN_VENV, as for mlflow-server.sh (default <repo>/.venv).

@@ -243,9 +243,9 @@ static int raise_log_format_error(lua_State *L, int lua_status)
     int position = 0;
     int consumed = 0;
 
-    /* Passed on unchanged: out of memory, an error object that is not a
-     * string, and an error of advgnn with its own status (SIGINT stops a
-     * __tostring metamethod that string.format called). */
+    /* Out of memory, an error object that is not a string, and an advgnn
+     * error with its own status pass on unchanged. SIGINT, for example, stops
+     * a __tostring metamethod that string.format called with such a status. */
     if (lua_status == LUA_ERRMEM || lua_type(L, -1) != LUA_TSTRING ||
         advgnn_lua_error_status(L, -1) != ADVGNN_ERR_SCRIPT)
         return lua_error(L);

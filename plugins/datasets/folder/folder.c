@@ -69,7 +69,7 @@ typedef struct folder_state {
     char *normal_dir;
     char **defect_dirs;
     size_t defect_dir_count;
-    char **defect_types; /* one per defect_dirs entry; NULL when not set */
+    char **defect_types; /* one per defect_dirs entry, or NULL when not set */
     size_t defect_type_count;
     char *mask_dir;
     char *mask_suffix;
@@ -123,7 +123,7 @@ static char **copy_strings(advgnn_string_list list)
 }
 
 /* Returns the last path component of `path` (new string), ignoring trailing
- * slashes; NULL when out of memory. */
+ * slashes, or NULL when out of memory. */
 static char *base_name(const char *path)
 {
     size_t end = strlen(path);
@@ -183,8 +183,8 @@ static int copy_options(advgnn_ctx *ctx, const advgnn_options *opts, folder_stat
 }
 
 /* Checks that defect_types, when set, names each defect_dirs entry with one
- * folder name: the type also names the mask subfolder of mask_dir and of
- * ground_truth. */
+ * folder name, because the type also names the mask subfolder of mask_dir and
+ * of ground_truth. */
 static int check_defect_types(advgnn_ctx *ctx, const folder_state *state)
 {
     if (state->defect_type_count == 0)
@@ -272,8 +272,8 @@ static int check_folders(advgnn_ctx *ctx, const folder_state *state)
 }
 
 /* Warns when two defect folders get the same defect type from their last
- * path component, as "MT_Crack/Imgs" and "MT_Break/Imgs" do: the results
- * then cannot tell their defects apart. */
+ * path component, as "MT_Crack/Imgs" and "MT_Break/Imgs" do, because the
+ * results then cannot tell their defects apart. */
 static void warn_shared_types(advgnn_ctx *ctx, const folder_state *state)
 {
     if (state->defect_type_count > 0)
@@ -484,7 +484,7 @@ static int list_normal(advgnn_ctx *ctx, const folder_state *state, advgnn_sample
 }
 
 /* Returns root/ground_truth/<type>/<stem>_mask<mask_extension> (new
- * string), where MVTec AD keeps the mask of test/<type>/<stem>.png; NULL
+ * string), where MVTec AD keeps the mask of test/<type>/<stem>.png, or NULL
  * when out of memory. */
 static char *ground_truth_mask(const folder_state *state, const char *type, const char *file)
 {
@@ -505,7 +505,7 @@ typedef struct mask_lookup {
     char *named;        /* <mask folder>/<stem><mask_suffix><mask_extension> */
     char *beside_mask;  /* root/<dir>/<stem>_mask<mask_extension>; NULL unless
                            mask_dir and mask_suffix are both empty */
-    char *ground_truth; /* MVTec AD's mask path; NULL when mask_dir is set */
+    char *ground_truth; /* MVTec AD's mask path, or NULL when mask_dir is set */
     const char *found;  /* the first of the above that exists, else NULL */
 } mask_lookup;
 
@@ -548,10 +548,10 @@ static int mask_lookup_paths(advgnn_ctx *ctx, const folder_state *state, const c
 }
 
 /* Finds the mask of root/<dir>/<file>. A mask path never equals the image
- * path: with the default empty mask_suffix, a PNG image would otherwise be
- * its own mask, and the pixel metrics would be computed against the
- * thresholded image. drop_folder_masks removes from the image list exactly
- * the files that the two beside-the-image names match. */
+ * path, because with the default empty mask_suffix a PNG image would
+ * otherwise be its own mask. The pixel metrics would then be computed against
+ * the thresholded image. drop_folder_masks removes from the image list
+ * exactly the files that the two beside-the-image names match. */
 static int find_mask(advgnn_ctx *ctx, const folder_state *state, const char *dir, const char *masks,
                      const char *type, const char *file, mask_lookup *lookup)
 {

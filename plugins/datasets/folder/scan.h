@@ -36,18 +36,18 @@ int is_archive(const char *path);
  * folder) is an error naming it. */
 int list_images(advgnn_ctx *ctx, const char *dir, advgnn_string_list extensions, file_list *out);
 
-/* What drop_masks found in one folder. */
+/* Counts and an example name of what drop_masks found in one folder. */
 typedef struct mask_scan {
     size_t masks;    /* files removed as masks of other files */
     size_t orphans;  /* files named <stem> + a non-empty suffix + mask_extension
-                        whose <stem> image is not in the folder; they stay listed */
-    char orphan[256]; /* the first such file's name, cut to fit; "" when none */
+                        whose <stem> image is not in the folder, which stay listed */
+    char orphan[256]; /* the first such file's name, cut to fit, or "" when none */
 } mask_scan;
 
 /* Removes from `list` every file that is the mask of another file in the
- * list: its name is <stem of the other file> + one of `suffixes` +
- * mask_extension. Counts the removed files and the files named like a mask
- * of a missing image into `scan`. */
+ * list, named <stem of the other file> + one of `suffixes` + mask_extension.
+ * Counts the removed files and the files named like a mask of a missing
+ * image into `scan`. */
 int drop_masks(advgnn_ctx *ctx, file_list *list, const char *const *suffixes, size_t suffix_count,
                const char *mask_extension, mask_scan *scan);
 
